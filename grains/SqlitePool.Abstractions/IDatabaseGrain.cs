@@ -1,0 +1,46 @@
+namespace SqlitePool;
+
+/// <summary>
+/// The single activation that owns one SQLite database, keyed <c>node/path</c> (see <see cref="DatabaseId"/>).
+/// It arbitrates one writer and several readers; the SQLite work runs on the silo's connection workers.
+/// </summary>
+/// <remarks>Most callers use the client library's <c>GetDatabase(...)</c> handle rather than this interface.</remarks>
+[Alias("SqlitePool.IDatabaseGrain")]
+public interface IDatabaseGrain : IGrainWithStringKey
+{
+    /// <summary>Runs a write (one or more statements) on the writer with autocommit semantics.</summary>
+    [Alias("Execute")]
+    Task<ExecuteResult> ExecuteAsync(Statement statement, CancellationToken cancellationToken = default);
+
+    /// <summary>Runs the statements in one transaction on the writer: all succeed or none has an effect.</summary>
+    [Alias("ExecuteBatch")]
+    Task<ExecuteResult[]> ExecuteBatchAsync(Statement[] statements, CancellationToken cancellationToken = default);
+
+    /// <summary>Runs a read on a reader connection; a statement that writes is refused with <see cref="WriteOnReadPathException"/>.</summary>
+    [Alias("Query")]
+    Task<QueryResult> QueryAsync(Statement statement, CancellationToken cancellationToken = default);
+
+    /// <summary>Acquires a lease; it must be released, or it expires after the idle timeout.</summary>
+    [Alias("AcquireLease")]
+    Task<LeaseId> AcquireLeaseAsync(LeaseKind kind, CancellationToken cancellationToken = default);
+
+    /// <summary>Runs a statement on a leased connection (a write needs a writer or exclusive lease).</summary>
+    [Alias("ExecuteOnLease")]
+    Task<ExecuteResult> ExecuteOnLeaseAsync(LeaseId lease, Statement statement, CancellationToken cancellationToken = default);
+
+    /// <summary>Runs a query on a leased connection.</summary>
+    [Alias("QueryOnLease")]
+    Task<QueryResult> QueryOnLeaseAsync(LeaseId lease, Statement statement, CancellationToken cancellationToken = default);
+
+    /// <summary>Ends a lease; an open transaction on it is rolled back. Releasing twice is harmless.</summary>
+    [Alias("ReleaseLease")]
+    Task ReleaseLeaseAsync(LeaseId lease);
+
+    /// <summary>A snapshot of the pool.</summary>
+    [Alias("GetStatistics")]
+    Task<PoolStatistics> GetStatisticsAsync();
+
+    /// <summary>Drains the pool, closes readers then the writer, and deactivates; a later call reopens it.</summary>
+    [Alias("Close")]
+    Task CloseAsync();
+}

@@ -1,0 +1,69 @@
+namespace SqlitePool;
+
+/// <summary>A snapshot of one database pool.</summary>
+/// <remarks><c>ReadersIdle + ReadersBusy == ReadersOpen</c> and <c>ReadersOpen ≤ MaxReaders</c> always hold.</remarks>
+[GenerateSerializer, Immutable, Alias("SqlitePool.PoolStatistics")]
+public sealed record PoolStatistics
+{
+    /// <summary>The database's grain key.</summary>
+    [Id(0)] public required string Database { get; init; }
+
+    /// <summary>SQLite's library version.</summary>
+    [Id(1)] public required string SqliteVersion { get; init; }
+
+    /// <summary>True while the writer connection is leased or running a statement.</summary>
+    [Id(2)] public bool WriterBusy { get; init; }
+
+    /// <summary>True while an exclusive lease is held.</summary>
+    [Id(3)] public bool ExclusiveHeld { get; init; }
+
+    /// <summary>Reader connections open now.</summary>
+    [Id(4)] public int ReadersOpen { get; init; }
+
+    /// <summary>Open readers not in use.</summary>
+    [Id(5)] public int ReadersIdle { get; init; }
+
+    /// <summary>Open readers in use.</summary>
+    [Id(6)] public int ReadersBusy { get; init; }
+
+    /// <summary>The most readers the pool opens.</summary>
+    [Id(7)] public int MaxReaders { get; init; }
+
+    /// <summary>Callers waiting for the writer.</summary>
+    [Id(8)] public int WriterWaiters { get; init; }
+
+    /// <summary>Callers waiting for a reader.</summary>
+    [Id(9)] public int ReaderWaiters { get; init; }
+
+    /// <summary>Callers waiting for exclusive access.</summary>
+    [Id(10)] public int ExclusiveWaiters { get; init; }
+
+    /// <summary>Statements run as writes since the pool opened.</summary>
+    [Id(11)] public long Writes { get; init; }
+
+    /// <summary>Statements run as reads since the pool opened.</summary>
+    [Id(12)] public long Reads { get; init; }
+
+    /// <summary>Acquisitions that timed out since the pool opened.</summary>
+    [Id(13)] public long Timeouts { get; init; }
+
+    /// <summary>Leases that expired (idle too long) since the pool opened.</summary>
+    [Id(14)] public long ExpiredLeases { get; init; }
+
+    /// <summary>Leases held now.</summary>
+    [Id(15)] public LeaseInfo[] Leases { get; init; } = [];
+
+    /// <summary>Size of the write-ahead log in bytes (0 when absent).</summary>
+    [Id(16)] public long WalBytes { get; init; }
+
+    /// <summary>When the pool opened.</summary>
+    [Id(17)] public DateTimeOffset OpenedAt { get; init; }
+}
+
+/// <summary>A lease held now.</summary>
+[GenerateSerializer, Immutable, Alias("SqlitePool.LeaseInfo")]
+public sealed record LeaseInfo(
+    [property: Id(0)] LeaseId Id,
+    [property: Id(1)] LeaseKind Kind,
+    [property: Id(2)] DateTimeOffset AcquiredAt,
+    [property: Id(3)] DateTimeOffset LastUsedAt);

@@ -1,0 +1,14 @@
+namespace SqlitePool;
+
+/// <summary>Event ids of the pool's log messages: 1000 lifecycle, 2000 leases, 3000 statements, 4000 placement.</summary>
+public static class SqlitePoolEventIds
+{
+    /// <summary>A database pool opened.</summary>
+    public const int DatabaseOpened = 1000;
+
+    /// <summary>A database pool closed.</summary>
+    public const int DatabaseClosed = 1001;
+
+    /// <summary>A lease was granted.</summary>
+    public const int LeaseAcquired = 2000;
+}

@@ -1,0 +1,114 @@
+using System.Collections.Concurrent;
+
+namespace SqlitePool.Engine;
+
+public sealed partial class DatabasePool
+{
+    private const int RememberedExpiredLeases = 4096;
+    private readonly ConcurrentDictionary<LeaseId, PoolLease> _leases = new();
+    private readonly ConcurrentDictionary<LeaseId, bool> _expiredLeases = new();
+
+    internal DateTimeOffset Now => _time.GetUtcNow();
+
+    /// <summary>Acquires a lease. Reader leases open a read transaction so their statements share one snapshot.</summary>
+    /// <exception cref="DatabaseTimeoutException">Not granted within <see cref="Hosting.DatabaseOptions.AcquireTimeout"/>.</exception>
+    /// <exception cref="DatabaseOverloadedException">The wait queue is full.</exception>
+    /// <exception cref="DatabaseClosedException">The pool is closed.</exception>
+    public async Task<PoolLease> AcquireAsync(LeaseKind kind, CancellationToken cancellationToken = default)
+    {
+        var connection = await AcquireConnectionAsync(kind, cancellationToken).ConfigureAwait(false);
+        PoolLease lease;
+        try
+        {
+            if (kind == LeaseKind.Reader)
+            {
+                await connection.Worker.RunAsync(c => { StatementRunner.Exec(c.Handle!, "BEGIN"); return true; }, CancellationToken.None).ConfigureAwait(false);
+            }
+
+            lease = new PoolLease(this, connection, kind, Now);
+            _leases[lease.Id] = lease;
+        }
+        catch
+        {
+            ReleaseConnection(connection, kind);
+            throw;
+        }
+
+        lock (_sync)
+        {
+            if (!_closed)
+            {
+                return lease;
+            }
+        }
+
+        // Closed while the lease was being set up: the close did not see it, so end it here.
+        await EndLeaseAsync(lease, expired: false).ConfigureAwait(false);
+        throw new DatabaseClosedException(Database);
+    }
+
+    /// <summary>Finds a live lease.</summary>
+    /// <exception cref="LeaseNotFoundException">Unknown, released, revoked or expired.</exception>
+    public PoolLease GetLease(LeaseId id) =>
+        _leases.TryGetValue(id, out var lease) ? lease : throw new LeaseNotFoundException(Database, id, _expiredLeases.ContainsKey(id));
+
+    /// <summary>Ends a lease; an open transaction is rolled back. Unknown or ended leases are ignored.</summary>
+    public Task ReleaseAsync(LeaseId id) =>
+        _leases.TryGetValue(id, out var lease) ? EndLeaseAsync(lease, expired: false) : Task.CompletedTask;
+
+    internal void CountStatement(LeaseKind kind)
+    {
+        if (kind == LeaseKind.Reader)
+        {
+            Interlocked.Increment(ref _reads);
+        }
+        else
+        {
+            Interlocked.Increment(ref _writes);
+        }
+    }
+
+    internal async Task EndLeaseAsync(PoolLease lease, bool expired)
+    {
+        if (!lease.TryEnd(expired, Now))
+        {
+            return;
+        }
+
+        await FinishLeaseAsync(lease).ConfigureAwait(false);
+    }
+
+    private async Task FinishLeaseAsync(PoolLease lease)
+    {
+        _leases.TryRemove(lease.Id, out _);
+
+        // Queued behind any statement still running on the lease; rolls back what it left open.
+        try
+        {
+            await lease.Connection.Worker.RunAsync(c => { PooledConnection.Reset(c); return true; }, CancellationToken.None).ConfigureAwait(false);
+        }
+        finally
+        {
+            ReleaseConnection(lease.Connection, lease.Kind);
+        }
+    }
+
+    private void ExpireIdleLeases()
+    {
+        var now = Now;
+        foreach (var lease in _leases.Values)
+        {
+            if (lease.TryEnd(expired: true, now, _options.LeaseIdleTimeout))
+            {
+                if (_expiredLeases.Count >= RememberedExpiredLeases)
+                {
+                    _expiredLeases.Clear();
+                }
+
+                _expiredLeases[lease.Id] = true;
+                Interlocked.Increment(ref _expired);
+                _ = FinishLeaseAsync(lease);
+            }
+        }
+    }
+}

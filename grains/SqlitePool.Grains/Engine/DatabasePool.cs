@@ -1,0 +1,207 @@
+using Microsoft.Data.Sqlite;
+using SqlitePool.Hosting;
+using SQLitePCL;
+
+namespace SqlitePool.Engine;
+
+/// <summary>
+/// The pool of one SQLite database: one writer and up to <see cref="DatabaseOptions.MaxReaders"/> readers
+/// opened on demand, each served by its own worker thread; FIFO waiters per role; leases with an idle
+/// timeout; exclusive access. Plain .NET: no Orleans types, usable from any host.
+/// </summary>
+/// <remarks>
+/// All arbitration state is guarded by <c>_sync</c>; SQLite work never runs under it. Waiters are
+/// completed with continuations forced asynchronous, so granting under the lock runs no caller code.
+/// </remarks>
+public sealed partial class DatabasePool : IAsyncDisposable
+{
+    private readonly object _sync = new();
+    private readonly DatabaseOptions _options;
+    private readonly TimeProvider _time;
+    private readonly Action<DatabasePool>? _onClosed;
+    private readonly PooledConnection _writer;
+    private readonly List<PooledConnection> _readers = [];
+    private readonly Stack<PooledConnection> _idleReaders = new();
+    private readonly LinkedList<Waiter> _writerWaiters = new();
+    private readonly LinkedList<Waiter> _readerWaiters = new();
+    private readonly LinkedList<Waiter> _exclusiveWaiters = new();
+    private readonly ITimer _sweeper;
+    private int _readersOpening;
+    private bool _writerBusy;
+    private bool _exclusiveHeld;
+    private bool _closed;
+    private Task? _closeTask;
+    private TaskCompletionSource? _drained;
+    private long _reads;
+    private long _writes;
+    private long _timeouts;
+    private long _expired;
+
+    private DatabasePool(string database, string path, DatabaseOptions options, TimeProvider time, PooledConnection writer, string sqliteVersion, Action<DatabasePool>? onClosed)
+    {
+        Database = database;
+        Path = path;
+        _options = options;
+        _time = time;
+        _writer = writer;
+        _onClosed = onClosed;
+        SqliteVersion = sqliteVersion;
+        OpenedAt = time.GetUtcNow();
+        var sweep = TimeSpan.FromTicks(Math.Clamp(options.LeaseIdleTimeout.Ticks / 4, TimeSpan.FromMilliseconds(20).Ticks, TimeSpan.FromSeconds(5).Ticks));
+        _sweeper = time.CreateTimer(static s => ((DatabasePool)s!).ExpireIdleLeases(), this, sweep, sweep);
+    }
+
+    /// <summary>The database's key (grain key <c>node/path</c>, or any name the host gives it).</summary>
+    public string Database { get; }
+
+    /// <summary>The full path of the database file.</summary>
+    public string Path { get; }
+
+    /// <summary>SQLite's library version, read when the pool opened.</summary>
+    public string SqliteVersion { get; }
+
+    /// <summary>When the pool opened.</summary>
+    public DateTimeOffset OpenedAt { get; }
+
+    /// <summary>The settings in force.</summary>
+    public DatabaseOptions Options => _options;
+
+    /// <summary>Runs a write with autocommit semantics on the writer.</summary>
+    /// <exception cref="SqlStatementException">SQLite failed the statement, or it left a transaction open
+    /// (which is rolled back: use a writer lease for transactions).</exception>
+    public async Task<ExecuteResult> ExecuteAsync(Statement statement, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(statement);
+        var connection = await AcquireConnectionAsync(LeaseKind.Writer, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            Interlocked.Increment(ref _writes);
+            return await connection.Worker.RunAsync(c => RunAutocommit(c, statement), cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            ReleaseConnection(connection, LeaseKind.Writer);
+        }
+    }
+
+    /// <summary>Runs the statements in one <c>BEGIN IMMEDIATE</c> transaction: all or nothing.</summary>
+    /// <exception cref="SqlStatementException">A statement failed; <see cref="SqlStatementException.StatementIndex"/> says which. Nothing was written.</exception>
+    public async Task<ExecuteResult[]> ExecuteBatchAsync(IReadOnlyList<Statement> statements, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(statements);
+        var connection = await AcquireConnectionAsync(LeaseKind.Writer, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            Interlocked.Add(ref _writes, statements.Count);
+            return await connection.Worker.RunAsync(c => RunBatch(c, statements), cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            ReleaseConnection(connection, LeaseKind.Writer);
+        }
+    }
+
+    /// <summary>Runs a read on a reader connection.</summary>
+    /// <exception cref="WriteOnReadPathException">The statement writes or controls transactions.</exception>
+    public async Task<QueryResult> QueryAsync(Statement statement, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(statement);
+        var connection = await AcquireConnectionAsync(LeaseKind.Reader, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            Interlocked.Increment(ref _reads);
+            return await connection.Worker.RunAsync(c => RunQuery(c, statement), cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            ReleaseConnection(connection, LeaseKind.Reader);
+        }
+    }
+
+    /// <summary>A snapshot of the pool's state.</summary>
+    public PoolStatistics GetStatistics()
+    {
+        var walBytes = new FileInfo(Path + "-wal") is { Exists: true } wal ? wal.Length : 0;
+        lock (_sync)
+        {
+            return new PoolStatistics
+            {
+                Database = Database,
+                SqliteVersion = SqliteVersion,
+                WriterBusy = _writerBusy,
+                ExclusiveHeld = _exclusiveHeld,
+                ReadersOpen = _readers.Count,
+                ReadersIdle = _idleReaders.Count,
+                ReadersBusy = _readers.Count - _idleReaders.Count,
+                MaxReaders = _options.MaxReaders,
+                WriterWaiters = _writerWaiters.Count,
+                ReaderWaiters = _readerWaiters.Count,
+                ExclusiveWaiters = _exclusiveWaiters.Count,
+                Writes = Interlocked.Read(ref _writes),
+                Reads = Interlocked.Read(ref _reads),
+                Timeouts = _timeouts,
+                ExpiredLeases = Interlocked.Read(ref _expired),
+                Leases = [.. _leases.Values.Select(l => l.ToInfo()).OrderBy(l => l.AcquiredAt)],
+                WalBytes = walBytes,
+                OpenedAt = OpenedAt,
+            };
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync() => await CloseAsync().ConfigureAwait(false);
+
+    private static ExecuteResult RunAutocommit(SqliteConnection connection, Statement statement)
+    {
+        var db = connection.Handle!;
+        try
+        {
+            var result = StatementRunner.Execute(db, statement);
+            if (raw.sqlite3_get_autocommit(db) == 0)
+            {
+                throw new SqlStatementException(
+                    "The statement left a transaction open; it was rolled back. Run transactions on a writer lease (TransactionAsync).",
+                    1, 1, statement.Sql);
+            }
+
+            return result;
+        }
+        finally
+        {
+            PooledConnection.Reset(connection);
+        }
+    }
+
+    private static ExecuteResult[] RunBatch(SqliteConnection connection, IReadOnlyList<Statement> statements)
+    {
+        var db = connection.Handle!;
+        StatementRunner.Exec(db, "BEGIN IMMEDIATE");
+        try
+        {
+            var results = new ExecuteResult[statements.Count];
+            for (var i = 0; i < statements.Count; i++)
+            {
+                results[i] = StatementRunner.Execute(db, statements[i], i);
+            }
+
+            StatementRunner.Exec(db, "COMMIT");
+            return results;
+        }
+        finally
+        {
+            PooledConnection.Reset(connection);
+        }
+    }
+
+    private static QueryResult RunQuery(SqliteConnection connection, Statement statement)
+    {
+        try
+        {
+            return StatementRunner.Query(connection.Handle!, statement, readPath: true);
+        }
+        finally
+        {
+            PooledConnection.Reset(connection);
+        }
+    }
+}

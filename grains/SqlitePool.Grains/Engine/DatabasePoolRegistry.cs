@@ -1,0 +1,50 @@
+using System.Collections.Concurrent;
+using SqlitePool.Hosting;
+
+namespace SqlitePool.Engine;
+
+/// <summary>
+/// The process-wide map of open pools, keyed by full file path: a file is opened by one pool at a time,
+/// and concurrent first openers share one open (the open hook runs once).
+/// </summary>
+public sealed class DatabasePoolRegistry(TimeProvider timeProvider) : IAsyncDisposable
+{
+    private readonly ConcurrentDictionary<string, Lazy<Task<DatabasePool>>> _pools = new(StringComparer.Ordinal);
+
+    /// <summary>The open pool of a file, or the one being opened; a failed open is forgotten so the next call retries.</summary>
+    public Task<DatabasePool> GetOrOpenAsync(string database, string fullPath, DatabaseOptions options, Action<DatabaseOpenContext>? onOpened) =>
+        _pools.GetOrAdd(fullPath, _ => new Lazy<Task<DatabasePool>>(() => OpenAsync(database, fullPath, options, onOpened))).Value;
+
+    /// <summary>The pool of a file if it is open now.</summary>
+    public DatabasePool? Find(string fullPath) =>
+        _pools.TryGetValue(fullPath, out var entry) && entry.IsValueCreated && entry.Value.IsCompletedSuccessfully ? entry.Value.Result : null;
+
+    /// <summary>The pools open now.</summary>
+    public IReadOnlyList<DatabasePool> OpenPools =>
+        [.. _pools.Values.Where(e => e.IsValueCreated && e.Value.IsCompletedSuccessfully).Select(e => e.Value.Result)];
+
+    /// <summary>Closes every pool.</summary>
+    public async ValueTask DisposeAsync() => await Task.WhenAll(OpenPools.Select(p => p.CloseAsync())).ConfigureAwait(false);
+
+    private async Task<DatabasePool> OpenAsync(string database, string fullPath, DatabaseOptions options, Action<DatabaseOpenContext>? onOpened)
+    {
+        try
+        {
+            return await DatabasePool.OpenAsync(database, fullPath, options, timeProvider, onOpened, onClosed: Forget).ConfigureAwait(false);
+        }
+        catch
+        {
+            // Nobody can have replaced the entry: it stays in the map until removed here.
+            _pools.TryRemove(fullPath, out _);
+            throw;
+        }
+    }
+
+    private void Forget(DatabasePool pool)
+    {
+        if (_pools.TryGetValue(pool.Path, out var entry) && entry.IsValueCreated && entry.Value.IsCompletedSuccessfully && entry.Value.Result == pool)
+        {
+            _pools.TryRemove(new KeyValuePair<string, Lazy<Task<DatabasePool>>>(pool.Path, entry));
+        }
+    }
+}

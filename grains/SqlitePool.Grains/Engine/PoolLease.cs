@@ -1,0 +1,115 @@
+using Microsoft.Data.Sqlite;
+
+namespace SqlitePool.Engine;
+
+/// <summary>
+/// A connection held by one caller until it is released, expires after <see cref="Hosting.DatabaseOptions.LeaseIdleTimeout"/>
+/// unused, or the pool closes. Statements on it run one after another on the connection's worker.
+/// </summary>
+/// <remarks>A reader lease runs inside one read transaction, so all its statements see one snapshot.
+/// A writer or exclusive lease starts in autocommit; an open transaction is rolled back when the lease ends.</remarks>
+public sealed class PoolLease : IAsyncDisposable
+{
+    private readonly object _gate = new();
+    private readonly DatabasePool _pool;
+    private int _active;
+    private bool _ended;
+    private bool _expired;
+    private DateTimeOffset _lastUsed;
+
+    internal PoolLease(DatabasePool pool, PooledConnection connection, LeaseKind kind, DateTimeOffset now)
+    {
+        _pool = pool;
+        Connection = connection;
+        Kind = kind;
+        AcquiredAt = _lastUsed = now;
+    }
+
+    /// <summary>The lease's id.</summary>
+    public LeaseId Id { get; } = LeaseId.New();
+
+    /// <summary>What the lease holds.</summary>
+    public LeaseKind Kind { get; }
+
+    /// <summary>When it was granted.</summary>
+    public DateTimeOffset AcquiredAt { get; }
+
+    internal PooledConnection Connection { get; }
+
+    /// <summary>Runs a write (a reader lease refuses it with <see cref="WriteOnReadPathException"/>).</summary>
+    public Task<ExecuteResult> ExecuteAsync(Statement statement, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(statement);
+        var readPath = Kind == LeaseKind.Reader;
+        return RunAsync(c => readPath
+            ? new ExecuteResult(0, 0, StatementRunner.Query(c.Handle!, statement, readPath: true))
+            : StatementRunner.Execute(c.Handle!, statement), cancellationToken);
+    }
+
+    /// <summary>Runs a query; on a reader lease, statements that write are refused.</summary>
+    public Task<QueryResult> QueryAsync(Statement statement, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(statement);
+        var readPath = Kind == LeaseKind.Reader;
+        return RunAsync(c => StatementRunner.Query(c.Handle!, statement, readPath), cancellationToken);
+    }
+
+    /// <summary>Runs <paramref name="work"/> with the leased <see cref="SqliteConnection"/> on its worker thread.
+    /// The connection must not be kept after the delegate returns.</summary>
+    /// <exception cref="LeaseNotFoundException">The lease has ended.</exception>
+    public async Task<T> RunAsync<T>(Func<SqliteConnection, T> work, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        lock (_gate)
+        {
+            if (_ended)
+            {
+                throw new LeaseNotFoundException(_pool.Database, Id, _expired);
+            }
+
+            _active++;
+        }
+
+        try
+        {
+            _pool.CountStatement(Kind);
+            return await Connection.Worker.RunAsync(work, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            lock (_gate)
+            {
+                _active--;
+                _lastUsed = _pool.Now;
+            }
+        }
+    }
+
+    /// <summary>Ends the lease (same as <see cref="DatabasePool.ReleaseAsync(LeaseId)"/>).</summary>
+    public ValueTask DisposeAsync() => new(_pool.EndLeaseAsync(this, expired: false));
+
+    internal LeaseInfo ToInfo()
+    {
+        lock (_gate)
+        {
+            return new LeaseInfo(Id, Kind, AcquiredAt, _lastUsed);
+        }
+    }
+
+    /// <summary>Marks the lease ended; false when it already was. With <paramref name="idleLimit"/>, only
+    /// when no statement runs on it and it has been idle that long.</summary>
+    internal bool TryEnd(bool expired, DateTimeOffset now, TimeSpan? idleLimit = null)
+    {
+        lock (_gate)
+        {
+            if (_ended || (idleLimit is { } limit && (_active > 0 || now - _lastUsed < limit)))
+            {
+                return false;
+            }
+
+            _ended = true;
+            _expired = expired;
+            return true;
+        }
+    }
+}

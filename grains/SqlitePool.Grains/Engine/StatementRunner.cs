@@ -1,0 +1,219 @@
+using System.Text;
+using SQLitePCL;
+
+namespace SqlitePool.Engine;
+
+/// <summary>
+/// Runs statements on a raw SQLite handle: prepares each statement of the text in turn, binds the
+/// parameters, steps it and reads values in their storage classes (so integers and reals stay distinct).
+/// Every prepared statement is finalized before returning, so no statement keeps a read snapshot alive.
+/// </summary>
+internal static class StatementRunner
+{
+    private const int SqliteRange = 25;
+    private const int SqliteError = 1;
+
+    /// <summary>Runs the statements of <paramref name="statement"/> as writes.</summary>
+    public static ExecuteResult Execute(sqlite3 db, Statement statement, int? statementIndex = null)
+    {
+        long changes = 0;
+        QueryResult? rows = null;
+        Run(db, statement, readPath: false, statementIndex, ref changes, ref rows);
+        return new ExecuteResult(changes, raw.sqlite3_last_insert_rowid(db), rows);
+    }
+
+    /// <summary>Runs the statements of <paramref name="statement"/> as reads and returns the rows of the last
+    /// statement that has columns.</summary>
+    /// <exception cref="WriteOnReadPathException">A statement writes, or controls transactions or attachments.</exception>
+    public static QueryResult Query(sqlite3 db, Statement statement, bool readPath)
+    {
+        long changes = 0;
+        QueryResult? rows = null;
+        Run(db, statement, readPath, null, ref changes, ref rows);
+        return rows ?? QueryResult.Empty;
+    }
+
+    /// <summary>Runs SQL without parameters and without results (pragmas, transaction control).</summary>
+    public static void Exec(sqlite3 db, string sql)
+    {
+        var rc = raw.sqlite3_exec(db, sql);
+        if (rc != raw.SQLITE_OK)
+        {
+            throw Error(db, rc, sql, null);
+        }
+    }
+
+    /// <summary>Builds the typed error from the connection's last error.</summary>
+    public static SqlStatementException Error(sqlite3 db, int rc, string sql, int? statementIndex)
+    {
+        var extended = raw.sqlite3_extended_errcode(db);
+        var message = raw.sqlite3_errmsg(db).utf8_to_string() ?? raw.sqlite3_errstr(rc).utf8_to_string();
+        var primary = rc & 0xff;
+        if ((extended & 0xff) != primary)
+        {
+            extended = rc;
+        }
+
+        return new SqlStatementException($"SQLite error {primary} ({extended}): {message}", primary, extended, sql, statementIndex);
+    }
+
+    private static void Run(sqlite3 db, Statement statement, bool readPath, int? statementIndex, ref long changes, ref QueryResult? rows)
+    {
+        var sql = statement.Sql;
+        ReadOnlySpan<byte> remaining = Encoding.UTF8.GetBytes(sql);
+        var first = true;
+        while (!remaining.IsEmpty)
+        {
+            var rc = raw.sqlite3_prepare_v2(db, remaining, out var stmt, out var tail);
+            if (rc != raw.SQLITE_OK)
+            {
+                stmt?.Dispose();
+                throw Error(db, rc, sql, statementIndex);
+            }
+
+            remaining = tail;
+            using (stmt)
+            {
+                if (stmt is null || stmt.IsInvalid)
+                {
+                    continue; // only whitespace or comments were left
+                }
+
+                if (readPath && (raw.sqlite3_stmt_readonly(stmt) == 0 || SqlKeywords.IsRefusedOnReadPath(stmt)))
+                {
+                    throw new WriteOnReadPathException(sql);
+                }
+
+                var parameterCount = Bind(db, stmt, statement, sql, statementIndex);
+                if (first && statement.Parameters.Length > parameterCount && SqlKeywords.IsBlank(remaining))
+                {
+                    throw new SqlStatementException(
+                        $"The statement has {parameterCount} parameter(s) but {statement.Parameters.Length} positional value(s) were given.",
+                        SqliteRange, SqliteRange, sql, statementIndex);
+                }
+
+                first = false;
+                Step(db, stmt, sql, statementIndex, ref changes, ref rows);
+            }
+        }
+    }
+
+    private static void Step(sqlite3 db, sqlite3_stmt stmt, string sql, int? statementIndex, ref long changes, ref QueryResult? rows)
+    {
+        var columnCount = raw.sqlite3_column_count(stmt);
+        List<object?>? values = columnCount > 0 ? [] : null;
+        var totalBefore = raw.sqlite3_total_changes(db);
+        int rc;
+        while ((rc = raw.sqlite3_step(stmt)) == raw.SQLITE_ROW)
+        {
+            if (values is null)
+            {
+                continue;
+            }
+
+            for (var i = 0; i < columnCount; i++)
+            {
+                values.Add(ReadColumn(stmt, i));
+            }
+        }
+
+        if (rc != raw.SQLITE_DONE)
+        {
+            throw Error(db, rc, sql, statementIndex);
+        }
+
+        // Only statements that changed rows report sqlite3_changes; it keeps the last DML's count otherwise.
+        if (raw.sqlite3_total_changes(db) != totalBefore)
+        {
+            changes += raw.sqlite3_changes(db);
+        }
+
+        if (values is not null)
+        {
+            var columns = new string[columnCount];
+            for (var i = 0; i < columnCount; i++)
+            {
+                columns[i] = raw.sqlite3_column_name(stmt, i).utf8_to_string() ?? "";
+            }
+
+            rows = new QueryResult(columns, values.ToArray());
+        }
+    }
+
+    private static object? ReadColumn(sqlite3_stmt stmt, int i) => raw.sqlite3_column_type(stmt, i) switch
+    {
+        raw.SQLITE_INTEGER => raw.sqlite3_column_int64(stmt, i),
+        raw.SQLITE_FLOAT => raw.sqlite3_column_double(stmt, i),
+        // column_blob on a text value returns its UTF-8 bytes with their length, so embedded NULs survive.
+        raw.SQLITE_TEXT => Encoding.UTF8.GetString(raw.sqlite3_column_blob(stmt, i)),
+        raw.SQLITE_BLOB => raw.sqlite3_column_blob(stmt, i).ToArray(),
+        _ => null,
+    };
+
+    private static int Bind(sqlite3 db, sqlite3_stmt stmt, Statement statement, string sql, int? statementIndex)
+    {
+        var count = raw.sqlite3_bind_parameter_count(stmt);
+        var positional = statement.Parameters;
+        for (var i = 1; i <= count; i++)
+        {
+            var name = raw.sqlite3_bind_parameter_name(stmt, i).utf8_to_string();
+            object? value;
+            if (name is not null && name[0] != '?' && statement.NamedParameters is { } named && named.TryGetValue(name[1..], out var namedValue))
+            {
+                value = namedValue;
+            }
+            else if (i - 1 < positional.Length)
+            {
+                value = positional[i - 1];
+            }
+            else
+            {
+                throw new SqlStatementException(
+                    $"No value was given for parameter {(name ?? $"?{i}")} (number {i} of {count}).",
+                    SqliteRange, SqliteRange, sql, statementIndex);
+            }
+
+            var rc = BindValue(stmt, i, value);
+            if (rc != raw.SQLITE_OK)
+            {
+                throw Error(db, rc, sql, statementIndex);
+            }
+        }
+
+        return count;
+    }
+
+    private static int BindValue(sqlite3_stmt stmt, int index, object? value)
+    {
+        switch (value)
+        {
+            case null:
+                return raw.sqlite3_bind_null(stmt, index);
+            case long l:
+                return raw.sqlite3_bind_int64(stmt, index, l);
+            case double d:
+                return raw.sqlite3_bind_double(stmt, index, d);
+            case string { Length: 0 }:
+                return raw.sqlite3_bind_text(stmt, index, "");
+            case string s:
+                return raw.sqlite3_bind_text(stmt, index, Encoding.UTF8.GetBytes(s));
+            case byte[] { Length: 0 }:
+                // An empty span arrives as a null pointer, which SQLite would bind as NULL.
+                return raw.sqlite3_bind_zeroblob(stmt, index, 0);
+            case byte[] b:
+                return raw.sqlite3_bind_blob(stmt, index, b);
+            default:
+                object? storage;
+                try
+                {
+                    storage = SqlValues.ToStorage(value);
+                }
+                catch (ArgumentException ex)
+                {
+                    throw new SqlStatementException(ex.Message, SqliteError, SqliteError, null);
+                }
+
+                return BindValue(stmt, index, storage);
+        }
+    }
+}

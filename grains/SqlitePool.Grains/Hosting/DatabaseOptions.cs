@@ -1,0 +1,56 @@
+namespace SqlitePool.Hosting;
+
+/// <summary>Settings of one database's pool. <see cref="SqlitePoolOptions"/> holds the defaults;
+/// <see cref="DatabaseOverride"/> changes them for paths matching a pattern.</summary>
+public class DatabaseOptions
+{
+    /// <summary>Default of <see cref="MaxReaders"/>.</summary>
+    public const int DefaultMaxReaders = 4;
+
+    /// <summary>Default of <see cref="Synchronous"/>: FULL, so an acknowledged write survives power loss.</summary>
+    public const string DefaultSynchronous = "FULL";
+
+    /// <summary>Default of <see cref="WriterQueueCapacity"/> and <see cref="ReaderQueueCapacity"/>.</summary>
+    public const int DefaultQueueCapacity = 4096;
+
+    /// <summary>The most reader connections; they are opened on demand. 1 to 64.</summary>
+    public int MaxReaders { get; set; } = DefaultMaxReaders;
+
+    /// <summary>SQLite journal mode; only <c>WAL</c> is supported (readers run beside the writer).</summary>
+    public string JournalMode { get; set; } = "WAL";
+
+    /// <summary>SQLite <c>synchronous</c>: OFF, NORMAL, FULL or EXTRA.</summary>
+    public string Synchronous { get; set; } = DefaultSynchronous;
+
+    /// <summary>How long SQLite retries when another process holds a lock. Only foreign processes can
+    /// cause that: the pool itself never lets two of its connections contend.</summary>
+    public TimeSpan BusyTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Enforce foreign keys (<c>PRAGMA foreign_keys</c>).</summary>
+    public bool ForeignKeys { get; set; } = true;
+
+    /// <summary>A lease unused for this long expires; a writer lease's open transaction is rolled back.</summary>
+    public TimeSpan LeaseIdleTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long a caller waits for a connection or lease before a <see cref="DatabaseTimeoutException"/>.</summary>
+    public TimeSpan AcquireTimeout { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>Most callers waiting for the writer (and for exclusive access) before <see cref="DatabaseOverloadedException"/>.</summary>
+    public int WriterQueueCapacity { get; set; } = DefaultQueueCapacity;
+
+    /// <summary>Most callers waiting for a reader before <see cref="DatabaseOverloadedException"/>.</summary>
+    public int ReaderQueueCapacity { get; set; } = DefaultQueueCapacity;
+
+    internal DatabaseOptions CopyDatabaseOptions() => new()
+    {
+        MaxReaders = MaxReaders,
+        JournalMode = JournalMode,
+        Synchronous = Synchronous,
+        BusyTimeout = BusyTimeout,
+        ForeignKeys = ForeignKeys,
+        LeaseIdleTimeout = LeaseIdleTimeout,
+        AcquireTimeout = AcquireTimeout,
+        WriterQueueCapacity = WriterQueueCapacity,
+        ReaderQueueCapacity = ReaderQueueCapacity,
+    };
+}

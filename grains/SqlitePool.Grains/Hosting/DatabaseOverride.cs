@@ -1,0 +1,61 @@
+using System.Text.RegularExpressions;
+
+namespace SqlitePool.Hosting;
+
+/// <summary>Settings that differ for databases whose path matches <see cref="Pattern"/>; unset values keep the defaults.</summary>
+/// <remarks><see cref="Pattern"/> is a glob over the path relative to the data root: <c>*</c> matches within a
+/// segment, <c>**</c> across segments, <c>?</c> one character. Later overrides win over earlier ones.</remarks>
+public sealed class DatabaseOverride
+{
+    /// <summary>Glob over the database path, e.g. <c>reports/**.db</c>.</summary>
+    public string Pattern { get; set; } = "";
+
+    /// <inheritdoc cref="DatabaseOptions.MaxReaders"/>
+    public int? MaxReaders { get; set; }
+
+    /// <inheritdoc cref="DatabaseOptions.Synchronous"/>
+    public string? Synchronous { get; set; }
+
+    /// <inheritdoc cref="DatabaseOptions.BusyTimeout"/>
+    public TimeSpan? BusyTimeout { get; set; }
+
+    /// <inheritdoc cref="DatabaseOptions.ForeignKeys"/>
+    public bool? ForeignKeys { get; set; }
+
+    /// <inheritdoc cref="DatabaseOptions.LeaseIdleTimeout"/>
+    public TimeSpan? LeaseIdleTimeout { get; set; }
+
+    /// <inheritdoc cref="DatabaseOptions.AcquireTimeout"/>
+    public TimeSpan? AcquireTimeout { get; set; }
+
+    /// <inheritdoc cref="DatabaseOptions.WriterQueueCapacity"/>
+    public int? WriterQueueCapacity { get; set; }
+
+    /// <inheritdoc cref="DatabaseOptions.ReaderQueueCapacity"/>
+    public int? ReaderQueueCapacity { get; set; }
+
+    /// <summary>True when <paramref name="path"/> matches <see cref="Pattern"/>.</summary>
+    public bool Matches(string path) => Regex.IsMatch(path, GlobToRegex(Pattern), RegexOptions.CultureInvariant);
+
+    internal void ApplyTo(DatabaseOptions options)
+    {
+        options.MaxReaders = MaxReaders ?? options.MaxReaders;
+        options.Synchronous = Synchronous ?? options.Synchronous;
+        options.BusyTimeout = BusyTimeout ?? options.BusyTimeout;
+        options.ForeignKeys = ForeignKeys ?? options.ForeignKeys;
+        options.LeaseIdleTimeout = LeaseIdleTimeout ?? options.LeaseIdleTimeout;
+        options.AcquireTimeout = AcquireTimeout ?? options.AcquireTimeout;
+        options.WriterQueueCapacity = WriterQueueCapacity ?? options.WriterQueueCapacity;
+        options.ReaderQueueCapacity = ReaderQueueCapacity ?? options.ReaderQueueCapacity;
+    }
+
+    private static string GlobToRegex(string glob)
+    {
+        var pattern = Regex.Escape(glob)
+            .Replace(@"\*\*", "\u0001", StringComparison.Ordinal)
+            .Replace(@"\*", "[^/]*", StringComparison.Ordinal)
+            .Replace(@"\?", "[^/]", StringComparison.Ordinal)
+            .Replace("\u0001", ".*", StringComparison.Ordinal);
+        return $"^{pattern}$";
+    }
+}

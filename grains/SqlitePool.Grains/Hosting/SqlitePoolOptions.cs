@@ -1,0 +1,41 @@
+namespace SqlitePool.Hosting;
+
+/// <summary>Settings of the SQLite pool on a silo: where databases live, this node's name, and the
+/// per-database defaults inherited from <see cref="DatabaseOptions"/>.</summary>
+/// <remarks>Bound from the configuration section <see cref="SectionName"/>; validated when the silo starts.</remarks>
+public sealed class SqlitePoolOptions : DatabaseOptions
+{
+    /// <summary>The configuration section: <c>SqlitePool</c>.</summary>
+    public const string SectionName = "SqlitePool";
+
+    /// <summary>Default of <see cref="DataRoot"/>.</summary>
+    public const string DefaultDataRoot = "data";
+
+    /// <summary>Directory that holds every database of this silo; relative paths start at the working directory.</summary>
+    public string DataRoot { get; set; } = DefaultDataRoot;
+
+    /// <summary>This silo's node name, the first part of database keys (<c>node/path</c>). Also the silo name.</summary>
+    public string NodeName { get; set; } = DatabaseId.DefaultNode;
+
+    /// <summary>Per-database settings by path pattern; later entries win.</summary>
+    public List<DatabaseOverride> Databases { get; } = [];
+
+    /// <summary>Runs once each time a database is opened (before any call is served), on its writer
+    /// connection: create the schema here. Runs once even when the first calls race.</summary>
+    public Action<DatabaseOpenContext>? OnDatabaseOpened { get; set; }
+
+    /// <summary>The settings in force for a database path.</summary>
+    public DatabaseOptions ResolveFor(string path)
+    {
+        var resolved = CopyDatabaseOptions();
+        foreach (var entry in Databases)
+        {
+            if (entry.Matches(path))
+            {
+                entry.ApplyTo(resolved);
+            }
+        }
+
+        return resolved;
+    }
+}

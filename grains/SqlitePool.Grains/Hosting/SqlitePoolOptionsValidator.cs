@@ -1,0 +1,58 @@
+using Microsoft.Extensions.Options;
+using Orleans.Runtime;
+
+namespace SqlitePool.Hosting;
+
+/// <summary>Checks <see cref="SqlitePoolOptions"/> when the silo starts; the message names the bad setting.</summary>
+internal sealed class SqlitePoolOptionsValidator(IOptions<SqlitePoolOptions> options) : IConfigurationValidator
+{
+    private static readonly string[] SynchronousLevels = ["OFF", "NORMAL", "FULL", "EXTRA"];
+
+    public void ValidateConfiguration()
+    {
+        var o = options.Value;
+        Require(!string.IsNullOrWhiteSpace(o.DataRoot) && !o.DataRoot.Contains('\0', StringComparison.Ordinal), "DataRoot", o.DataRoot, "a directory path");
+        try
+        {
+            _ = new DatabaseId(o.NodeName, "probe.db");
+        }
+        catch (InvalidDatabasePathException ex)
+        {
+            Fail("NodeName", o.NodeName, ex.Reason);
+        }
+
+        Validate(o, "");
+        for (var i = 0; i < o.Databases.Count; i++)
+        {
+            var entry = o.Databases[i];
+            var prefix = $"Databases[{i}]:";
+            Require(!string.IsNullOrWhiteSpace(entry.Pattern), prefix + "Pattern", entry.Pattern, "a glob over database paths such as 'reports/**'");
+            var resolved = o.CopyDatabaseOptions();
+            entry.ApplyTo(resolved);
+            Validate(resolved, prefix);
+        }
+    }
+
+    private static void Validate(DatabaseOptions o, string prefix)
+    {
+        Require(o.MaxReaders is >= 1 and <= 64, prefix + "MaxReaders", o.MaxReaders, "1 to 64");
+        Require(string.Equals(o.JournalMode, "WAL", StringComparison.OrdinalIgnoreCase), prefix + "JournalMode", o.JournalMode, "WAL (readers run beside the writer only in WAL mode)");
+        Require(SynchronousLevels.Contains(o.Synchronous, StringComparer.OrdinalIgnoreCase), prefix + "Synchronous", o.Synchronous, "OFF, NORMAL, FULL or EXTRA");
+        Require(o.BusyTimeout >= TimeSpan.Zero && o.BusyTimeout.TotalMilliseconds <= int.MaxValue, prefix + "BusyTimeout", o.BusyTimeout, "zero or more, under 24 days");
+        Require(o.LeaseIdleTimeout > TimeSpan.Zero, prefix + "LeaseIdleTimeout", o.LeaseIdleTimeout, "more than zero");
+        Require(o.AcquireTimeout > TimeSpan.Zero, prefix + "AcquireTimeout", o.AcquireTimeout, "more than zero");
+        Require(o.WriterQueueCapacity >= 1, prefix + "WriterQueueCapacity", o.WriterQueueCapacity, "1 or more");
+        Require(o.ReaderQueueCapacity >= 1, prefix + "ReaderQueueCapacity", o.ReaderQueueCapacity, "1 or more");
+    }
+
+    private static void Require(bool ok, string setting, object? value, string expected)
+    {
+        if (!ok)
+        {
+            Fail(setting, value, expected);
+        }
+    }
+
+    private static void Fail(string setting, object? value, string expected) =>
+        throw new OrleansConfigurationException($"{SqlitePoolOptions.SectionName}:{setting} is '{value}'; expected {expected}.");
+}

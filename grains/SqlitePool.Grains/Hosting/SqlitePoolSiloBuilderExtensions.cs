@@ -1,0 +1,46 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using SqlitePool.Engine;
+
+namespace SqlitePool.Hosting;
+
+/// <summary>Adds the SQLite pool (database grains, pool engine, options) to a silo.</summary>
+public static class SqlitePoolSiloBuilderExtensions
+{
+    /// <summary>Adds the pool with settings from code.</summary>
+    public static ISiloBuilder AddSqlitePool(this ISiloBuilder builder, Action<SqlitePoolOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        AddCore(builder.Services);
+        if (configure is not null)
+        {
+            builder.Services.Configure(configure);
+        }
+
+        return builder;
+    }
+
+    /// <summary>Adds the pool with settings bound from a configuration section (usually <c>SqlitePool</c>), then <paramref name="configure"/>.</summary>
+    public static ISiloBuilder AddSqlitePool(this ISiloBuilder builder, IConfiguration section, Action<SqlitePoolOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(section);
+        AddCore(builder.Services);
+        builder.Services.Configure<SqlitePoolOptions>(section);
+        if (configure is not null)
+        {
+            builder.Services.Configure(configure);
+        }
+
+        return builder;
+    }
+
+    private static void AddCore(IServiceCollection services)
+    {
+        services.AddOptions<SqlitePoolOptions>();
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<DatabasePoolRegistry>();
+        services.AddSingleton<IConfigurationValidator, SqlitePoolOptionsValidator>();
+    }
+}
