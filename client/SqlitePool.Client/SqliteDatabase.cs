@@ -1,0 +1,151 @@
+namespace SqlitePool.Client;
+
+/// <summary>
+/// A handle on one database in the cluster. Cheap to create and safe to share; every call goes to the
+/// database's single grain activation on the node that holds the file.
+/// </summary>
+/// <remarks>Positional parameters bind <c>?</c>; for named ones (<c>$a</c>, <c>:a</c>, <c>@a</c>) pass a
+/// <see cref="Statement"/> built with a dictionary. To pass a <see cref="CancellationToken"/>, use the
+/// <see cref="Statement"/> overloads.</remarks>
+public sealed class SqliteDatabase
+{
+    internal SqliteDatabase(DatabaseId id, IDatabaseGrain grain)
+    {
+        Id = id;
+        Grain = grain;
+    }
+
+    /// <summary>The database's node and path.</summary>
+    public DatabaseId Id { get; }
+
+    /// <summary>The database grain, for calls the handle does not wrap.</summary>
+    public IDatabaseGrain Grain { get; }
+
+    /// <summary>Runs a write with autocommit semantics.</summary>
+    /// <exception cref="SqlStatementException">SQLite failed the statement; nothing was written.</exception>
+    public Task<ExecuteResult> ExecuteAsync(string sql, params object?[] parameters) => Grain.ExecuteAsync(new Statement(sql, parameters));
+
+    /// <inheritdoc cref="ExecuteAsync(string, object?[])"/>
+    public Task<ExecuteResult> ExecuteAsync(Statement statement, CancellationToken cancellationToken = default) => Grain.ExecuteAsync(statement, cancellationToken);
+
+    /// <summary>Runs the statements in one transaction: all or nothing.</summary>
+    /// <exception cref="SqlStatementException">A statement failed (see <see cref="SqlStatementException.StatementIndex"/>); nothing was written.</exception>
+    public Task<ExecuteResult[]> ExecuteBatchAsync(IEnumerable<Statement> statements, CancellationToken cancellationToken = default) =>
+        Grain.ExecuteBatchAsync([.. statements], cancellationToken);
+
+    /// <inheritdoc cref="ExecuteBatchAsync(IEnumerable{Statement}, CancellationToken)"/>
+    public Task<ExecuteResult[]> ExecuteBatchAsync(params Statement[] statements) => Grain.ExecuteBatchAsync(statements);
+
+    /// <summary>Runs a read on a reader connection.</summary>
+    /// <exception cref="WriteOnReadPathException">The statement writes; use <see cref="ExecuteAsync(string, object?[])"/>.</exception>
+    public Task<QueryResult> QueryAsync(string sql, params object?[] parameters) => Grain.QueryAsync(new Statement(sql, parameters));
+
+    /// <inheritdoc cref="QueryAsync(string, object?[])"/>
+    public Task<QueryResult> QueryAsync(Statement statement, CancellationToken cancellationToken = default) => Grain.QueryAsync(statement, cancellationToken);
+
+    /// <summary>Runs a read and maps each row to <typeparamref name="T"/> by column name (see <see cref="RowMapper{T}"/>).</summary>
+    public Task<IReadOnlyList<T>> QueryAsync<T>(string sql, params object?[] parameters) => QueryAsync<T>(new Statement(sql, parameters));
+
+    /// <inheritdoc cref="QueryAsync{T}(string, object?[])"/>
+    public async Task<IReadOnlyList<T>> QueryAsync<T>(Statement statement, CancellationToken cancellationToken = default) =>
+        RowMapper<T>.MapAll(await Grain.QueryAsync(statement, cancellationToken).ConfigureAwait(false));
+
+    /// <summary>Runs a read that must return exactly one row, mapped to <typeparamref name="T"/>.</summary>
+    /// <exception cref="InvalidOperationException">No row, or more than one.</exception>
+    public Task<T> QuerySingleAsync<T>(string sql, params object?[] parameters) => QuerySingleAsync<T>(new Statement(sql, parameters));
+
+    /// <inheritdoc cref="QuerySingleAsync{T}(string, object?[])"/>
+    public async Task<T> QuerySingleAsync<T>(Statement statement, CancellationToken cancellationToken = default) =>
+        RowMapper<T>.MapSingle(await Grain.QueryAsync(statement, cancellationToken).ConfigureAwait(false));
+
+    /// <summary>Leases a reader: its statements share one snapshot until it is disposed.</summary>
+    public Task<DatabaseLease> AcquireReaderAsync(CancellationToken cancellationToken = default) => AcquireAsync(LeaseKind.Reader, cancellationToken);
+
+    /// <summary>Leases the writer; other writers wait until it is disposed.</summary>
+    public Task<DatabaseLease> AcquireWriterAsync(CancellationToken cancellationToken = default) => AcquireAsync(LeaseKind.Writer, cancellationToken);
+
+    /// <summary>Takes exclusive access: waits for every lease to end and holds new ones back until disposed.</summary>
+    public Task<DatabaseLease> AcquireExclusiveAsync(CancellationToken cancellationToken = default) => AcquireAsync(LeaseKind.Exclusive, cancellationToken);
+
+    /// <summary>Runs <paramref name="work"/> on a reader lease that is always returned.</summary>
+    public Task<T> WithReaderAsync<T>(Func<DatabaseLease, Task<T>> work, CancellationToken cancellationToken = default) =>
+        WithLeaseAsync(LeaseKind.Reader, work, cancellationToken);
+
+    /// <summary>Runs <paramref name="work"/> on the writer lease, always returned; an open transaction is rolled back.</summary>
+    public Task<T> WithWriterAsync<T>(Func<DatabaseLease, Task<T>> work, CancellationToken cancellationToken = default) =>
+        WithLeaseAsync(LeaseKind.Writer, work, cancellationToken);
+
+    /// <summary>Runs <paramref name="work"/> with exclusive access, always given back.</summary>
+    public Task<T> ExclusiveAsync<T>(Func<DatabaseLease, Task<T>> work, CancellationToken cancellationToken = default) =>
+        WithLeaseAsync(LeaseKind.Exclusive, work, cancellationToken);
+
+    /// <inheritdoc cref="WithReaderAsync{T}(Func{DatabaseLease, Task{T}}, CancellationToken)"/>
+    public Task WithReaderAsync(Func<DatabaseLease, Task> work, CancellationToken cancellationToken = default) =>
+        WithLeaseAsync(LeaseKind.Reader, AsFunc(work), cancellationToken);
+
+    /// <inheritdoc cref="WithWriterAsync{T}(Func{DatabaseLease, Task{T}}, CancellationToken)"/>
+    public Task WithWriterAsync(Func<DatabaseLease, Task> work, CancellationToken cancellationToken = default) =>
+        WithLeaseAsync(LeaseKind.Writer, AsFunc(work), cancellationToken);
+
+    /// <inheritdoc cref="ExclusiveAsync{T}(Func{DatabaseLease, Task{T}}, CancellationToken)"/>
+    public Task ExclusiveAsync(Func<DatabaseLease, Task> work, CancellationToken cancellationToken = default) =>
+        WithLeaseAsync(LeaseKind.Exclusive, AsFunc(work), cancellationToken);
+
+    /// <summary>
+    /// Runs <paramref name="work"/> in a <c>BEGIN IMMEDIATE</c> transaction on a writer lease: committed when it
+    /// returns (unless it committed or rolled back itself), rolled back when it throws.
+    /// </summary>
+    public async Task<T> TransactionAsync<T>(Func<DatabaseTransaction, Task<T>> work, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        var id = await Grain.AcquireLeaseAsync(LeaseKind.Writer, cancellationToken).ConfigureAwait(false);
+        await using var transaction = new DatabaseTransaction(Grain, id);
+        await transaction.BeginAsync(cancellationToken).ConfigureAwait(false);
+        T result;
+        try
+        {
+            result = await work(transaction).ConfigureAwait(false);
+        }
+        catch
+        {
+            await transaction.TryRollbackAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        if (!transaction.IsCompleted)
+        {
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        return result;
+    }
+
+    /// <inheritdoc cref="TransactionAsync{T}(Func{DatabaseTransaction, Task{T}}, CancellationToken)"/>
+    public Task TransactionAsync(Func<DatabaseTransaction, Task> work, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        return TransactionAsync<bool>(async tx => { await work(tx).ConfigureAwait(false); return true; }, cancellationToken);
+    }
+
+    /// <summary>A snapshot of the database's pool.</summary>
+    public Task<PoolStatistics> GetStatisticsAsync() => Grain.GetStatisticsAsync();
+
+    /// <summary>Closes the pool and deactivates the grain; the next call opens it again.</summary>
+    public Task CloseAsync() => Grain.CloseAsync();
+
+    private async Task<DatabaseLease> AcquireAsync(LeaseKind kind, CancellationToken cancellationToken) =>
+        new(Grain, await Grain.AcquireLeaseAsync(kind, cancellationToken).ConfigureAwait(false), kind);
+
+    private async Task<T> WithLeaseAsync<T>(LeaseKind kind, Func<DatabaseLease, Task<T>> work, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        await using var lease = await AcquireAsync(kind, cancellationToken).ConfigureAwait(false);
+        return await work(lease).ConfigureAwait(false);
+    }
+
+    private static Func<DatabaseLease, Task<bool>> AsFunc(Func<DatabaseLease, Task> work)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        return async lease => { await work(lease).ConfigureAwait(false); return true; };
+    }
+}
