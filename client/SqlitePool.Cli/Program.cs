@@ -1,1 +1,111 @@
-class P{static void Main(){}}
+using System.CommandLine;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using SqlitePool;
+using SqlitePool.Cli;
+
+var gateway = new Option<string>("--gateway") { Description = "Gateway to connect to, HOST:PORT", DefaultValueFactory = _ => "localhost:30000", Recursive = true };
+var clusterId = new Option<string>("--cluster-id") { Description = "Cluster and service id of the silos", DefaultValueFactory = _ => "sqlitepool", Recursive = true };
+var root = new RootCommand("sqlitepool: SQLite databases of an Orleans cluster, from the command line.\nDB is [node:]path (node defaults to 'local').");
+root.Options.Add(gateway);
+root.Options.Add(clusterId);
+
+Argument<string> Db() => new("DB") { Description = "[node:]path of the database" };
+Argument<string> Sql() => new("SQL") { Description = "SQL text" };
+Argument<string[]> Params() => new("PARAM") { Description = "positional values: integer, real, null, x'hex' blob, else text", Arity = ArgumentArity.ZeroOrMore };
+Option<string[]> Named() => new("--param") { Description = "named value NAME=VALUE, binds $NAME, :NAME and @NAME (repeatable)", Arity = ArgumentArity.ZeroOrMore };
+Option<string> Format(string defaultFormat)
+{
+    var option = new Option<string>("--format") { Description = "output format", DefaultValueFactory = _ => defaultFormat };
+    option.AcceptOnlyFromAmong("table", "json", "csv");
+    return option;
+}
+
+Command Add(Command command, Func<ParseResult, SqliteDatabaseCommand> body)
+{
+    command.SetAction((result, cancellationToken) => CommandRunner.RunAsync(
+        result.GetValue(gateway)!, result.GetValue(clusterId)!, result.GetValue<string>("DB")!, body(result), cancellationToken));
+    root.Subcommands.Add(command);
+    return command;
+}
+
+{
+    var (db, sql, values, named) = (Db(), Sql(), Params(), Named());
+    Add(new Command("exec", "Run a write; prints {\"changes\":N,\"lastInsertRowId\":N}") { db, sql, values, named }, r => async (database, ct) =>
+    {
+        var statement = ValueParser.Statement(r.GetValue(sql)!, r.GetValue(values) ?? [], r.GetValue(named) ?? []);
+        Console.WriteLine(OutputFormatter.ExecuteJson(await database.ExecuteAsync(statement, ct)));
+    });
+}
+
+{
+    var (db, sql, values, named, format) = (Db(), Sql(), Params(), Named(), Format("table"));
+    Add(new Command("query", "Run a read on a reader connection") { db, sql, values, named, format }, r => async (database, ct) =>
+    {
+        var statement = ValueParser.Statement(r.GetValue(sql)!, r.GetValue(values) ?? [], r.GetValue(named) ?? []);
+        var rows = await database.QueryAsync(statement, ct);
+        Console.WriteLine(r.GetValue(format) switch
+        {
+            "json" => OutputFormatter.RowsJson(rows),
+            "csv" => OutputFormatter.Csv(rows),
+            _ => OutputFormatter.Table(rows),
+        });
+    });
+}
+
+{
+    var (db, file) = (Db(), new Argument<FileInfo>("FILE") { Description = ".sql file; all its statements run in one transaction" });
+    Add(new Command("batch", "Run every statement of a .sql file in one transaction") { db, file }, r => async (database, ct) =>
+    {
+        var path = r.GetValue(file)!;
+        if (!path.Exists)
+        {
+            throw new UsageException($"File '{path.FullName}' does not exist.");
+        }
+
+        // SQLite's own parser splits the file: the whole text is one batch entry, run inside one transaction.
+        var results = await database.ExecuteBatchAsync([new Statement(await File.ReadAllTextAsync(path.FullName, ct))], ct);
+        Console.WriteLine(OutputFormatter.ExecuteJson(results[0]));
+    });
+}
+
+{
+    var db = Db();
+    Add(new Command("stats", "Print the pool statistics as JSON") { db }, _ => async (database, ct) =>
+    {
+        var options = new JsonSerializerOptions(JsonSerializerDefaults.Web) { WriteIndented = true, Converters = { new JsonStringEnumConverter(), new LeaseIdJsonConverter() } };
+        Console.WriteLine(JsonSerializer.Serialize(await database.GetStatisticsAsync(), options));
+    });
+}
+
+{
+    var (db, format) = (Db(), Format("table"));
+    Add(new Command("shell", "Interactive SQL; with piped input, one statement per line and one output line each") { db, format }, r => (database, ct) =>
+        new ShellSession(database, r.GetValue(format)!, Console.In, Console.Out).RunAsync(!Console.IsInputRedirected, ct));
+}
+
+var parsed = root.Parse(args);
+if (parsed.Errors.Count > 0)
+{
+    foreach (var error in parsed.Errors)
+    {
+        Console.Error.WriteLine($"error: {error.Message}");
+    }
+
+    Console.Error.WriteLine("Run 'sqlitepool --help' for usage.");
+    return ExitCodes.Usage;
+}
+
+return await parsed.InvokeAsync();
+
+namespace SqlitePool.Cli
+{
+    internal delegate Task SqliteDatabaseCommand(SqlitePool.Client.SqliteDatabase database, CancellationToken cancellationToken);
+
+    internal sealed class LeaseIdJsonConverter : JsonConverter<LeaseId>
+    {
+        public override LeaseId Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) => new(Guid.Parse(reader.GetString()!));
+
+        public override void Write(Utf8JsonWriter writer, LeaseId value, JsonSerializerOptions options) => writer.WriteStringValue(value.ToString());
+    }
+}

@@ -10,52 +10,9 @@ internal static class SqlKeywords
     // snapshot the pool manages, or attach files.
     private static readonly string[] RefusedOnReadPath = ["BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE", "ATTACH", "DETACH"];
 
-    public static bool IsRefusedOnReadPath(sqlite3_stmt stmt)
-    {
-        var keyword = LeadingKeyword(raw.sqlite3_sql(stmt).utf8_to_string() ?? "");
-        return Array.IndexOf(RefusedOnReadPath, keyword) >= 0;
-    }
-
-    /// <summary>The first keyword of the SQL text in upper case, after whitespace and comments.</summary>
-    public static string LeadingKeyword(string sql)
-    {
-        var i = SkipBlank(sql, 0);
-        var start = i;
-        while (i < sql.Length && char.IsAsciiLetter(sql[i]))
-        {
-            i++;
-        }
-
-        return sql[start..i].ToUpperInvariant();
-    }
+    public static bool IsRefusedOnReadPath(sqlite3_stmt stmt) =>
+        Array.IndexOf(RefusedOnReadPath, SqlText.LeadingKeyword(raw.sqlite3_sql(stmt).utf8_to_string() ?? "")) >= 0;
 
     /// <summary>True when the UTF-8 text holds only whitespace and comments.</summary>
-    public static bool IsBlank(ReadOnlySpan<byte> utf8) => utf8.IsEmpty || SkipBlank(Encoding.UTF8.GetString(utf8), 0) == Encoding.UTF8.GetString(utf8).Length;
-
-    private static int SkipBlank(string sql, int i)
-    {
-        while (i < sql.Length)
-        {
-            if (char.IsWhiteSpace(sql[i]))
-            {
-                i++;
-            }
-            else if (sql.AsSpan(i).StartsWith("--"))
-            {
-                var end = sql.IndexOf('\n', i);
-                i = end < 0 ? sql.Length : end + 1;
-            }
-            else if (sql.AsSpan(i).StartsWith("/*"))
-            {
-                var end = sql.IndexOf("*/", i + 2, StringComparison.Ordinal);
-                i = end < 0 ? sql.Length : end + 2;
-            }
-            else
-            {
-                break;
-            }
-        }
-
-        return i;
-    }
+    public static bool IsBlank(ReadOnlySpan<byte> utf8) => utf8.IsEmpty || SqlText.IsBlank(Encoding.UTF8.GetString(utf8));
 }

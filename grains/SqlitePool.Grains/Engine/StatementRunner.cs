@@ -54,7 +54,7 @@ internal static class StatementRunner
             extended = rc;
         }
 
-        return new SqlStatementException($"SQLite error {primary} ({extended}): {message}", primary, extended, sql, statementIndex);
+        return new SqlStatementException($"SQLite Error {primary}: '{message}'.", primary, extended, sql, statementIndex);
     }
 
     private static void Run(sqlite3 db, Statement statement, bool readPath, int? statementIndex, ref long changes, ref QueryResult? rows)
