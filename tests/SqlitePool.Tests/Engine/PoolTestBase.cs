@@ -1,0 +1,40 @@
+using SqlitePool.Engine;
+using SqlitePool.Hosting;
+using SqlitePool.Tests.Support;
+
+namespace SqlitePool.Tests.Engine;
+
+/// <summary>Opens pools on real SQLite files in a temp directory and closes them after each test.</summary>
+public abstract class PoolTestBase : IAsyncLifetime
+{
+    private readonly List<DatabasePool> _pools = [];
+
+    protected TempDirectory Directory { get; } = new();
+
+    protected static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    protected async Task<DatabasePool> OpenAsync(Action<DatabaseOptions>? configure = null, TimeProvider? time = null, string name = "test.db")
+    {
+        var options = new DatabaseOptions();
+        configure?.Invoke(options);
+        var pool = await DatabasePool.OpenAsync(name, Directory.File(name), options, time);
+        _pools.Add(pool);
+        return pool;
+    }
+
+    protected static async Task<long> CountAsync(DatabasePool pool, string table = "t") =>
+        (long)(await pool.QueryAsync(new Statement($"SELECT count(*) FROM {table}"), Ct))[0, 0]!;
+
+    public ValueTask InitializeAsync() => ValueTask.CompletedTask;
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var pool in _pools)
+        {
+            await pool.CloseAsync();
+        }
+
+        Directory.Dispose();
+        GC.SuppressFinalize(this);
+    }
+}
