@@ -1,0 +1,73 @@
+using System.Collections.Concurrent;
+using Orleans.TestingHost;
+using SqlitePool.Client;
+using SqlitePool.Hosting;
+using SqlitePool.Tests.Support;
+
+namespace SqlitePool.Tests.Cluster;
+
+/// <summary>One in-process silo with the pool, shared by the grain tests; each test uses its own database.</summary>
+public sealed class ClusterFixture : IAsyncLifetime
+{
+    private readonly TempDirectory _directory = new();
+    private InProcessTestCluster? _cluster;
+
+    /// <summary>Open-hook runs per database key.</summary>
+    public static ConcurrentDictionary<string, int> HookRuns { get; } = new();
+
+    /// <summary>The folder that holds the data root and nothing else.</summary>
+    public string Sandbox => _directory.Path;
+
+    public string DataRoot => Path.Combine(_directory.Path, "data");
+
+    public IClusterClient Client => _cluster!.Client;
+
+    public SqliteDatabase Database(string path) => Client.GetDatabase("local", path);
+
+    /// <summary>A database path no other test uses.</summary>
+    public SqliteDatabase NewDatabase(string folder = "t") => Database($"{folder}/{Guid.NewGuid():N}.db");
+
+    public async ValueTask InitializeAsync()
+    {
+        var builder = new InProcessTestClusterBuilder(1);
+        builder.ConfigureSilo((_, silo) => silo.AddSqlitePool(o =>
+        {
+            o.DataRoot = DataRoot;
+            o.NodeName = "local";
+            o.OnDatabaseOpened = OnOpened;
+            o.Databases.Add(new DatabaseOverride { Pattern = "short/**", AcquireTimeout = TimeSpan.FromMilliseconds(300) });
+            o.Databases.Add(new DatabaseOverride { Pattern = "ttl/**", LeaseIdleTimeout = TimeSpan.FromMilliseconds(300) });
+        }));
+        _cluster = builder.Build();
+        await _cluster.DeployAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_cluster is not null)
+        {
+            await _cluster.StopAllSilosAsync();
+            await _cluster.DisposeAsync();
+        }
+
+        _directory.Dispose();
+    }
+
+    private static void OnOpened(DatabaseOpenContext context)
+    {
+        HookRuns.AddOrUpdate(context.Database, 1, (_, n) => n + 1);
+
+        // A deterministic slow statement for the scheduler-isolation test.
+        context.Connection.CreateFunction("sleep_ms", (long ms) =>
+        {
+            Thread.Sleep(TimeSpan.FromMilliseconds(ms));
+            return ms;
+        });
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class ClusterCollection : ICollectionFixture<ClusterFixture>
+{
+    public const string Name = "cluster";
+}
