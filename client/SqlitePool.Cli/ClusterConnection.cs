@@ -16,7 +16,8 @@ internal sealed class ClusterConnection : IAsyncDisposable
     public IClusterClient Client => _host.Services.GetRequiredService<IClusterClient>();
 
     /// <exception cref="UsageException">The gateway is not HOST:PORT.</exception>
-    public static async Task<ClusterConnection> ConnectAsync(string gateway, string clusterId, CancellationToken cancellationToken)
+    /// <exception cref="GatewayUnreachableException">No connection within <paramref name="timeout"/>.</exception>
+    public static async Task<ClusterConnection> ConnectAsync(string gateway, string clusterId, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var endpoint = await ResolveAsync(gateway, cancellationToken);
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
@@ -30,9 +31,18 @@ internal sealed class ClusterConnection : IAsyncDisposable
             });
         });
         var host = builder.Build();
+
+        // The Orleans client keeps retrying an absent gateway for minutes; a command gives up sooner.
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(timeout);
         try
         {
-            await host.StartAsync(cancellationToken);
+            await host.StartAsync(deadline.Token);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            host.Dispose();
+            throw new GatewayUnreachableException($"No gateway answered at {gateway} within {timeout.TotalSeconds:0.#} s (--connect-timeout).");
         }
         catch
         {

@@ -7,7 +7,7 @@ namespace SqlitePool.Cli;
 /// <summary>Connects, runs one command against a database and maps every failure to an exit code.</summary>
 internal static class CommandRunner
 {
-    public static async Task<int> RunAsync(string gateway, string clusterId, string database, SqliteDatabaseCommand command, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(string gateway, string clusterId, TimeSpan connectTimeout, string database, SqliteDatabaseCommand command, CancellationToken cancellationToken)
     {
         try
         {
@@ -15,7 +15,7 @@ internal static class CommandRunner
             ClusterConnection connection;
             try
             {
-                connection = await ClusterConnection.ConnectAsync(gateway, clusterId, cancellationToken);
+                connection = await ClusterConnection.ConnectAsync(gateway, clusterId, connectTimeout, cancellationToken);
             }
             catch (Exception ex) when (ex is not UsageException and not OperationCanceledException)
             {

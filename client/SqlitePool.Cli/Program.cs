@@ -7,7 +7,16 @@ using SqlitePool.Cli;
 var gateway = new Option<string>("--gateway") { Description = "Gateway to connect to, HOST:PORT", DefaultValueFactory = _ => "localhost:30000", Recursive = true };
 var clusterId = new Option<string>("--cluster-id") { Description = "Cluster and service id of the silos", DefaultValueFactory = _ => "sqlitepool", Recursive = true };
 var root = new RootCommand("sqlitepool: SQLite databases of an Orleans cluster, from the command line.\nDB is [node:]path (node defaults to 'local').");
+var connectTimeout = new Option<double>("--connect-timeout") { Description = "Seconds to wait for the gateway", DefaultValueFactory = _ => 5, Recursive = true };
+connectTimeout.Validators.Add(r =>
+{
+    if (r.GetValueOrDefault<double>() is not > 0)
+    {
+        r.AddError("--connect-timeout must be more than 0 seconds.");
+    }
+});
 root.Options.Add(gateway);
+root.Options.Add(connectTimeout);
 root.Options.Add(clusterId);
 
 Argument<string> Db() => new("DB") { Description = "[node:]path of the database" };
@@ -24,7 +33,7 @@ Option<string> Format(string defaultFormat)
 Command Add(Command command, Func<ParseResult, SqliteDatabaseCommand> body)
 {
     command.SetAction((result, cancellationToken) => CommandRunner.RunAsync(
-        result.GetValue(gateway)!, result.GetValue(clusterId)!, result.GetValue<string>("DB")!, body(result), cancellationToken));
+        result.GetValue(gateway)!, result.GetValue(clusterId)!, TimeSpan.FromSeconds(result.GetValue(connectTimeout)), result.GetValue<string>("DB")!, body(result), cancellationToken));
     root.Subcommands.Add(command);
     return command;
 }
