@@ -1,0 +1,81 @@
+using System.Diagnostics;
+
+namespace SqlitePool.Tests.Process;
+
+/// <summary>Finds the built silo and CLI beside the test assembly's configuration and runs them as processes.</summary>
+internal static class ProcessRunner
+{
+    public static string RepositoryRoot { get; } = FindRoot();
+
+    public static string Configuration { get; } = new DirectoryInfo(Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory)).Parent!.Name;
+
+    public static string SiloDll => Built("silo/SqlitePool.Silo", "SqlitePool.Silo.dll");
+
+    public static string CliDll => Built("client/SqlitePool.Cli", "sqlitepool.dll");
+
+    public static ProcessStartInfo Dotnet(string dll, IEnumerable<string> args, string? workingDirectory = null)
+    {
+        var info = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+            WorkingDirectory = workingDirectory ?? Environment.CurrentDirectory,
+        };
+        info.ArgumentList.Add(dll);
+        foreach (var arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        return info;
+    }
+
+    public static async Task<CliResult> RunCliAsync(IEnumerable<string> args, string? input = null)
+    {
+        using var process = System.Diagnostics.Process.Start(Dotnet(CliDll, args))!;
+        if (input is not null)
+        {
+            await process.StandardInput.WriteAsync(input);
+        }
+
+        process.StandardInput.Close();
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(60));
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw;
+        }
+
+        return new CliResult(process.ExitCode, (await stdout).TrimEnd('\n'), (await stderr).TrimEnd('\n'));
+    }
+
+    private static string Built(string project, string dll)
+    {
+        var path = Path.Combine(RepositoryRoot, project, "bin", Configuration, "net10.0", dll);
+        return File.Exists(path) ? path : throw new FileNotFoundException($"Build {project} ({Configuration}) first.", path);
+    }
+
+    private static string FindRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "SqlitePool.Orleans.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new InvalidOperationException("The repository root (SqlitePool.Orleans.sln) was not found above the test assembly.");
+    }
+}
+
+internal sealed record CliResult(int ExitCode, string Stdout, string Stderr);
