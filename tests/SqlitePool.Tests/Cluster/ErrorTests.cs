@@ -103,6 +103,21 @@ public sealed class ErrorTests(ClusterFixture cluster)
     }
 
     [Fact]
+    public async Task A_query_cancelled_by_the_client_stops_and_the_database_serves_the_next_call()
+    {
+        var db = await TableAsync(cluster.NewDatabase());
+        using var cancel = new CancellationTokenSource();
+        var endless = db.QueryAsync(new Statement("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"), cancel.Token);
+        await ClientApiTests.WaitUntilAsync(async () => (await db.GetStatisticsAsync()).ReadersBusy == 1);
+
+        await cancel.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => endless);
+        await AssertUsableAsync(db);
+        Assert.Equal(0, (await db.GetStatisticsAsync()).ReadersBusy);
+    }
+
+    [Fact]
     public async Task A_key_for_another_node_is_refused_as_node_unavailable()
     {
         var db = cluster.Client.GetDatabase("elsewhere", "x.db");

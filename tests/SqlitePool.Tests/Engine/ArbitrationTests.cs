@@ -144,6 +144,43 @@ public sealed class ArbitrationTests : PoolTestBase
     }
 
     [Fact]
+    public async Task A_waiter_cancelled_by_its_caller_leaves_the_queue_and_the_next_one_is_served()
+    {
+        var pool = await OpenAsync();
+        await pool.ExecuteAsync(new Statement("CREATE TABLE t(v)"), Ct);
+        var holder = await pool.AcquireAsync(LeaseKind.Writer, Ct);
+        using var cancel = new CancellationTokenSource();
+        var cancelled = pool.ExecuteAsync(new Statement("INSERT INTO t VALUES (1)"), cancel.Token);
+        var next = pool.ExecuteAsync(new Statement("INSERT INTO t VALUES (2)"), Ct);
+
+        await cancel.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled);
+        Assert.Equal(1, pool.GetStatistics().WriterWaiters);
+        await holder.DisposeAsync();
+        await next;
+
+        Assert.Equal([2L], (await pool.QueryAsync(new Statement("SELECT v FROM t"), Ct)).Values);
+    }
+
+    [Fact]
+    public async Task A_cancelled_exclusive_request_stops_holding_others_back()
+    {
+        var pool = await OpenAsync();
+        var reader = await pool.AcquireAsync(LeaseKind.Reader, Ct);
+        using var cancel = new CancellationTokenSource();
+        var exclusive = pool.AcquireAsync(LeaseKind.Exclusive, cancel.Token);
+        var write = pool.ExecuteAsync(new Statement("CREATE TABLE t(v)"), Ct);
+        Assert.False(write.IsCompleted);
+
+        await cancel.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => exclusive);
+        await write;
+        await reader.DisposeAsync();
+        Assert.Equal(0, pool.GetStatistics().ExclusiveWaiters);
+    }
+
+    [Fact]
     public async Task A_full_writer_queue_refuses_with_overloaded()
     {
         var pool = await OpenAsync(o => o.WriterQueueCapacity = 2);
