@@ -12,7 +12,7 @@ public sealed partial class DatabasePool
     private Task<PooledConnection> AcquireConnectionAsync(LeaseKind kind, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        Waiter waiter;
+        Waiter? waiter = null;
         lock (_sync)
         {
             ThrowIfClosed();
@@ -29,8 +29,9 @@ public sealed partial class DatabasePool
 
                         if (_readers.Count + _readersOpening < _options.MaxReaders)
                         {
+                            // Reserved under the lock, opened outside it.
                             _readersOpening++;
-                            return OpenReaderAsync();
+                            break;
                         }
                     }
 
@@ -57,7 +58,7 @@ public sealed partial class DatabasePool
             }
         }
 
-        return waiter.Completion.Task;
+        return waiter?.Completion.Task ?? OpenReaderAsync();
     }
 
     /// <summary>Gives a connection back and hands it, or what it frees, to the next waiters.</summary>

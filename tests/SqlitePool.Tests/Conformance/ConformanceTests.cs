@@ -1,4 +1,5 @@
 using SqlitePool.Tests.Cluster;
+using SqlitePool.Tests.Support;
 
 namespace SqlitePool.Tests.Conformance;
 
@@ -43,15 +44,7 @@ public sealed class ConformanceTests(ClusterFixture cluster)
 
     private static string? CorpusFolder()
     {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "SqlitePool.Orleans.sln")))
-            {
-                var corpus = Path.Combine(dir.FullName, "..", "shared", "conformance", "sqllogictest");
-                return Directory.Exists(corpus) ? Path.GetFullPath(corpus) : null;
-            }
-        }
-
-        return null;
+        var corpus = Path.GetFullPath(Path.Combine(Repository.Root, "..", "shared", "conformance", "sqllogictest"));
+        return Directory.Exists(corpus) ? corpus : null;
     }
 }

@@ -1,12 +1,11 @@
 using System.Diagnostics;
+using SqlitePool.Tests.Support;
 
 namespace SqlitePool.Tests.Process;
 
 /// <summary>Finds the built silo and CLI beside the test assembly's configuration and runs them as processes.</summary>
 internal static class ProcessRunner
 {
-    public static string RepositoryRoot { get; } = FindRoot();
-
     public static string Configuration { get; } = new DirectoryInfo(Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory)).Parent!.Name;
 
     public static string SiloDll => Built("silo/SqlitePool.Silo", "SqlitePool.Silo.dll");
@@ -60,21 +59,8 @@ internal static class ProcessRunner
 
     private static string Built(string project, string dll)
     {
-        var path = Path.Combine(RepositoryRoot, project, "bin", Configuration, "net10.0", dll);
+        var path = Path.Combine(Repository.Root, project, "bin", Configuration, "net10.0", dll);
         return File.Exists(path) ? path : throw new FileNotFoundException($"Build {project} ({Configuration}) first.", path);
-    }
-
-    private static string FindRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "SqlitePool.Orleans.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("The repository root (SqlitePool.Orleans.sln) was not found above the test assembly.");
     }
 }
 
