@@ -43,7 +43,7 @@ public sealed partial class DatabasePool
         }
 
         // Closed while the lease was being set up: the close did not see it, so end it here.
-        await EndLeaseAsync(lease, expired: false).ConfigureAwait(false);
+        await EndLeaseAsync(lease).ConfigureAwait(false);
         throw new DatabaseClosedException(Database);
     }
 
@@ -54,7 +54,7 @@ public sealed partial class DatabasePool
 
     /// <summary>Ends a lease; an open transaction is rolled back. Unknown or ended leases are ignored.</summary>
     public Task ReleaseAsync(LeaseId id) =>
-        _leases.TryGetValue(id, out var lease) ? EndLeaseAsync(lease, expired: false) : Task.CompletedTask;
+        _leases.TryGetValue(id, out var lease) ? EndLeaseAsync(lease) : Task.CompletedTask;
 
     internal void CountStatement(LeaseKind kind)
     {
@@ -68,9 +68,9 @@ public sealed partial class DatabasePool
         }
     }
 
-    internal async Task EndLeaseAsync(PoolLease lease, bool expired)
+    internal async Task EndLeaseAsync(PoolLease lease)
     {
-        if (!lease.TryEnd(expired, Now))
+        if (!lease.TryEnd(expired: false, Now))
         {
             return;
         }

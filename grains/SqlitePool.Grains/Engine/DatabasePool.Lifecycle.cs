@@ -62,7 +62,7 @@ public sealed partial class DatabasePool
     private async Task CloseCoreAsync()
     {
         _sweeper.Dispose();
-        await Task.WhenAll(_leases.Values.Select(l => EndLeaseAsync(l, expired: false))).ConfigureAwait(false);
+        await Task.WhenAll(_leases.Values.Select(l => EndLeaseAsync(l))).ConfigureAwait(false);
         await _drained!.Task.ConfigureAwait(false);
 
         // Readers first, so the writer's final checkpoint is not held back by their snapshots.

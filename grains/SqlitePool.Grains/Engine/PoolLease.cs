@@ -86,7 +86,7 @@ public sealed class PoolLease : IAsyncDisposable
     }
 
     /// <summary>Ends the lease (same as <see cref="DatabasePool.ReleaseAsync(LeaseId)"/>).</summary>
-    public ValueTask DisposeAsync() => new(_pool.EndLeaseAsync(this, expired: false));
+    public ValueTask DisposeAsync() => new(_pool.EndLeaseAsync(this));
 
     internal LeaseInfo ToInfo()
     {
