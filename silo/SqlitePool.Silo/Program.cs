@@ -24,7 +24,6 @@ var silo = SiloSettings.Read(builder.Configuration);
 builder.UseOrleans(orleans =>
 {
     orleans.UseLocalhostClustering(silo.SiloPort, silo.GatewayPort, serviceId: silo.ServiceId, clusterId: silo.ClusterId);
-    orleans.Configure<SiloOptions>(o => o.SiloName = silo.NodeName);
     orleans.AddSqlitePool(builder.Configuration.GetSection(SqlitePoolOptions.SectionName));
 });
 
@@ -33,5 +32,5 @@ await host.StartAsync();
 var pool = host.Services.GetRequiredService<IOptions<SqlitePoolOptions>>().Value;
 host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("SqlitePool.Silo").LogInformation(
     "SqlitePool silo '{Node}' ready: data root {DataRoot}, gateway port {GatewayPort}, silo port {SiloPort}, cluster '{ClusterId}'",
-    pool.NodeName, Path.GetFullPath(pool.DataRoot), silo.GatewayPort, silo.SiloPort, silo.ClusterId);
+    host.Services.GetRequiredService<ILocalSiloDetails>().Name, Path.GetFullPath(pool.DataRoot), silo.GatewayPort, silo.SiloPort, silo.ClusterId);
 await host.WaitForShutdownAsync();

@@ -4,7 +4,7 @@ using SqlitePool.Hosting;
 namespace SqlitePool.Silo;
 
 /// <summary>The host's own settings (section <c>Silo</c>) and the short command-line switches.</summary>
-internal sealed record SiloSettings(string NodeName, int SiloPort, int GatewayPort, string ClusterId, string ServiceId)
+internal sealed record SiloSettings(int SiloPort, int GatewayPort, string ClusterId, string ServiceId)
 {
     public static readonly Dictionary<string, string> SwitchMappings = new(StringComparer.OrdinalIgnoreCase)
     {
@@ -21,7 +21,6 @@ internal sealed record SiloSettings(string NodeName, int SiloPort, int GatewayPo
     {
         var section = configuration.GetSection("Silo");
         return new SiloSettings(
-            configuration[$"{SqlitePoolOptions.SectionName}:NodeName"] ?? DatabaseId.DefaultNode,
             section.GetValue("SiloPort", 11111),
             section.GetValue("GatewayPort", 30000),
             section["ClusterId"] ?? "sqlitepool",

@@ -11,4 +11,7 @@ public static class SqlitePoolEventIds
 
     /// <summary>A lease was granted.</summary>
     public const int LeaseAcquired = 2000;
+
+    /// <summary>A database key named a node that is not an active silo.</summary>
+    public const int NodeUnavailable = 4000;
 }

@@ -2,7 +2,9 @@ using Orleans.Concurrency;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using SqlitePool.Engine;
+using Orleans.Placement;
 using SqlitePool.Hosting;
+using SqlitePool.Placement;
 
 namespace SqlitePool.Grains;
 
@@ -12,9 +14,12 @@ namespace SqlitePool.Grains;
 /// (<see cref="ReentrantAttribute"/>) so reads run in parallel with the writer.
 /// </summary>
 [Reentrant]
+[NodeAffinePlacement]
+[Immovable]
 internal sealed partial class DatabaseGrain(
     DatabasePoolRegistry registry,
     IOptions<SqlitePoolOptions> options,
+    ILocalSiloDetails silo,
     ILogger<DatabaseGrain> logger) : Grain, IDatabaseGrain
 {
     private DatabasePool? _pool;
@@ -83,9 +88,10 @@ internal sealed partial class DatabaseGrain(
             var settings = options.Value;
             var key = this.GetPrimaryKeyString();
             var id = DatabaseId.FromGrainKey(key);
-            if (!string.Equals(id.Node, settings.NodeName, StringComparison.Ordinal))
+            if (!string.Equals(id.Node, silo.Name, StringComparison.Ordinal))
             {
-                throw new DatabaseNodeUnavailableException(key, id.Node, [settings.NodeName]);
+                // Placement never puts a database elsewhere; refuse rather than create a file on the wrong disk.
+                throw new DatabaseNodeUnavailableException(key, id.Node, [silo.Name]);
             }
 
             var path = new DataRoot(settings.DataRoot).Resolve(id);

@@ -14,8 +14,10 @@ public sealed class SqlitePoolOptions : DatabaseOptions
     /// <summary>Directory that holds every database of this silo; relative paths start at the working directory.</summary>
     public string DataRoot { get; set; } = DefaultDataRoot;
 
-    /// <summary>This silo's node name, the first part of database keys (<c>node/path</c>). Also the silo name.</summary>
-    public string NodeName { get; set; } = DatabaseId.DefaultNode;
+    /// <summary>This silo's node name, the first part of database keys (<c>node/path</c>). When set, it becomes
+    /// the silo's name (<c>SiloOptions.SiloName</c>); when null the silo's name is the node name (Kubernetes
+    /// hosting sets it to the pod name).</summary>
+    public string? NodeName { get; set; }
 
     /// <summary>Per-database settings by path pattern; later entries win.</summary>
     public List<DatabaseOverride> Databases { get; } = [];

@@ -1,10 +1,11 @@
 using Microsoft.Extensions.Options;
+using Orleans.Configuration;
 using Orleans.Runtime;
 
 namespace SqlitePool.Hosting;
 
 /// <summary>Checks <see cref="SqlitePoolOptions"/> when the silo starts; the message names the bad setting.</summary>
-internal sealed class SqlitePoolOptionsValidator(IOptions<SqlitePoolOptions> options) : IConfigurationValidator
+internal sealed class SqlitePoolOptionsValidator(IOptions<SqlitePoolOptions> options, IOptions<SiloOptions> silo) : IConfigurationValidator
 {
     private static readonly string[] SynchronousLevels = ["OFF", "NORMAL", "FULL", "EXTRA"];
 
@@ -14,11 +15,11 @@ internal sealed class SqlitePoolOptionsValidator(IOptions<SqlitePoolOptions> opt
         Require(!string.IsNullOrWhiteSpace(o.DataRoot) && !o.DataRoot.Contains('\0', StringComparison.Ordinal), "DataRoot", o.DataRoot, "a directory path");
         try
         {
-            _ = new DatabaseId(o.NodeName, "probe.db");
+            _ = new DatabaseId(o.NodeName ?? silo.Value.SiloName, "probe.db");
         }
         catch (InvalidDatabasePathException ex)
         {
-            Fail("NodeName", o.NodeName, ex.Reason);
+            Fail("NodeName", o.NodeName ?? silo.Value.SiloName, ex.Reason);
         }
 
         Validate(o, "");

@@ -1,7 +1,10 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
 using SqlitePool.Engine;
+using SqlitePool.Placement;
 
 namespace SqlitePool.Hosting;
 
@@ -12,7 +15,7 @@ public static class SqlitePoolSiloBuilderExtensions
     public static ISiloBuilder AddSqlitePool(this ISiloBuilder builder, Action<SqlitePoolOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(builder);
-        AddCore(builder.Services);
+        AddCore(builder);
         if (configure is not null)
         {
             builder.Services.Configure(configure);
@@ -26,7 +29,7 @@ public static class SqlitePoolSiloBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(section);
-        AddCore(builder.Services);
+        AddCore(builder);
         builder.Services.Configure<SqlitePoolOptions>(section);
         if (configure is not null)
         {
@@ -36,11 +39,21 @@ public static class SqlitePoolSiloBuilderExtensions
         return builder;
     }
 
-    private static void AddCore(IServiceCollection services)
+    private static void AddCore(ISiloBuilder builder)
     {
+        var services = builder.Services;
+        builder.AddPlacementDirector<NodeAffinePlacement, NodeAffinePlacementDirector>();
+        services.AddOptions<SiloOptions>().PostConfigure<IOptions<SqlitePoolOptions>>((silo, pool) =>
+        {
+            if (!string.IsNullOrEmpty(pool.Value.NodeName))
+            {
+                silo.SiloName = pool.Value.NodeName;
+            }
+        });
         services.AddOptions<SqlitePoolOptions>();
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<DatabasePoolRegistry>();
+        services.TryAddSingleton<LocalDatabases>();
         services.AddSingleton<IConfigurationValidator, SqlitePoolOptionsValidator>();
     }
 }

@@ -1,0 +1,35 @@
+using Microsoft.Extensions.Logging;
+using Orleans.Runtime.Placement;
+
+namespace SqlitePool.Placement;
+
+/// <summary>
+/// Chooses the silo for a database grain: the active silo whose name is the key's node. When that node is
+/// absent the caller gets <see cref="DatabaseNodeUnavailableException"/>: the database is never created elsewhere.
+/// </summary>
+/// <remarks>Runs only when no activation exists. The membership snapshot decides who is active; a silo that
+/// died but is not yet declared dead still counts until membership catches up.</remarks>
+internal sealed partial class NodeAffinePlacementDirector(IClusterMembershipService membership, ILogger<NodeAffinePlacementDirector> logger) : IPlacementDirector
+{
+    public Task<SiloAddress> OnAddActivation(PlacementStrategy strategy, PlacementTarget target, IPlacementContext context)
+    {
+        var key = target.GrainIdentity.Key.ToString()!;
+        var id = DatabaseId.FromGrainKey(key);
+        var compatible = context.GetCompatibleSilos(target);
+        var active = membership.CurrentSnapshot.Members.Values
+            .Where(m => m.Status == SiloStatus.Active && compatible.Contains(m.SiloAddress))
+            .ToList();
+        var owner = active.FirstOrDefault(m => string.Equals(m.Name, id.Node, StringComparison.Ordinal));
+        if (owner is null)
+        {
+            var live = active.Select(m => m.Name).Order(StringComparer.Ordinal).ToArray();
+            LogNodeUnavailable(logger, key, id.Node, string.Join(", ", live));
+            throw new DatabaseNodeUnavailableException(key, id.Node, live);
+        }
+
+        return Task.FromResult(owner.SiloAddress);
+    }
+
+    [LoggerMessage(EventId = SqlitePoolEventIds.NodeUnavailable, Level = LogLevel.Warning, Message = "No active silo named {Node} for {Database}; live nodes: {LiveNodes}")]
+    private static partial void LogNodeUnavailable(ILogger logger, string database, string node, string liveNodes);
+}

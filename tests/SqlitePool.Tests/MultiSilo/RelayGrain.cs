@@ -1,0 +1,36 @@
+using SqlitePool.Client;
+using SqlitePool.Hosting;
+using SqlitePool.Placement;
+
+namespace SqlitePool.Tests.MultiSilo;
+
+/// <summary>A grain on a chosen silo (its key starts with the node) that uses databases of any node.</summary>
+public interface IRelayGrain : IGrainWithStringKey
+{
+    Task<string> GetNodeAsync();
+
+    Task<long> InsertAsync(string node, string path, string value);
+
+    Task<string[]> ReadAsync(string node, string path);
+
+    Task<long> InsertLocalAsync(string path, string value);
+}
+
+[NodeAffinePlacement]
+public sealed class RelayGrain(LocalDatabases local) : Grain, IRelayGrain
+{
+    public Task<string> GetNodeAsync() => Task.FromResult(local.Node);
+
+    public async Task<long> InsertAsync(string node, string path, string value) =>
+        (await GrainFactory.GetDatabase(node, path).ExecuteAsync("INSERT INTO t(v) VALUES (?)", value)).LastInsertRowId;
+
+    public async Task<string[]> ReadAsync(string node, string path) =>
+        [.. await GrainFactory.GetDatabase(node, path).QueryAsync<string>("SELECT v FROM t ORDER BY rowid")];
+
+    public async Task<long> InsertLocalAsync(string path, string value)
+    {
+        var db = local.Get(path);
+        await db.ExecuteAsync("CREATE TABLE IF NOT EXISTS t(v)");
+        return (await db.ExecuteAsync("INSERT INTO t(v) VALUES (?)", value)).LastInsertRowId;
+    }
+}

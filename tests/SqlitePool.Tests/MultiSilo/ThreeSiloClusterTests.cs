@@ -1,0 +1,114 @@
+using Orleans.TestingHost;
+using SqlitePool.Client;
+using SqlitePool.Hosting;
+using SqlitePool.Tests.Support;
+
+namespace SqlitePool.Tests.MultiSilo;
+
+/// <summary>Three silos, each with its own data root: a database lives only on its node, even when that node stops.</summary>
+public sealed class ThreeSiloClusterTests : IAsyncLifetime
+{
+    private static readonly string[] Nodes = ["node-a", "node-b", "node-c"];
+    private readonly TempDirectory _directory = new();
+    private InProcessTestCluster _cluster = null!;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private string DataRoot(string node) => Path.Combine(_directory.Path, node);
+
+    public async ValueTask InitializeAsync()
+    {
+        var builder = new InProcessTestClusterBuilder(3);
+        builder.ConfigureSilo((options, silo) =>
+        {
+            // Silos are named Silo_0..2 by the test host; each gets a node name and a data root of its own.
+            var node = Nodes[int.Parse(options.SiloName.Split('_')[1])];
+            silo.AddSqlitePool(o =>
+            {
+                o.NodeName = node;
+                o.DataRoot = DataRoot(node);
+            });
+        });
+        _cluster = builder.Build();
+        await _cluster.DeployAsync(Ct);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _cluster.StopAllSilosAsync();
+        await _cluster.DisposeAsync();
+        _directory.Dispose();
+    }
+
+    [Fact]
+    public async Task A_database_on_node_b_is_served_to_a_client_and_to_grains_on_a_and_c_and_lives_only_on_b()
+    {
+        var db = _cluster.Client.GetDatabase("node-b", "orders/2026.db");
+        await db.ExecuteAsync("CREATE TABLE t(v TEXT)");
+        await db.ExecuteAsync("INSERT INTO t(v) VALUES ('client')");
+        var onA = _cluster.Client.GetGrain<IRelayGrain>("node-a/relay");
+        var onC = _cluster.Client.GetGrain<IRelayGrain>("node-c/relay");
+
+        await onA.InsertAsync("node-b", "orders/2026.db", "from-a");
+        await onC.InsertAsync("node-b", "orders/2026.db", "from-c");
+
+        Assert.Equal(("node-a", "node-c"), (await onA.GetNodeAsync(), await onC.GetNodeAsync()));
+        Assert.Equal(["client", "from-a", "from-c"], await onA.ReadAsync("node-b", "orders/2026.db"));
+        Assert.True(File.Exists(Path.Combine(DataRoot("node-b"), "orders", "2026.db")));
+        Assert.False(Directory.Exists(Path.Combine(DataRoot("node-a"), "orders")));
+        Assert.False(Directory.Exists(Path.Combine(DataRoot("node-c"), "orders")));
+    }
+
+    [Fact]
+    public async Task Code_on_a_silo_addresses_its_own_databases_without_naming_the_node()
+    {
+        var onC = _cluster.Client.GetGrain<IRelayGrain>("node-c/local-relay");
+
+        await onC.InsertLocalAsync("mine.db", "here");
+
+        Assert.Equal(["here"], await _cluster.Client.GetDatabase("node-c", "mine.db").QueryAsync<string>("SELECT v FROM t"));
+        Assert.True(File.Exists(Path.Combine(DataRoot("node-c"), "mine.db")));
+    }
+
+    [Fact]
+    public async Task A_stopped_node_is_unavailable_nothing_moves_and_its_data_returns_with_it()
+    {
+        var db = _cluster.Client.GetDatabase("node-b", "kept.db");
+        await db.ExecuteBatchAsync("CREATE TABLE t(v TEXT)", "INSERT INTO t(v) VALUES ('before')");
+        var siloB = _cluster.Silos.Single(s => s.Name == "Silo_1");
+
+        await _cluster.StopSiloAsync(siloB, Ct);
+        var error = await Assert.ThrowsAsync<DatabaseNodeUnavailableException>(() => db.QueryAsync("SELECT v FROM t"));
+        var fromGrain = await Assert.ThrowsAsync<DatabaseNodeUnavailableException>(() => _cluster.Client.GetGrain<IRelayGrain>("node-a/relay").ReadAsync("node-b", "kept.db"));
+
+        Assert.Equal("node-b", error.Node);
+        Assert.Equal(["node-a", "node-c"], error.LiveNodes);
+        Assert.Equal("node-b", fromGrain.Node);
+        Assert.False(File.Exists(Path.Combine(DataRoot("node-a"), "kept.db")));
+        Assert.False(File.Exists(Path.Combine(DataRoot("node-c"), "kept.db")));
+
+        // Instance 1 again: the same node name and data root as before.
+        var restarted = await _cluster.StartSiloAsync(1, _cluster.Options, Ct);
+        await ClusterWaits.UntilAsync(async () =>
+        {
+            try
+            {
+                return await db.QuerySingleAsync<string>("SELECT v FROM t") == "before";
+            }
+            catch (DatabaseNodeUnavailableException)
+            {
+                return false;
+            }
+        });
+        await _cluster.StopSiloAsync(restarted, Ct);
+    }
+
+    [Fact]
+    public async Task A_node_that_never_existed_names_the_live_nodes()
+    {
+        var error = await Assert.ThrowsAsync<DatabaseNodeUnavailableException>(() => _cluster.Client.GetDatabase("node-zz", "x.db").QueryAsync("SELECT 1"));
+
+        Assert.Equal(Nodes, error.LiveNodes);
+        Assert.Contains("node-zz", error.Message, StringComparison.Ordinal);
+    }
+}
