@@ -23,15 +23,22 @@ public sealed partial class DatabasePool
     {
         ArgumentNullException.ThrowIfNull(options);
         var worker = new ConnectionWorker($"sqlite writer {database}");
+        FileStream? fence = null;
         try
         {
+            fence = await worker.RunAsync(_ => TakeFence(database, path)).ConfigureAwait(false);
             var version = await worker.RunAsync(_ => OpenWriter(worker, database, path, options, onOpened)).ConfigureAwait(false);
-            return new DatabasePool(database, path, options, timeProvider ?? TimeProvider.System, new PooledConnection(worker, isWriter: true), version, onClosed);
+            return new DatabasePool(database, path, options, timeProvider ?? TimeProvider.System, new PooledConnection(worker, isWriter: true), version, fence, onClosed);
         }
         catch
         {
             await worker.RunAsync(_ => { worker.ConnectionOrNull?.Dispose(); return true; }).ConfigureAwait(false);
             worker.Dispose();
+            if (fence is not null)
+            {
+                await fence.DisposeAsync().ConfigureAwait(false);
+            }
+
             throw;
         }
     }
@@ -72,6 +79,7 @@ public sealed partial class DatabasePool
         }
 
         await CloseConnectionAsync(_writer.Worker, checkpoint: true).ConfigureAwait(false);
+        await _fence.DisposeAsync().ConfigureAwait(false);
         _onClosed?.Invoke(this);
     }
 
@@ -134,13 +142,31 @@ public sealed partial class DatabasePool
         throw new DatabaseClosedException(Database);
     }
 
-    private static string OpenWriter(ConnectionWorker worker, string database, string path, DatabaseOptions options, Action<DatabaseOpenContext>? onOpened)
+    /// <summary>
+    /// Takes an exclusive OS lock on <c>path.lock</c> for the pool's lifetime. The grain directory is eventually
+    /// consistent, so two activations of one database can briefly exist; the second fails here instead of writing.
+    /// </summary>
+    private static FileStream TakeFence(string database, string path)
     {
         if (System.IO.Path.GetDirectoryName(path) is { Length: > 0 } directory)
         {
             Directory.CreateDirectory(directory);
         }
 
+        var lockFile = path + ".lock";
+        try
+        {
+            // FileShare.None is an exclusive flock on Unix and a share-mode lock on Windows: both hold across processes.
+            return new FileStream(lockFile, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException)
+        {
+            throw new DatabaseLockedException(database, lockFile);
+        }
+    }
+
+    private static string OpenWriter(ConnectionWorker worker, string database, string path, DatabaseOptions options, Action<DatabaseOpenContext>? onOpened)
+    {
         var connection = Connect(path, SqliteOpenMode.ReadWriteCreate);
         worker.SetConnection(connection);
         var version = (string)StatementRunner.Query(connection.Handle!, new Statement("SELECT sqlite_version()"), readPath: false)[0, 0]!;

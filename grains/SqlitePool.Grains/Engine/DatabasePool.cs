@@ -26,6 +26,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
     private readonly LinkedList<Waiter> _readerWaiters = new();
     private readonly LinkedList<Waiter> _exclusiveWaiters = new();
     private readonly ITimer _sweeper;
+    private readonly FileStream _fence;
     private int _readersOpening;
     private bool _writerBusy;
     private bool _exclusiveHeld;
@@ -37,8 +38,9 @@ public sealed partial class DatabasePool : IAsyncDisposable
     private long _timeouts;
     private long _expired;
 
-    private DatabasePool(string database, string path, DatabaseOptions options, TimeProvider time, PooledConnection writer, string sqliteVersion, Action<DatabasePool>? onClosed)
+    private DatabasePool(string database, string path, DatabaseOptions options, TimeProvider time, PooledConnection writer, string sqliteVersion, FileStream fence, Action<DatabasePool>? onClosed)
     {
+        _fence = fence;
         Database = database;
         Path = path;
         _options = options;

@@ -55,3 +55,22 @@ public sealed class RegistryTests
         Assert.Equal(1L, (await pool.QueryAsync(new Statement("SELECT 1"), TestContext.Current.CancellationToken))[0, 0]);
     }
 }
+
+public sealed class FenceTests : PoolTestBase
+{
+    [Fact]
+    public async Task A_second_opener_of_the_same_file_fails_loudly_until_the_first_closes()
+    {
+        var first = await OpenAsync(name: "fenced.db");
+        await first.ExecuteAsync(new Statement("CREATE TABLE t(v)"), Ct);
+
+        var error = await Assert.ThrowsAsync<DatabaseLockedException>(() => SqlitePool.Engine.DatabasePool.OpenAsync("second", first.Path, new()));
+        await first.ExecuteAsync(new Statement("INSERT INTO t VALUES (1)"), Ct);
+        await first.CloseAsync();
+        await using var second = await SqlitePool.Engine.DatabasePool.OpenAsync("second", first.Path, new());
+
+        Assert.Equal(first.Path + ".lock", error.LockFile);
+        Assert.Contains("another activation or process", error.Message, StringComparison.Ordinal);
+        Assert.Equal(1L, (await second.QueryAsync(new Statement("SELECT count(*) FROM t"), Ct))[0, 0]);
+    }
+}
