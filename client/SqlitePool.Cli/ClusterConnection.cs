@@ -17,13 +17,23 @@ internal sealed class ClusterConnection : IAsyncDisposable
 
     /// <exception cref="UsageException">The gateway is not HOST:PORT.</exception>
     /// <exception cref="GatewayUnreachableException">No connection within <paramref name="timeout"/>.</exception>
-    public static async Task<ClusterConnection> ConnectAsync(string gateway, string clusterId, TimeSpan timeout, CancellationToken cancellationToken)
+    /// <param name="gateway">HOST:PORT of one gateway, used when <paramref name="redis"/> is null.</param>
+    /// <param name="redis">HOST:PORT of the Redis membership store: every gateway of the cluster is found there.</param>
+    public static async Task<ClusterConnection> ConnectAsync(string gateway, string? redis, string clusterId, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        var endpoint = await ResolveAsync(gateway, cancellationToken);
+        var endpoint = redis is null ? await ResolveAsync(gateway, cancellationToken) : null;
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.UseOrleansClient(client =>
         {
-            client.UseStaticClustering(endpoint);
+            if (endpoint is null)
+            {
+                client.UseRedisClustering(redis!);
+            }
+            else
+            {
+                client.UseStaticClustering(endpoint);
+            }
+
             client.Configure<ClusterOptions>(o =>
             {
                 o.ClusterId = clusterId;
@@ -42,7 +52,7 @@ internal sealed class ClusterConnection : IAsyncDisposable
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             host.Dispose();
-            throw new GatewayUnreachableException($"No gateway answered at {gateway} within {timeout.TotalSeconds:0.#} s (--connect-timeout).");
+            throw new GatewayUnreachableException($"No gateway answered at {redis ?? gateway} within {timeout.TotalSeconds:0.#} s (--connect-timeout).");
         }
         catch
         {

@@ -7,7 +7,7 @@ namespace SqlitePool.Cli;
 /// <summary>Connects, runs one command against a database and maps every failure to an exit code.</summary>
 internal static class CommandRunner
 {
-    public static async Task<int> RunAsync(string gateway, string clusterId, TimeSpan connectTimeout, string database, SqliteDatabaseCommand command, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(string gateway, string? redis, string clusterId, TimeSpan connectTimeout, string database, SqliteDatabaseCommand command, CancellationToken cancellationToken)
     {
         try
         {
@@ -15,11 +15,11 @@ internal static class CommandRunner
             ClusterConnection connection;
             try
             {
-                connection = await ClusterConnection.ConnectAsync(gateway, clusterId, connectTimeout, cancellationToken);
+                connection = await ClusterConnection.ConnectAsync(gateway, redis, clusterId, connectTimeout, cancellationToken);
             }
             catch (Exception ex) when (ex is not UsageException and not OperationCanceledException)
             {
-                return Fail(ExitCodes.Unavailable, $"Cannot connect to the cluster at {gateway}: {ex.Message}");
+                return Fail(ExitCodes.Unavailable, $"Cannot connect to the cluster at {redis ?? gateway}: {ex.Message}");
             }
 
             await using (connection)
@@ -47,7 +47,9 @@ internal static class CommandRunner
     public static string Describe(Exception error) => error switch
     {
         SqlStatementException sql => $"{sql.Message} (SQLite code {sql.ErrorCode}, extended {sql.ExtendedErrorCode})",
-        _ => error.Message,
+        SqlitePoolException or TimeoutException => error.Message,
+        // Orleans messages can carry a stack trace after the first line; the first line says what failed.
+        _ => error.Message.Split('\n', 2)[0].TrimEnd(),
     };
 
     public static int ErrorCode(Exception error) => error is SqlStatementException sql ? sql.ErrorCode : 1;

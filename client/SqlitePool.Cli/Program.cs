@@ -5,6 +5,7 @@ using SqlitePool;
 using SqlitePool.Cli;
 
 var gateway = new Option<string>("--gateway") { Description = "Gateway to connect to, HOST:PORT", DefaultValueFactory = _ => "localhost:30000", Recursive = true };
+var redis = new Option<string?>("--redis") { Description = "Redis membership store HOST:PORT; finds every gateway (instead of --gateway)", Recursive = true };
 var clusterId = new Option<string>("--cluster-id") { Description = "Cluster and service id of the silos", DefaultValueFactory = _ => "sqlitepool", Recursive = true };
 var root = new RootCommand("sqlitepool: SQLite databases of an Orleans cluster, from the command line.\nDB is [node:]path (node defaults to 'local').");
 var connectTimeout = new Option<double>("--connect-timeout") { Description = "Seconds to wait for the gateway", DefaultValueFactory = _ => 5, Recursive = true };
@@ -16,6 +17,7 @@ connectTimeout.Validators.Add(r =>
     }
 });
 root.Options.Add(gateway);
+root.Options.Add(redis);
 root.Options.Add(connectTimeout);
 root.Options.Add(clusterId);
 
@@ -33,7 +35,7 @@ Option<string> Format(string defaultFormat)
 Command Add(Command command, Func<ParseResult, SqliteDatabaseCommand> body)
 {
     command.SetAction((result, cancellationToken) => CommandRunner.RunAsync(
-        result.GetValue(gateway)!, result.GetValue(clusterId)!, TimeSpan.FromSeconds(result.GetValue(connectTimeout)), result.GetValue<string>("DB")!, body(result), cancellationToken));
+        result.GetValue(gateway)!, result.GetValue(redis), result.GetValue(clusterId)!, TimeSpan.FromSeconds(result.GetValue(connectTimeout)), result.GetValue<string>("DB")!, body(result), cancellationToken));
     root.Subcommands.Add(command);
     return command;
 }

@@ -21,9 +21,16 @@ var builder = Host.CreateApplicationBuilder(settings);
 builder.Configuration.AddCommandLine(args, SiloSettings.SwitchMappings);
 
 var silo = SiloSettings.Read(builder.Configuration);
+if (silo.Kubernetes)
+{
+    // Kubernetes hosting names the silo after its pod; that name is the node name.
+    builder.Configuration[$"{SqlitePoolOptions.SectionName}:NodeName"] = "";
+}
+
 builder.UseOrleans(orleans =>
 {
-    orleans.UseLocalhostClustering(silo.SiloPort, silo.GatewayPort, serviceId: silo.ServiceId, clusterId: silo.ClusterId);
+    SiloClustering.Configure(orleans, silo);
+    orleans.Configure<ClusterMembershipOptions>(builder.Configuration.GetSection("Silo:Membership"));
     orleans.AddSqlitePool(builder.Configuration.GetSection(SqlitePoolOptions.SectionName));
 });
 
@@ -31,6 +38,6 @@ var host = builder.Build();
 await host.StartAsync();
 var pool = host.Services.GetRequiredService<IOptions<SqlitePoolOptions>>().Value;
 host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("SqlitePool.Silo").LogInformation(
-    "SqlitePool silo '{Node}' ready: data root {DataRoot}, gateway port {GatewayPort}, silo port {SiloPort}, cluster '{ClusterId}'",
-    host.Services.GetRequiredService<ILocalSiloDetails>().Name, Path.GetFullPath(pool.DataRoot), silo.GatewayPort, silo.SiloPort, silo.ClusterId);
+    "SqlitePool silo '{Node}' ready: data root {DataRoot}, gateway port {GatewayPort}, silo port {SiloPort}, cluster '{ClusterId}', membership {Membership}",
+    host.Services.GetRequiredService<ILocalSiloDetails>().Name, Path.GetFullPath(pool.DataRoot), silo.GatewayPort, silo.SiloPort, silo.ClusterId, silo.Membership);
 await host.WaitForShutdownAsync();

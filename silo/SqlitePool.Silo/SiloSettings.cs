@@ -1,10 +1,16 @@
 using Microsoft.Extensions.Configuration;
-using SqlitePool.Hosting;
 
 namespace SqlitePool.Silo;
 
 /// <summary>The host's own settings (section <c>Silo</c>) and the short command-line switches.</summary>
-internal sealed record SiloSettings(int SiloPort, int GatewayPort, string ClusterId, string ServiceId)
+internal sealed record SiloSettings(
+    int SiloPort,
+    int GatewayPort,
+    string ClusterId,
+    string ServiceId,
+    string? Redis,
+    string? AdvertisedHost,
+    bool Kubernetes)
 {
     public static readonly Dictionary<string, string> SwitchMappings = new(StringComparer.OrdinalIgnoreCase)
     {
@@ -15,15 +21,26 @@ internal sealed record SiloSettings(int SiloPort, int GatewayPort, string Cluste
         ["--silo-port"] = "Silo:SiloPort",
         ["--gateway-port"] = "Silo:GatewayPort",
         ["--cluster-id"] = "Silo:ClusterId",
+        ["--redis"] = "Silo:Redis",
+        ["--advertise"] = "Silo:AdvertisedHost",
     };
+
+    /// <summary>How membership is kept, for the start-up log.</summary>
+    public string Membership => Kubernetes ? $"kubernetes + redis {Redis}" : Redis is null ? "localhost" : $"redis {Redis}";
 
     public static SiloSettings Read(IConfiguration configuration)
     {
         var section = configuration.GetSection("Silo");
+        var clusterId = section["ClusterId"] ?? "sqlitepool";
         return new SiloSettings(
             section.GetValue("SiloPort", 11111),
             section.GetValue("GatewayPort", 30000),
-            section["ClusterId"] ?? "sqlitepool",
-            section["ServiceId"] ?? "sqlitepool");
+            clusterId,
+            section["ServiceId"] ?? clusterId,
+            NullIfEmpty(section["Redis"]),
+            NullIfEmpty(section["AdvertisedHost"]),
+            section.GetValue("Kubernetes", false));
     }
+
+    private static string? NullIfEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
 }

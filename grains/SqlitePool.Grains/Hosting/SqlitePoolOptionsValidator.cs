@@ -15,11 +15,11 @@ internal sealed class SqlitePoolOptionsValidator(IOptions<SqlitePoolOptions> opt
         Require(!string.IsNullOrWhiteSpace(o.DataRoot) && !o.DataRoot.Contains('\0', StringComparison.Ordinal), "DataRoot", o.DataRoot, "a directory path");
         try
         {
-            _ = new DatabaseId(o.NodeName ?? silo.Value.SiloName, "probe.db");
+            _ = new DatabaseId(NodeName(o), "probe.db");
         }
         catch (InvalidDatabasePathException ex)
         {
-            Fail("NodeName", o.NodeName ?? silo.Value.SiloName, ex.Reason);
+            Fail("NodeName", NodeName(o), ex.Reason);
         }
 
         Validate(o, "");
@@ -33,6 +33,8 @@ internal sealed class SqlitePoolOptionsValidator(IOptions<SqlitePoolOptions> opt
             Validate(resolved, prefix);
         }
     }
+
+    private string NodeName(SqlitePoolOptions o) => string.IsNullOrEmpty(o.NodeName) ? silo.Value.SiloName : o.NodeName;
 
     private static void Validate(DatabaseOptions o, string prefix)
     {
