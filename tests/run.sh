@@ -4,6 +4,13 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
+# The process-level cluster test needs redis-server; install it from Debian when missing (CI runs as root).
+if ! command -v redis-server >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "Installing redis-server..."
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server) >/dev/null 2>&1 \
+    || echo "redis-server could not be installed; the local-cluster process test will be skipped."
+fi
+
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 

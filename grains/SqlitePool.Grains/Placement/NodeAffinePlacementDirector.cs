@@ -19,10 +19,12 @@ internal sealed partial class NodeAffinePlacementDirector(IClusterMembershipServ
         var active = membership.CurrentSnapshot.Members.Values
             .Where(m => m.Status == SiloStatus.Active && compatible.Contains(m.SiloAddress))
             .ToList();
-        var owner = active.FirstOrDefault(m => string.Equals(m.Name, id.Node, StringComparison.Ordinal));
+        // A restarted node and its killed predecessor can both look active until membership declares the
+        // old one dead: the newest generation is the live one.
+        var owner = active.Where(m => string.Equals(m.Name, id.Node, StringComparison.Ordinal)).MaxBy(m => m.SiloAddress.Generation);
         if (owner is null)
         {
-            var live = active.Select(m => m.Name).Order(StringComparer.Ordinal).ToArray();
+            var live = active.Select(m => m.Name).Distinct().Order(StringComparer.Ordinal).ToArray();
             LogNodeUnavailable(logger, key, id.Node, string.Join(", ", live));
             throw new DatabaseNodeUnavailableException(key, id.Node, live);
         }

@@ -108,6 +108,24 @@ public sealed class CliTests(SiloProcessFixture silo) : IClassFixture<SiloProces
     }
 
     [Fact]
+    public async Task A_second_silo_process_on_the_same_data_root_refuses_to_open_a_database_the_first_owns()
+    {
+        var db = NewDb();
+        await Cli("exec", db, "CREATE TABLE t(v)");
+        var gateway = ServerProcess.FreePort();
+        var clusterId = "second-" + Guid.NewGuid().ToString("N")[..8];
+        await using var second = await ServerProcess.StartSiloAsync(silo.WorkingDirectory,
+            ["--gateway-port", gateway.ToString(), "--silo-port", ServerProcess.FreePort().ToString(), "--cluster-id", clusterId]);
+
+        var refused = await ProcessRunner.RunCliAsync(["exec", db, "INSERT INTO t VALUES (1)", "--gateway", $"127.0.0.1:{gateway}", "--cluster-id", clusterId]);
+        var owner = await Cli("query", db, "SELECT count(*) AS n FROM t", "--format", "json");
+
+        Assert.Equal(1, refused.ExitCode);
+        Assert.Contains("already open in another activation or process", refused.Stderr, StringComparison.Ordinal);
+        Assert.Equal("[{\"n\":0}]", owner.Stdout);
+    }
+
+    [Fact]
     public async Task An_unreachable_gateway_exits_3()
     {
         var result = await ProcessRunner.RunCliAsync(["query", "x.db", "SELECT 1", "--gateway", "127.0.0.1:9", "--connect-timeout", "1"]);

@@ -1,0 +1,118 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace SqlitePool.Tests.Process;
+
+/// <summary>A real server process (the silo host or redis-server) that is ready once a line appears in its output.</summary>
+internal sealed class ServerProcess : IAsyncDisposable
+{
+    private readonly System.Diagnostics.Process _process;
+    private readonly List<string> _log = [];
+    private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly string _readyLine;
+
+    private ServerProcess(System.Diagnostics.ProcessStartInfo info, string readyLine)
+    {
+        _readyLine = readyLine;
+        _process = new System.Diagnostics.Process { StartInfo = info, EnableRaisingEvents = true };
+        _process.OutputDataReceived += (_, e) => OnLine(e.Data);
+        _process.ErrorDataReceived += (_, e) => OnLine(e.Data);
+        _process.Exited += (_, _) => _ready.TrySetException(new InvalidOperationException($"{info.FileName} exited:\n{Log}"));
+    }
+
+    public string Log
+    {
+        get
+        {
+            lock (_log)
+            {
+                return string.Join('\n', _log);
+            }
+        }
+    }
+
+    /// <summary>Starts the silo host from its build output with <paramref name="workingDirectory"/> as working directory.</summary>
+    public static Task<ServerProcess> StartSiloAsync(string workingDirectory, IEnumerable<string> args) =>
+        StartAsync(ProcessRunner.Dotnet(ProcessRunner.SiloDll, args, workingDirectory), " ready: data root ");
+
+    public static Task<ServerProcess> StartRedisAsync(string workingDirectory, int port)
+    {
+        var info = new System.Diagnostics.ProcessStartInfo("redis-server")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = workingDirectory,
+        };
+        foreach (var arg in new[] { "--port", port.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no" })
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        return StartAsync(info, "Ready to accept connections");
+    }
+
+    public static bool RedisInstalled =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Any(d => File.Exists(Path.Combine(d, "redis-server")));
+
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>SIGKILL: no shutdown code runs.</summary>
+    public async Task KillAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+        }
+
+        await _process.WaitForExitAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await KillAsync();
+        _process.Dispose();
+    }
+
+    private static async Task<ServerProcess> StartAsync(System.Diagnostics.ProcessStartInfo info, string readyLine)
+    {
+        var server = new ServerProcess(info, readyLine);
+        server._process.Start();
+        server._process.BeginOutputReadLine();
+        server._process.BeginErrorReadLine();
+        try
+        {
+            await server._ready.Task.WaitAsync(TimeSpan.FromSeconds(90), TestContext.Current.CancellationToken);
+        }
+        catch
+        {
+            await server.DisposeAsync();
+            throw;
+        }
+
+        return server;
+    }
+
+    private void OnLine(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_log)
+        {
+            _log.Add(line);
+        }
+
+        if (line.Contains(_readyLine, StringComparison.Ordinal))
+        {
+            _ready.TrySetResult();
+        }
+    }
+}
