@@ -11,6 +11,7 @@ public sealed class PathConfinementTests(ClusterFixture cluster)
         "../escape.db",
         "a/../../escape.db",
         "a/../b.db",
+        "a/../a.db",
         "/tmp/absolute.db",
         "/etc/passwd",
         "./a.db",
