@@ -29,14 +29,8 @@ public static class SqlitePoolSiloBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(section);
-        AddCore(builder);
         builder.Services.Configure<SqlitePoolOptions>(section);
-        if (configure is not null)
-        {
-            builder.Services.Configure(configure);
-        }
-
-        return builder;
+        return builder.AddSqlitePool(configure);
     }
 
     private static void AddCore(ISiloBuilder builder)
