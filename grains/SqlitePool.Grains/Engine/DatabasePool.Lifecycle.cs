@@ -109,6 +109,7 @@ public sealed partial class DatabasePool
                 var connection = Connect(Path, SqliteOpenMode.ReadWrite);
                 worker.SetConnection(connection);
                 ApplyPragmas(connection, _options, reader: true);
+                InstallPolicy(connection, _options, Path);
                 return true;
             }).ConfigureAwait(false);
             reader = new PooledConnection(worker, isWriter: false);
@@ -190,8 +191,14 @@ public sealed partial class DatabasePool
             PooledConnection.Reset(connection);
         }
 
+        InstallPolicy(connection, options, path);
         return version;
     }
+
+    /// <summary>After the pool's own pragmas and the open hook (trusted code), user SQL meets the policy.</summary>
+    private static void InstallPolicy(SqliteConnection connection, DatabaseOptions options, string path) =>
+        StatementPolicy.Install(connection.Handle!, options.AllowAttach, options.AllowPragmaChanges,
+            options.ConfinementRoot ?? System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!);
 
     private static SqliteConnection Connect(string path, SqliteOpenMode mode)
     {

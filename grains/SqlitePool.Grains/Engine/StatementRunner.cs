@@ -46,6 +46,12 @@ internal static class StatementRunner
     /// <summary>Builds the typed error from the connection's last error.</summary>
     public static SqlStatementException Error(sqlite3 db, int rc, string sql, int? statementIndex)
     {
+        // The authorizer's refusal surfaces as SQLITE_AUTH, or as SQLITE_ERROR for functions.
+        if (StatementPolicy.TakeLastDenial() is { } reason)
+        {
+            return new StatementNotAllowedException(reason, sql);
+        }
+
         var extended = raw.sqlite3_extended_errcode(db);
         var message = raw.sqlite3_errmsg(db).utf8_to_string() ?? raw.sqlite3_errstr(rc).utf8_to_string();
         var primary = rc & 0xff;

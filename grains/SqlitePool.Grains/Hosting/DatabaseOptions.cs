@@ -41,8 +41,22 @@ public class DatabaseOptions
     /// <summary>Most callers waiting for a reader before <see cref="DatabaseOverloadedException"/>.</summary>
     public int ReaderQueueCapacity { get; set; } = DefaultQueueCapacity;
 
+    /// <summary>Allow ATTACH and DETACH; attached files must still lie inside the data root (as SQLite
+    /// resolves them: relative names against the working directory). Off by default.</summary>
+    public bool AllowAttach { get; set; }
+
+    /// <summary>Allow SQL to change <c>journal_mode</c> and <c>locking_mode</c>, which breaks readers beside the
+    /// writer. Off by default; <c>query_only</c> and the directory pragmas are always refused.</summary>
+    public bool AllowPragmaChanges { get; set; }
+
+    /// <summary>The folder allowed ATTACH targets must lie in: the silo's data root, or the database's folder
+    /// when the engine is used on its own.</summary>
+    internal string? ConfinementRoot { get; set; }
+
     internal DatabaseOptions CopyDatabaseOptions() => new()
     {
+        AllowAttach = AllowAttach,
+        AllowPragmaChanges = AllowPragmaChanges,
         MaxReaders = MaxReaders,
         JournalMode = JournalMode,
         Synchronous = Synchronous,

@@ -22,6 +22,12 @@ public sealed class DatabaseOverride
     /// <inheritdoc cref="DatabaseOptions.ForeignKeys"/>
     public bool? ForeignKeys { get; set; }
 
+    /// <inheritdoc cref="DatabaseOptions.AllowAttach"/>
+    public bool? AllowAttach { get; set; }
+
+    /// <inheritdoc cref="DatabaseOptions.AllowPragmaChanges"/>
+    public bool? AllowPragmaChanges { get; set; }
+
     /// <inheritdoc cref="DatabaseOptions.LeaseIdleTimeout"/>
     public TimeSpan? LeaseIdleTimeout { get; set; }
 
@@ -43,6 +49,8 @@ public sealed class DatabaseOverride
         options.Synchronous = Synchronous ?? options.Synchronous;
         options.BusyTimeout = BusyTimeout ?? options.BusyTimeout;
         options.ForeignKeys = ForeignKeys ?? options.ForeignKeys;
+        options.AllowAttach = AllowAttach ?? options.AllowAttach;
+        options.AllowPragmaChanges = AllowPragmaChanges ?? options.AllowPragmaChanges;
         options.LeaseIdleTimeout = LeaseIdleTimeout ?? options.LeaseIdleTimeout;
         options.AcquireTimeout = AcquireTimeout ?? options.AcquireTimeout;
         options.WriterQueueCapacity = WriterQueueCapacity ?? options.WriterQueueCapacity;

@@ -30,6 +30,7 @@ public sealed class SqlitePoolOptions : DatabaseOptions
     public DatabaseOptions ResolveFor(string path)
     {
         var resolved = CopyDatabaseOptions();
+        resolved.ConfinementRoot = Path.GetFullPath(DataRoot);
         foreach (var entry in Databases)
         {
             if (entry.Matches(path))

@@ -55,7 +55,6 @@ public sealed class StatementTests : PoolTestBase
     [InlineData("CREATE TABLE u(a)")]
     [InlineData("BEGIN")]
     [InlineData("SAVEPOINT s")]
-    [InlineData("ATTACH 'other.db' AS other")]
     [InlineData("/* comment */ DELETE FROM t")]
     [InlineData("PRAGMA user_version = 7")]
     [InlineData("SELECT 1; INSERT INTO t(v) VALUES (2)")]

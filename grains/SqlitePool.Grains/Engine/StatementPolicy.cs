@@ -1,0 +1,95 @@
+using SQLitePCL;
+
+namespace SqlitePool.Engine;
+
+/// <summary>
+/// SQLite's authorizer on every pool connection: refuses what would break the pool's invariants or reach
+/// outside the data root. The reason of the last refusal is kept per worker thread, so the statement runner
+/// can turn SQLITE_AUTH into a <see cref="StatementNotAllowedException"/> that says why.
+/// </summary>
+internal sealed class StatementPolicy
+{
+    // Pragmas whose change would break the pool: WAL and shared locking keep readers beside the writer,
+    // query_only keeps readers read-only, and the directory pragmas move files outside the data root.
+    private static readonly string[] GuardedPragmas = ["journal_mode", "locking_mode", "query_only"];
+    private static readonly string[] ForbiddenPragmas = ["temp_store_directory", "data_store_directory"];
+
+    [ThreadStatic]
+    private static string? s_lastDenial;
+
+    private readonly bool _allowAttach;
+    private readonly bool _allowPragmaChanges;
+    private readonly string _root;
+    private readonly strdelegate_authorizer _callback;
+
+    private StatementPolicy(bool allowAttach, bool allowPragmaChanges, string root)
+    {
+        _allowAttach = allowAttach;
+        _allowPragmaChanges = allowPragmaChanges;
+        _root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(root));
+        _callback = Authorize;
+    }
+
+    /// <summary>Installs the policy on a connection; <paramref name="root"/> bounds allowed ATTACH targets.</summary>
+    public static StatementPolicy Install(sqlite3 db, bool allowAttach, bool allowPragmaChanges, string root)
+    {
+        var policy = new StatementPolicy(allowAttach, allowPragmaChanges, root);
+        raw.sqlite3_set_authorizer(db, policy._callback, policy);
+        return policy;
+    }
+
+    /// <summary>The reason of the refusal that failed the current statement on this thread, if any; cleared once read.</summary>
+    public static string? TakeLastDenial()
+    {
+        var reason = s_lastDenial;
+        s_lastDenial = null;
+        return reason;
+    }
+
+    private int Authorize(object userData, int action, string? arg1, string? arg2, string? database, string? trigger)
+    {
+        var reason = action switch
+        {
+            raw.SQLITE_ATTACH when !_allowAttach => "ATTACH is refused; set AllowAttach to attach databases inside the data root",
+            raw.SQLITE_ATTACH when !IsInsideRoot(arg1) => $"ATTACH of '{arg1}' is outside the data root; give a path under {_root}",
+            raw.SQLITE_DETACH when !_allowAttach => "DETACH is refused; set AllowAttach",
+            raw.SQLITE_FUNCTION when string.Equals(arg2, "load_extension", StringComparison.OrdinalIgnoreCase) =>
+                "load_extension() is refused; load extensions in code from OnDatabaseOpened",
+            raw.SQLITE_PRAGMA when ForbiddenPragmas.Contains(arg1?.ToLowerInvariant()) => $"PRAGMA {arg1} would move files outside the data root",
+            raw.SQLITE_PRAGMA when arg2 is not null && arg1?.ToLowerInvariant() == "query_only" => "PRAGMA query_only is managed by the pool",
+            raw.SQLITE_PRAGMA when arg2 is not null && !_allowPragmaChanges && GuardedPragmas.Contains(arg1?.ToLowerInvariant()) =>
+                $"PRAGMA {arg1} = {arg2} would break the pool's WAL arbitration; set AllowPragmaChanges to allow it",
+            _ => null,
+        };
+        if (reason is null)
+        {
+            return raw.SQLITE_OK;
+        }
+
+        s_lastDenial = reason;
+        return raw.SQLITE_DENY;
+    }
+
+    /// <summary>SQLite opens relative names against the working directory; both must land under the root.
+    /// In-memory and temporary attachments touch no file.</summary>
+    private bool IsInsideRoot(string? file)
+    {
+        if (file is null)
+        {
+            return false; // not a literal: the target cannot be checked
+        }
+
+        if (file.Length == 0 || file == ":memory:")
+        {
+            return true;
+        }
+
+        if (file.StartsWith("file:", StringComparison.OrdinalIgnoreCase))
+        {
+            return false;
+        }
+
+        var full = Path.GetFullPath(file);
+        return full.StartsWith(_root + Path.DirectorySeparatorChar, StringComparison.Ordinal) && !full.EndsWith(".lock", StringComparison.Ordinal);
+    }
+}
