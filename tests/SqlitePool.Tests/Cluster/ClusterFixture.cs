@@ -37,6 +37,14 @@ public sealed class ClusterFixture : IAsyncLifetime
             o.OnDatabaseOpened = OnOpened;
             o.Databases.Add(new DatabaseOverride { Pattern = "short/**", AcquireTimeout = TimeSpan.FromMilliseconds(300) });
             o.Databases.Add(new DatabaseOverride { Pattern = "ttl/**", LeaseIdleTimeout = TimeSpan.FromMilliseconds(300) });
+            o.Databases.Add(new DatabaseOverride
+            {
+                Pattern = "overload/**",
+                MaxReaders = 2,
+                WriterQueueCapacity = 64,
+                ReaderQueueCapacity = 64,
+                AcquireTimeout = TimeSpan.FromSeconds(2),
+            });
         }));
         _cluster = builder.Build();
         await _cluster.DeployAsync();

@@ -129,6 +129,19 @@ public sealed class StatementTests : PoolTestBase
         Assert.Equal(1L, await CountAsync(pool));
     }
 
+    [Theory]
+    [InlineData(null, 2L)] // FULL, the default: survives process crash and power loss
+    [InlineData("NORMAL", 1L)]
+    [InlineData("EXTRA", 3L)]
+    public async Task The_writer_runs_at_the_configured_synchronous_level(string? level, long expected)
+    {
+        var pool = await OpenAsync(o => o.Synchronous = level ?? o.Synchronous);
+
+        var synchronous = (await pool.ExecuteAsync(new Statement("PRAGMA synchronous"), Ct)).Rows![0, 0];
+
+        Assert.Equal(expected, synchronous);
+    }
+
     [Fact]
     public async Task Sqlite_is_at_least_3_51_3()
     {
