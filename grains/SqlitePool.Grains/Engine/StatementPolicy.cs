@@ -10,8 +10,9 @@ namespace SqlitePool.Engine;
 internal sealed class StatementPolicy
 {
     // Pragmas whose change would break the pool: WAL and shared locking keep readers beside the writer,
+    // writable_schema lets SQL corrupt the file,
     // query_only keeps readers read-only, and the directory pragmas move files outside the data root.
-    private static readonly string[] GuardedPragmas = ["journal_mode", "locking_mode", "query_only"];
+    private static readonly string[] GuardedPragmas = ["journal_mode", "locking_mode", "query_only", "writable_schema"];
     private static readonly string[] ForbiddenPragmas = ["temp_store_directory", "data_store_directory"];
 
     [ThreadStatic]

@@ -66,6 +66,12 @@ internal static class StatementRunner
     private static void Run(sqlite3 db, Statement statement, bool readPath, int? statementIndex, ref long changes, ref QueryResult? rows)
     {
         var sql = statement.Sql;
+        if (sql.Contains('\0', StringComparison.Ordinal))
+        {
+            // SQLite stops reading SQL at a NUL, so whatever follows would silently not run.
+            throw new SqlStatementException("The SQL text contains a NUL character; pass such values as parameters.", SqliteError, SqliteError, sql, statementIndex);
+        }
+
         ReadOnlySpan<byte> remaining = Encoding.UTF8.GetBytes(sql);
         var first = true;
         while (!remaining.IsEmpty)
@@ -75,6 +81,12 @@ internal static class StatementRunner
             {
                 stmt?.Dispose();
                 throw Error(db, rc, sql, statementIndex);
+            }
+
+            if (tail.Length >= remaining.Length)
+            {
+                stmt?.Dispose();
+                break; // no progress: nothing more SQLite can read
             }
 
             remaining = tail;

@@ -87,6 +87,22 @@ public sealed class StatementTests : PoolTestBase
         Assert.Equal(1L, await CountAsync(pool));
     }
 
+    [Theory]
+    [InlineData("SELECT 1\0; DROP TABLE t")]
+    [InlineData("\0")]
+    [InlineData("SELECT '\0'")]
+    public async Task Sql_with_a_nul_character_is_refused_instead_of_cut_short(string sql)
+    {
+        var pool = await OpenAsync();
+        await pool.ExecuteAsync(new Statement("CREATE TABLE t(v)"), Ct);
+
+        var error = await Assert.ThrowsAsync<SqlStatementException>(() => pool.ExecuteAsync(new Statement(sql), Ct));
+        await Assert.ThrowsAsync<SqlStatementException>(() => pool.QueryAsync(new Statement(sql), Ct));
+
+        Assert.Contains("NUL", error.Message, StringComparison.Ordinal);
+        Assert.Equal(0L, await CountAsync(pool));
+    }
+
     [Fact]
     public async Task Execute_reports_changes_last_rowid_and_returned_rows()
     {
