@@ -9,13 +9,19 @@ namespace SqlitePool.Engine;
 /// </summary>
 internal sealed class ConnectionWorker : IDisposable
 {
+    // Checked by SQLite every this many virtual-machine steps: a cancellation that lands before a statement
+    // starts stepping (when sqlite3_interrupt would be a no-op) still stops it.
+    private const int ProgressSteps = 1000;
     private readonly Queue<WorkItem> _queue = new();
     private readonly Thread _thread;
+    private readonly delegate_progress _progress;
     private bool _stopping;
     private SqliteConnection? _connection;
+    private volatile WorkItem? _current;
 
     public ConnectionWorker(string name)
     {
+        _progress = static state => ((ConnectionWorker)state).OnProgress();
         _thread = new Thread(Loop) { IsBackground = true, Name = name };
         _thread.Start();
     }
@@ -23,7 +29,11 @@ internal sealed class ConnectionWorker : IDisposable
     /// <summary>The connection, once the first work item (the open) has set it.</summary>
     public SqliteConnection? ConnectionOrNull => _connection;
 
-    public void SetConnection(SqliteConnection connection) => _connection = connection;
+    public void SetConnection(SqliteConnection connection)
+    {
+        _connection = connection;
+        raw.sqlite3_progress_handler(connection.Handle, ProgressSteps, _progress, this);
+    }
 
     /// <summary>Queues work for the connection. A cancelled item that has not started never runs; one that
     /// runs is interrupted with <c>sqlite3_interrupt</c>.</summary>
@@ -86,12 +96,18 @@ internal sealed class ConnectionWorker : IDisposable
                 item = _queue.Dequeue();
             }
 
+            _current = item;
             item.Execute(_connection!);
+            _current = null;
         }
     }
 
+    private int OnProgress() => _current?.CancellationRequested == true ? 1 : 0;
+
     private abstract class WorkItem
     {
+        public abstract bool CancellationRequested { get; }
+
         public abstract void Execute(SqliteConnection connection);
     }
 
@@ -117,6 +133,8 @@ internal sealed class ConnectionWorker : IDisposable
         }
 
         public Task<T> Task => _completion.Task;
+
+        public override bool CancellationRequested => _cancellationToken.IsCancellationRequested;
 
         public override void Execute(SqliteConnection connection)
         {
