@@ -1,3 +1,5 @@
+using SqlitePool.Tests.Support;
+
 namespace SqlitePool.Tests.Cluster;
 
 [Collection(ClusterCollection.Name)]
@@ -161,7 +163,7 @@ public sealed class ClientApiTests(ClusterFixture cluster)
             await lease.ExecuteAsync("INSERT INTO t VALUES ('exclusive')");
             return (await db.GetStatisticsAsync()).ExclusiveHeld;
         }, Ct);
-        await WaitUntilAsync(async () => (await db.GetStatisticsAsync()).ExclusiveWaiters == 1);
+        await ClusterWaits.UntilAsync(async () => (await db.GetStatisticsAsync()).ExclusiveWaiters == 1);
         var write = db.ExecuteAsync("INSERT INTO t VALUES ('after')");
         await db.GetStatisticsAsync();
         Assert.False(exclusive.IsCompleted);
@@ -223,7 +225,7 @@ public sealed class ClientApiTests(ClusterFixture cluster)
         await other.ExecuteAsync("CREATE TABLE t(v)");
 
         var slow = slowDb.ExecuteAsync("SELECT sleep_ms(5000)");
-        await WaitUntilAsync(async () => (await slowDb.GetStatisticsAsync()).WriterBusy);
+        await ClusterWaits.UntilAsync(async () => (await slowDb.GetStatisticsAsync()).WriterBusy);
         for (var i = 0; i < 20; i++)
         {
             await other.ExecuteAsync("INSERT INTO t VALUES (?)", i);
@@ -233,15 +235,5 @@ public sealed class ClientApiTests(ClusterFixture cluster)
 
         Assert.False(slow.IsCompleted, "60 calls to other grains finished while the 5 s statement still ran");
         Assert.Equal(5000L, (await slow).Rows![0, 0]);
-    }
-
-    internal static async Task WaitUntilAsync(Func<Task<bool>> condition)
-    {
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(Ct);
-        deadline.CancelAfter(TimeSpan.FromSeconds(20));
-        while (!await condition())
-        {
-            await Task.Delay(10, deadline.Token);
-        }
     }
 }

@@ -1,4 +1,5 @@
 using SqlitePool.Client;
+using SqlitePool.Tests.Support;
 
 namespace SqlitePool.Tests.Cluster;
 
@@ -91,7 +92,7 @@ public sealed class ErrorTests(ClusterFixture cluster)
         await holder.ExecuteAsync("BEGIN IMMEDIATE");
         await holder.ExecuteAsync("INSERT INTO t(id) VALUES (7)");
         var waiting = db.ExecuteAsync("INSERT INTO t(id) VALUES (8)");
-        await ClientApiTests.WaitUntilAsync(async () => (await db.GetStatisticsAsync()).WriterWaiters == 1);
+        await ClusterWaits.UntilAsync(async () => (await db.GetStatisticsAsync()).WriterWaiters == 1);
 
         await db.CloseAsync();
 
@@ -108,7 +109,7 @@ public sealed class ErrorTests(ClusterFixture cluster)
         var db = await TableAsync(cluster.NewDatabase());
         using var cancel = new CancellationTokenSource();
         var endless = db.QueryAsync(new Statement("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"), cancel.Token);
-        await ClientApiTests.WaitUntilAsync(async () => (await db.GetStatisticsAsync()).ReadersBusy == 1);
+        await ClusterWaits.UntilAsync(async () => (await db.GetStatisticsAsync()).ReadersBusy == 1);
 
         await cancel.CancelAsync();
 
