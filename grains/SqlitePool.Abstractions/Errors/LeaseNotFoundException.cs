@@ -5,14 +5,17 @@ namespace SqlitePool;
 public sealed class LeaseNotFoundException : SqlitePoolException
 {
     /// <summary>Creates the exception.</summary>
-    public LeaseNotFoundException(string database, LeaseId leaseId, bool expired)
-        : base(expired
-            ? $"Lease {leaseId} of '{database}' expired after being idle longer than LeaseIdleTimeout; its transaction was rolled back."
+    /// <param name="database">The database's grain key.</param>
+    /// <param name="leaseId">The lease asked for.</param>
+    /// <param name="expiry">Why the lease expired (e.g. "was idle longer than LeaseIdleTimeout"), or null when it is unknown or was released.</param>
+    public LeaseNotFoundException(string database, LeaseId leaseId, string? expiry)
+        : base(expiry is not null
+            ? $"Lease {leaseId} of '{database}' expired: it {expiry}; its transaction was rolled back."
             : $"Lease {leaseId} of '{database}' is unknown or was already released.")
     {
         Database = database;
         LeaseId = leaseId;
-        Expired = expired;
+        Expired = expiry is not null;
     }
 
     /// <summary>The database's grain key.</summary>

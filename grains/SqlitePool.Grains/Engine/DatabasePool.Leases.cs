@@ -6,7 +6,7 @@ public sealed partial class DatabasePool
 {
     private const int RememberedExpiredLeases = 4096;
     private readonly ConcurrentDictionary<LeaseId, PoolLease> _leases = new();
-    private readonly ConcurrentDictionary<LeaseId, bool> _expiredLeases = new();
+    private readonly ConcurrentDictionary<LeaseId, string> _expiredLeases = new();
 
     internal DateTimeOffset Now => _time.GetUtcNow();
 
@@ -50,7 +50,7 @@ public sealed partial class DatabasePool
     /// <summary>Finds a live lease.</summary>
     /// <exception cref="LeaseNotFoundException">Unknown, released, revoked or expired.</exception>
     public PoolLease GetLease(LeaseId id) =>
-        _leases.TryGetValue(id, out var lease) ? lease : throw new LeaseNotFoundException(Database, id, _expiredLeases.ContainsKey(id));
+        _leases.TryGetValue(id, out var lease) ? lease : throw new LeaseNotFoundException(Database, id, _expiredLeases.GetValueOrDefault(id));
 
     /// <summary>Ends a lease; an open transaction is rolled back. Unknown or ended leases are ignored.</summary>
     public Task ReleaseAsync(LeaseId id) =>
@@ -70,7 +70,7 @@ public sealed partial class DatabasePool
 
     internal async Task EndLeaseAsync(PoolLease lease)
     {
-        if (!lease.TryEnd(expired: false, Now))
+        if (!lease.TryEnd())
         {
             return;
         }
@@ -98,14 +98,14 @@ public sealed partial class DatabasePool
         var now = Now;
         foreach (var lease in _leases.Values)
         {
-            if (lease.TryEnd(expired: true, now, _options.LeaseIdleTimeout))
+            if (lease.TryExpire(now, _options.LeaseIdleTimeout, _options.MaxLeaseHoldTime) is { } expiry)
             {
                 if (_expiredLeases.Count >= RememberedExpiredLeases)
                 {
                     _expiredLeases.Clear();
                 }
 
-                _expiredLeases[lease.Id] = true;
+                _expiredLeases[lease.Id] = expiry;
                 Interlocked.Increment(ref _expired);
                 _ = FinishLeaseAsync(lease);
             }

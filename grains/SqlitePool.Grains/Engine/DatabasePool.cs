@@ -49,7 +49,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
         _onClosed = onClosed;
         SqliteVersion = sqliteVersion;
         OpenedAt = time.GetUtcNow();
-        var sweep = TimeSpan.FromTicks(Math.Clamp(options.LeaseIdleTimeout.Ticks / 4, TimeSpan.FromMilliseconds(20).Ticks, TimeSpan.FromSeconds(5).Ticks));
+        var sweep = TimeSpan.FromTicks(Math.Clamp(Math.Min(options.LeaseIdleTimeout.Ticks, options.MaxLeaseHoldTime.Ticks) / 4, TimeSpan.FromMilliseconds(20).Ticks, TimeSpan.FromSeconds(5).Ticks));
         _sweeper = time.CreateTimer(static s => ((DatabasePool)s!).ExpireIdleLeases(), this, sweep, sweep);
     }
 

@@ -14,7 +14,7 @@ public sealed class PoolLease : IAsyncDisposable
     private readonly DatabasePool _pool;
     private int _active;
     private bool _ended;
-    private bool _expired;
+    private string? _expiry;
     private DateTimeOffset _lastUsed;
 
     internal PoolLease(DatabasePool pool, PooledConnection connection, LeaseKind kind, DateTimeOffset now)
@@ -64,7 +64,7 @@ public sealed class PoolLease : IAsyncDisposable
         {
             if (_ended)
             {
-                throw new LeaseNotFoundException(_pool.Database, Id, _expired);
+                throw new LeaseNotFoundException(_pool.Database, Id, _expiry);
             }
 
             _active++;
@@ -96,20 +96,37 @@ public sealed class PoolLease : IAsyncDisposable
         }
     }
 
-    /// <summary>Marks the lease ended; false when it already was. With <paramref name="idleLimit"/>, only
-    /// when no statement runs on it and it has been idle that long.</summary>
-    internal bool TryEnd(bool expired, DateTimeOffset now, TimeSpan? idleLimit = null)
+    /// <summary>Marks the lease ended by its holder; false when it already was.</summary>
+    internal bool TryEnd()
     {
         lock (_gate)
         {
-            if (_ended || (idleLimit is { } limit && (_active > 0 || now - _lastUsed < limit)))
+            if (_ended)
             {
                 return false;
             }
 
             _ended = true;
-            _expired = expired;
             return true;
+        }
+    }
+
+    /// <summary>Marks the lease expired when no statement runs on it and it has been idle longer than
+    /// <paramref name="idleLimit"/> or held longer than <paramref name="holdLimit"/>; returns why, or null.</summary>
+    internal string? TryExpire(DateTimeOffset now, TimeSpan idleLimit, TimeSpan holdLimit)
+    {
+        lock (_gate)
+        {
+            if (_ended || _active > 0)
+            {
+                return null;
+            }
+
+            _expiry = now - _lastUsed >= idleLimit ? $"was idle longer than LeaseIdleTimeout ({idleLimit})"
+                : now - AcquiredAt >= holdLimit ? $"was held longer than MaxLeaseHoldTime ({holdLimit})"
+                : null;
+            _ended = _expiry is not null;
+            return _expiry;
         }
     }
 }

@@ -32,6 +32,10 @@ public class DatabaseOptions
     /// <summary>A lease unused for this long expires; a writer lease's open transaction is rolled back.</summary>
     public TimeSpan LeaseIdleTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>A lease held longer than this expires at its next idle moment, even while in use; its open
+    /// transaction is rolled back. Bounds how long one holder can keep the writer.</summary>
+    public TimeSpan MaxLeaseHoldTime { get; set; } = TimeSpan.FromMinutes(10);
+
     /// <summary>How long a caller waits for a connection or lease before a <see cref="DatabaseTimeoutException"/>.</summary>
     public TimeSpan AcquireTimeout { get; set; } = TimeSpan.FromSeconds(15);
 
@@ -63,6 +67,7 @@ public class DatabaseOptions
         BusyTimeout = BusyTimeout,
         ForeignKeys = ForeignKeys,
         LeaseIdleTimeout = LeaseIdleTimeout,
+        MaxLeaseHoldTime = MaxLeaseHoldTime,
         AcquireTimeout = AcquireTimeout,
         WriterQueueCapacity = WriterQueueCapacity,
         ReaderQueueCapacity = ReaderQueueCapacity,

@@ -31,6 +31,9 @@ public sealed class DatabaseOverride
     /// <inheritdoc cref="DatabaseOptions.LeaseIdleTimeout"/>
     public TimeSpan? LeaseIdleTimeout { get; set; }
 
+    /// <inheritdoc cref="DatabaseOptions.MaxLeaseHoldTime"/>
+    public TimeSpan? MaxLeaseHoldTime { get; set; }
+
     /// <inheritdoc cref="DatabaseOptions.AcquireTimeout"/>
     public TimeSpan? AcquireTimeout { get; set; }
 
@@ -52,6 +55,7 @@ public sealed class DatabaseOverride
         options.AllowAttach = AllowAttach ?? options.AllowAttach;
         options.AllowPragmaChanges = AllowPragmaChanges ?? options.AllowPragmaChanges;
         options.LeaseIdleTimeout = LeaseIdleTimeout ?? options.LeaseIdleTimeout;
+        options.MaxLeaseHoldTime = MaxLeaseHoldTime ?? options.MaxLeaseHoldTime;
         options.AcquireTimeout = AcquireTimeout ?? options.AcquireTimeout;
         options.WriterQueueCapacity = WriterQueueCapacity ?? options.WriterQueueCapacity;
         options.ReaderQueueCapacity = ReaderQueueCapacity ?? options.ReaderQueueCapacity;

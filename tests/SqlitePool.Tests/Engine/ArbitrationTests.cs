@@ -117,9 +117,37 @@ public sealed class ArbitrationTests : PoolTestBase
 
         var error = await Assert.ThrowsAsync<LeaseNotFoundException>(() => lease.ExecuteAsync(new Statement("COMMIT"), Ct));
         Assert.True(error.Expired);
+        Assert.Contains("LeaseIdleTimeout", error.Message, StringComparison.Ordinal);
         Assert.Equal([2L], (await pool.QueryAsync(new Statement("SELECT v FROM t"), Ct)).Values);
         Assert.Equal(1, pool.GetStatistics().ExpiredLeases);
         Assert.Throws<LeaseNotFoundException>(() => pool.GetLease(lease.Id));
+    }
+
+    [Fact]
+    public async Task A_lease_held_past_MaxLeaseHoldTime_expires_even_though_it_is_used()
+    {
+        var time = new FakeTimeProvider();
+        var pool = await OpenAsync(o =>
+        {
+            o.LeaseIdleTimeout = TimeSpan.FromSeconds(10);
+            o.MaxLeaseHoldTime = TimeSpan.FromSeconds(20);
+        }, time);
+        await pool.ExecuteAsync(new Statement("CREATE TABLE t(v)"), Ct);
+        var lease = await pool.AcquireAsync(LeaseKind.Writer, Ct);
+        await lease.ExecuteAsync(new Statement("BEGIN IMMEDIATE"), Ct);
+        for (var i = 0; i < 4; i++)
+        {
+            time.Advance(TimeSpan.FromSeconds(4)); // always used within the idle timeout
+            await lease.ExecuteAsync(new Statement("INSERT INTO t VALUES (?)", i), Ct);
+        }
+
+        var next = pool.ExecuteAsync(new Statement("INSERT INTO t VALUES ('next')"), Ct);
+        time.Advance(TimeSpan.FromSeconds(6));
+        await next;
+
+        var error = await Assert.ThrowsAsync<LeaseNotFoundException>(() => lease.ExecuteAsync(new Statement("COMMIT"), Ct));
+        Assert.Contains("MaxLeaseHoldTime", error.Message, StringComparison.Ordinal);
+        Assert.Equal(["next"], (await pool.QueryAsync(new Statement("SELECT v FROM t"), Ct)).Values);
     }
 
     [Fact]
