@@ -37,6 +37,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
     private long _writes;
     private long _timeouts;
     private long _expired;
+    private long _statementTimeouts;
 
     private DatabasePool(string database, string path, DatabaseOptions options, TimeProvider time, PooledConnection writer, string sqliteVersion, FileStream fence, Action<DatabasePool>? onClosed)
     {
@@ -78,7 +79,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
         try
         {
             Interlocked.Increment(ref _writes);
-            return await connection.Worker.RunAsync(c => RunAutocommit(c, statement), cancellationToken).ConfigureAwait(false);
+            return await RunWithDeadlineAsync(connection, c => RunAutocommit(c, statement), cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -95,7 +96,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
         try
         {
             Interlocked.Add(ref _writes, statements.Count);
-            return await connection.Worker.RunAsync(c => RunBatch(c, statements), cancellationToken).ConfigureAwait(false);
+            return await RunWithDeadlineAsync(connection, c => RunBatch(c, statements), cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -112,7 +113,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
         try
         {
             Interlocked.Increment(ref _reads);
-            return await connection.Worker.RunAsync(c => RunQuery(c, statement), cancellationToken).ConfigureAwait(false);
+            return await RunWithDeadlineAsync(connection, c => RunQuery(c, statement), cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -141,7 +142,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
                 ExclusiveWaiters = _exclusiveWaiters.Count,
                 Writes = Interlocked.Read(ref _writes),
                 Reads = Interlocked.Read(ref _reads),
-                Timeouts = _timeouts,
+                Timeouts = _timeouts + Interlocked.Read(ref _statementTimeouts),
                 ExpiredLeases = Interlocked.Read(ref _expired),
                 Leases = [.. _leases.Values.Select(l => l.ToInfo()).OrderBy(l => l.AcquiredAt)],
                 WalBytes = walBytes,
@@ -152,6 +153,23 @@ public sealed partial class DatabasePool : IAsyncDisposable
 
     /// <inheritdoc />
     public async ValueTask DisposeAsync() => await CloseAsync().ConfigureAwait(false);
+
+    /// <summary>Runs work on a connection's worker under <see cref="DatabaseOptions.StatementTimeout"/>: past it the
+    /// statement is interrupted and the caller gets a timeout that names the setting.</summary>
+    internal async Task<T> RunWithDeadlineAsync<T>(PooledConnection connection, Func<SqliteConnection, T> work, CancellationToken cancellationToken)
+    {
+        using var deadline = new CancellationTokenSource(_options.StatementTimeout, _time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
+        try
+        {
+            return await connection.Worker.RunAsync(work, linked.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            Interlocked.Increment(ref _statementTimeouts);
+            throw new DatabaseTimeoutException(Database, "a statement to finish", _options.StatementTimeout, nameof(DatabaseOptions.StatementTimeout));
+        }
+    }
 
     private static ExecuteResult RunAutocommit(SqliteConnection connection, Statement statement)
     {

@@ -36,6 +36,10 @@ public class DatabaseOptions
     /// transaction is rolled back. Bounds how long one holder can keep the writer.</summary>
     public TimeSpan MaxLeaseHoldTime { get; set; } = TimeSpan.FromMinutes(10);
 
+    /// <summary>Longest a single call may run on its connection (a statement, a batch, a lease's statement); past
+    /// it the statement is interrupted and the caller gets a <see cref="DatabaseTimeoutException"/>.</summary>
+    public TimeSpan StatementTimeout { get; set; } = TimeSpan.FromMinutes(5);
+
     /// <summary>How long a caller waits for a connection or lease before a <see cref="DatabaseTimeoutException"/>.</summary>
     public TimeSpan AcquireTimeout { get; set; } = TimeSpan.FromSeconds(15);
 
@@ -68,6 +72,7 @@ public class DatabaseOptions
         ForeignKeys = ForeignKeys,
         LeaseIdleTimeout = LeaseIdleTimeout,
         MaxLeaseHoldTime = MaxLeaseHoldTime,
+        StatementTimeout = StatementTimeout,
         AcquireTimeout = AcquireTimeout,
         WriterQueueCapacity = WriterQueueCapacity,
         ReaderQueueCapacity = ReaderQueueCapacity,

@@ -34,6 +34,9 @@ public sealed class DatabaseOverride
     /// <inheritdoc cref="DatabaseOptions.MaxLeaseHoldTime"/>
     public TimeSpan? MaxLeaseHoldTime { get; set; }
 
+    /// <inheritdoc cref="DatabaseOptions.StatementTimeout"/>
+    public TimeSpan? StatementTimeout { get; set; }
+
     /// <inheritdoc cref="DatabaseOptions.AcquireTimeout"/>
     public TimeSpan? AcquireTimeout { get; set; }
 
@@ -56,6 +59,7 @@ public sealed class DatabaseOverride
         options.AllowPragmaChanges = AllowPragmaChanges ?? options.AllowPragmaChanges;
         options.LeaseIdleTimeout = LeaseIdleTimeout ?? options.LeaseIdleTimeout;
         options.MaxLeaseHoldTime = MaxLeaseHoldTime ?? options.MaxLeaseHoldTime;
+        options.StatementTimeout = StatementTimeout ?? options.StatementTimeout;
         options.AcquireTimeout = AcquireTimeout ?? options.AcquireTimeout;
         options.WriterQueueCapacity = WriterQueueCapacity ?? options.WriterQueueCapacity;
         options.ReaderQueueCapacity = ReaderQueueCapacity ?? options.ReaderQueueCapacity;

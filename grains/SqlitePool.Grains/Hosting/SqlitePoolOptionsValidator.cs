@@ -44,6 +44,7 @@ internal sealed class SqlitePoolOptionsValidator(IOptions<SqlitePoolOptions> opt
         Require(o.BusyTimeout >= TimeSpan.Zero && o.BusyTimeout.TotalMilliseconds <= int.MaxValue, prefix + "BusyTimeout", o.BusyTimeout, "zero or more, under 24 days");
         Require(o.LeaseIdleTimeout > TimeSpan.Zero, prefix + "LeaseIdleTimeout", o.LeaseIdleTimeout, "more than zero");
         Require(o.MaxLeaseHoldTime > TimeSpan.Zero, prefix + "MaxLeaseHoldTime", o.MaxLeaseHoldTime, "more than zero");
+        Require(o.StatementTimeout > TimeSpan.Zero, prefix + "StatementTimeout", o.StatementTimeout, "more than zero");
         Require(o.AcquireTimeout > TimeSpan.Zero, prefix + "AcquireTimeout", o.AcquireTimeout, "more than zero");
         Require(o.WriterQueueCapacity >= 1, prefix + "WriterQueueCapacity", o.WriterQueueCapacity, "1 or more");
         Require(o.ReaderQueueCapacity >= 1, prefix + "ReaderQueueCapacity", o.ReaderQueueCapacity, "1 or more");

@@ -268,6 +268,23 @@ public sealed class ArbitrationTests : PoolTestBase
     }
 
     [Fact]
+    public async Task A_statement_past_StatementTimeout_is_interrupted_with_a_timeout_naming_the_setting()
+    {
+        var pool = await OpenAsync(o =>
+        {
+            o.MaxReaders = 1;
+            o.StatementTimeout = TimeSpan.FromMilliseconds(200);
+        });
+
+        var error = await Assert.ThrowsAsync<DatabaseTimeoutException>(() =>
+            pool.QueryAsync(new Statement("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"), Ct));
+
+        Assert.Equal("StatementTimeout", error.Setting);
+        Assert.Equal(1, pool.GetStatistics().Timeouts);
+        Assert.Equal(3L, (await pool.QueryAsync(new Statement("SELECT 3"), Ct))[0, 0]);
+    }
+
+    [Fact]
     public async Task Close_fails_waiters_ends_leases_with_rollback_and_refuses_new_calls()
     {
         var pool = await OpenAsync();
