@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using SqlitePool.Client;
 using SqlitePool.Tests.Support;
 
@@ -111,9 +112,13 @@ public sealed class ErrorTests(ClusterFixture cluster)
         var endless = db.QueryAsync(new Statement("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"), cancel.Token);
         await ClusterWaits.UntilAsync(async () => (await db.GetStatisticsAsync()).ReadersBusy == 1);
 
+        var cancelledAt = Stopwatch.StartNew();
         await cancel.CancelAsync();
 
+        // The client's call ends at once; the grain's reader stops when the interrupt reaches it.
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => endless);
+        await ClusterWaits.UntilAsync(async () => (await db.GetStatisticsAsync()).ReadersBusy == 0);
+        TestContext.Current.TestOutputHelper?.WriteLine($"reader free {cancelledAt.ElapsedMilliseconds} ms after cancel");
         await AssertUsableAsync(db);
         Assert.Equal(0, (await db.GetStatisticsAsync()).ReadersBusy);
     }
