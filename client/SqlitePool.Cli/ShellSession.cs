@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using SqlitePool.Client;
 
 namespace SqlitePool.Cli;
@@ -6,11 +7,29 @@ namespace SqlitePool.Cli;
 /// The interactive shell. On a terminal it prompts and prints tables; with redirected input it reads one
 /// statement per line and prints exactly one line per statement (with <c>--format json</c>).
 /// </summary>
-internal sealed class ShellSession(SqliteDatabase database, string format, TextReader input, TextWriter output)
+/// <remarks><c>BEGIN</c> takes a writer lease and runs every statement on it until <c>COMMIT</c>, <c>END</c> or
+/// <c>ROLLBACK</c>; leaving the shell (or the process dying) with the transaction open rolls it back.</remarks>
+internal sealed partial class ShellSession(SqliteDatabase database, string format, TextReader input, TextWriter output)
 {
     private static readonly string[] QueryKeywords = ["SELECT", "WITH", "VALUES", "EXPLAIN"];
+    private DatabaseLease? _transaction;
 
     public async Task RunAsync(bool interactive, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await ReadLinesAsync(interactive, cancellationToken);
+        }
+        finally
+        {
+            if (_transaction is { } open)
+            {
+                await open.DisposeAsync();
+            }
+        }
+    }
+
+    private async Task ReadLinesAsync(bool interactive, CancellationToken cancellationToken)
     {
         if (interactive)
         {
@@ -21,7 +40,7 @@ internal sealed class ShellSession(SqliteDatabase database, string format, TextR
         {
             if (interactive)
             {
-                output.Write("sqlitepool> ");
+                output.Write(_transaction is null ? "sqlitepool> " : "sqlitepool*> ");
                 output.Flush();
             }
 
@@ -45,7 +64,19 @@ internal sealed class ShellSession(SqliteDatabase database, string format, TextR
         try
         {
             var statement = new Statement(sql);
-            if (QueryKeywords.Contains(SqlText.LeadingKeyword(sql)))
+            var keyword = SqlText.LeadingKeyword(sql);
+            var begins = _transaction is null && keyword == "BEGIN";
+            if (begins)
+            {
+                _transaction = await database.AcquireWriterAsync(cancellationToken);
+            }
+
+            if (_transaction is { } transaction)
+            {
+                return await RunInTransactionAsync(transaction, statement, keyword, begins, cancellationToken);
+            }
+
+            if (QueryKeywords.Contains(keyword))
             {
                 try
                 {
@@ -67,6 +98,44 @@ internal sealed class ShellSession(SqliteDatabase database, string format, TextR
                 : $"error: {CommandRunner.Describe(ex)}";
         }
     }
+
+    private async Task<string> RunInTransactionAsync(DatabaseLease transaction, Statement statement, string keyword, bool begins, CancellationToken cancellationToken)
+    {
+        var ends = keyword is "COMMIT" or "END" || (keyword == "ROLLBACK" && !RollbackToSavepoint().IsMatch(statement.Sql));
+        try
+        {
+            var result = await transaction.ExecuteAsync(statement, cancellationToken);
+            if (ends)
+            {
+                await EndTransactionAsync();
+            }
+
+            return result.Rows is { } rows ? FormatRows(rows) : Format(result);
+        }
+        catch (LeaseNotFoundException)
+        {
+            // Expired or revoked: its transaction is gone; the shell is back in autocommit.
+            _transaction = null;
+            throw;
+        }
+        catch (SqlStatementException ex) when (begins || (ends && ex.Message.Contains("no transaction is active", StringComparison.Ordinal)))
+        {
+            await EndTransactionAsync();
+            throw;
+        }
+    }
+
+    private async Task EndTransactionAsync()
+    {
+        if (_transaction is { } transaction)
+        {
+            _transaction = null;
+            await transaction.DisposeAsync();
+        }
+    }
+
+    [GeneratedRegex(@"^\s*ROLLBACK\s+(TRANSACTION\s+)?TO\b", RegexOptions.IgnoreCase)]
+    private static partial Regex RollbackToSavepoint();
 
     private string FormatRows(QueryResult rows) => format switch
     {

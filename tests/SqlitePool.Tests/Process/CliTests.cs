@@ -55,6 +55,19 @@ public sealed class CliTests(SiloProcessFixture silo) : IClassFixture<SiloProces
     }
 
     [Fact]
+    public async Task Shell_transactions_hold_a_writer_lease_from_begin_to_commit_or_rollback()
+    {
+        var db = NewDb();
+        var input = "CREATE TABLE t(v)\nBEGIN\nINSERT INTO t VALUES ('undone')\nROLLBACK\nBEGIN IMMEDIATE\nINSERT INTO t VALUES ('kept')\nSAVEPOINT s\nINSERT INTO t VALUES ('inner')\nROLLBACK TO s\nCOMMIT\nBEGIN\nINSERT INTO t VALUES ('left open')\n.exit\n";
+        await ProcessRunner.RunCliAsync(["shell", db, "--format", "json", .. silo.Connection], input);
+
+        var result = await ProcessRunner.RunCliAsync(["query", db, "SELECT v FROM t", "--format", "csv", .. silo.Connection]);
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Equal(["v", "kept"], result.Stdout.Split('\n'));
+    }
+
+    [Fact]
     public async Task Batch_runs_a_file_in_one_transaction()
     {
         var db = NewDb();
