@@ -9,10 +9,13 @@ namespace SqlitePool.Client;
 /// <see cref="Statement"/> overloads.</remarks>
 public sealed class SqliteDatabase
 {
-    internal SqliteDatabase(DatabaseId id, IDatabaseGrain grain)
+    private readonly Func<ILeaseHolderObserver?> _holder;
+
+    internal SqliteDatabase(DatabaseId id, IDatabaseGrain grain, Func<ILeaseHolderObserver?> holder)
     {
         Id = id;
         Grain = grain;
+        _holder = holder;
     }
 
     /// <summary>The database's node and path.</summary>
@@ -98,7 +101,7 @@ public sealed class SqliteDatabase
     public async Task<T> TransactionAsync<T>(Func<DatabaseTransaction, Task<T>> work, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(work);
-        var id = await Grain.AcquireLeaseAsync(LeaseKind.Writer, cancellationToken).ConfigureAwait(false);
+        var id = await Grain.AcquireLeaseAsync(LeaseKind.Writer, _holder(), cancellationToken).ConfigureAwait(false);
         await using var transaction = new DatabaseTransaction(Grain, id);
         await transaction.BeginAsync(cancellationToken).ConfigureAwait(false);
         T result;
@@ -134,7 +137,7 @@ public sealed class SqliteDatabase
     public Task CloseAsync() => Grain.CloseAsync();
 
     private async Task<DatabaseLease> AcquireAsync(LeaseKind kind, CancellationToken cancellationToken) =>
-        new(Grain, await Grain.AcquireLeaseAsync(kind, cancellationToken).ConfigureAwait(false), kind);
+        new(Grain, await Grain.AcquireLeaseAsync(kind, _holder(), cancellationToken).ConfigureAwait(false), kind);
 
     private async Task<T> WithLeaseAsync<T>(LeaseKind kind, Func<DatabaseLease, Task<T>> work, CancellationToken cancellationToken)
     {

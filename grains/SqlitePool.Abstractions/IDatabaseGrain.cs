@@ -20,9 +20,11 @@ public interface IDatabaseGrain : IGrainWithStringKey
     [Alias("Query")]
     Task<QueryResult> QueryAsync(Statement statement, CancellationToken cancellationToken = default);
 
-    /// <summary>Acquires a lease; it must be released, or it expires after the idle timeout.</summary>
+    /// <summary>Acquires a lease; it must be released, or it expires after the idle timeout. The caller is recorded
+    /// as its holder; a client passes <paramref name="holder"/> so the database can revoke the lease when the
+    /// client goes away.</summary>
     [Alias("AcquireLease")]
-    Task<LeaseId> AcquireLeaseAsync(LeaseKind kind, CancellationToken cancellationToken = default);
+    Task<LeaseId> AcquireLeaseAsync(LeaseKind kind, ILeaseHolderObserver? holder = null, CancellationToken cancellationToken = default);
 
     /// <summary>Runs a statement on a leased connection (a write needs a writer or exclusive lease).</summary>
     [Alias("ExecuteOnLease")]

@@ -47,7 +47,7 @@ public sealed record PoolStatistics
     /// <summary>Acquisitions that timed out since the pool opened.</summary>
     [Id(13)] public long Timeouts { get; init; }
 
-    /// <summary>Leases that expired (idle too long) since the pool opened.</summary>
+    /// <summary>Leases that expired (idle too long or held too long) since the pool opened.</summary>
     [Id(14)] public long ExpiredLeases { get; init; }
 
     /// <summary>Leases held now.</summary>
@@ -58,12 +58,16 @@ public sealed record PoolStatistics
 
     /// <summary>When the pool opened.</summary>
     [Id(17)] public DateTimeOffset OpenedAt { get; init; }
+
+    /// <summary>Leases revoked since the pool opened because their holder's silo left or their client stopped answering.</summary>
+    [Id(18)] public long RevokedLeases { get; init; }
 }
 
-/// <summary>A lease held now.</summary>
+/// <summary>A lease held now, by whom and since when.</summary>
 [GenerateSerializer, Immutable, Alias("SqlitePool.LeaseInfo")]
 public sealed record LeaseInfo(
     [property: Id(0)] LeaseId Id,
     [property: Id(1)] LeaseKind Kind,
     [property: Id(2)] DateTimeOffset AcquiredAt,
-    [property: Id(3)] DateTimeOffset LastUsedAt);
+    [property: Id(3)] DateTimeOffset LastUsedAt,
+    [property: Id(4)] LeaseHolder Holder);

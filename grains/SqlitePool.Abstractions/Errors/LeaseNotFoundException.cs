@@ -7,10 +7,11 @@ public sealed class LeaseNotFoundException : SqlitePoolException
     /// <summary>Creates the exception.</summary>
     /// <param name="database">The database's grain key.</param>
     /// <param name="leaseId">The lease asked for.</param>
-    /// <param name="expiry">Why the lease expired (e.g. "was idle longer than LeaseIdleTimeout"), or null when it is unknown or was released.</param>
+    /// <param name="expiry">Why the lease ended without its holder releasing it (e.g. "was idle longer than
+    /// LeaseIdleTimeout", "was revoked: ..."), or null when it is unknown or was released.</param>
     public LeaseNotFoundException(string database, LeaseId leaseId, string? expiry)
         : base(expiry is not null
-            ? $"Lease {leaseId} of '{database}' expired: it {expiry}; its transaction was rolled back."
+            ? $"Lease {leaseId} of '{database}' ended: it {expiry}; its transaction was rolled back."
             : $"Lease {leaseId} of '{database}' is unknown or was already released.")
     {
         Database = database;
@@ -24,6 +25,6 @@ public sealed class LeaseNotFoundException : SqlitePoolException
     /// <summary>The lease asked for.</summary>
     [Id(1)] public LeaseId LeaseId { get; }
 
-    /// <summary>True when the lease existed and expired.</summary>
+    /// <summary>True when the lease existed and expired or was revoked.</summary>
     [Id(2)] public bool Expired { get; }
 }

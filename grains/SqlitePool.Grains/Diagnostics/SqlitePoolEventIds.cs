@@ -12,6 +12,9 @@ public static class SqlitePoolEventIds
     /// <summary>A lease was granted.</summary>
     public const int LeaseAcquired = 2000;
 
+    /// <summary>A lease was revoked because its holder's silo left or its client stopped answering.</summary>
+    public const int LeaseRevoked = 2001;
+
     /// <summary>A database key named a node that is not an active silo.</summary>
     public const int NodeUnavailable = 4000;
 }

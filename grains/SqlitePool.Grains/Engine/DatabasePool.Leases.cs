@@ -4,9 +4,9 @@ namespace SqlitePool.Engine;
 
 public sealed partial class DatabasePool
 {
-    private const int RememberedExpiredLeases = 4096;
+    private const int RememberedEndedLeases = 4096;
     private readonly ConcurrentDictionary<LeaseId, PoolLease> _leases = new();
-    private readonly ConcurrentDictionary<LeaseId, string> _expiredLeases = new();
+    private readonly ConcurrentDictionary<LeaseId, string> _endedLeases = new();
 
     internal DateTimeOffset Now => _time.GetUtcNow();
 
@@ -14,8 +14,16 @@ public sealed partial class DatabasePool
     /// <exception cref="DatabaseTimeoutException">Not granted within <see cref="Hosting.DatabaseOptions.AcquireTimeout"/>.</exception>
     /// <exception cref="DatabaseOverloadedException">The wait queue is full.</exception>
     /// <exception cref="DatabaseClosedException">The pool is closed.</exception>
-    public async Task<PoolLease> AcquireAsync(LeaseKind kind, CancellationToken cancellationToken = default)
+    public Task<PoolLease> AcquireAsync(LeaseKind kind, CancellationToken cancellationToken = default) =>
+        AcquireAsync(kind, LeaseHolder.Unknown, cancellationToken);
+
+    /// <inheritdoc cref="AcquireAsync(LeaseKind, CancellationToken)"/>
+    /// <param name="kind">What to lease.</param>
+    /// <param name="holder">Who will hold the lease (shown in statistics; used to revoke it).</param>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    public async Task<PoolLease> AcquireAsync(LeaseKind kind, LeaseHolder holder, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(holder);
         var connection = await AcquireConnectionAsync(kind, cancellationToken).ConfigureAwait(false);
         PoolLease lease;
         try
@@ -25,7 +33,7 @@ public sealed partial class DatabasePool
                 await connection.Worker.RunAsync(c => { StatementRunner.Exec(c.Handle!, "BEGIN"); return true; }, CancellationToken.None).ConfigureAwait(false);
             }
 
-            lease = new PoolLease(this, connection, kind, Now);
+            lease = new PoolLease(this, connection, kind, holder, Now);
             _leases[lease.Id] = lease;
         }
         catch
@@ -50,11 +58,31 @@ public sealed partial class DatabasePool
     /// <summary>Finds a live lease.</summary>
     /// <exception cref="LeaseNotFoundException">Unknown, released, revoked or expired.</exception>
     public PoolLease GetLease(LeaseId id) =>
-        _leases.TryGetValue(id, out var lease) ? lease : throw new LeaseNotFoundException(Database, id, _expiredLeases.GetValueOrDefault(id));
+        _leases.TryGetValue(id, out var lease) ? lease : throw new LeaseNotFoundException(Database, id, _endedLeases.GetValueOrDefault(id));
 
     /// <summary>Ends a lease; an open transaction is rolled back. Unknown or ended leases are ignored.</summary>
     public Task ReleaseAsync(LeaseId id) =>
         _leases.TryGetValue(id, out var lease) ? EndLeaseAsync(lease) : Task.CompletedTask;
+
+    /// <summary>The leases held now and their holders.</summary>
+    public IReadOnlyList<(LeaseId Id, LeaseHolder Holder)> HeldLeases() => [.. _leases.Values.Select(l => (l.Id, l.Holder))];
+
+    /// <summary>Ends a lease its holder can no longer release (its silo left, its client went away): its
+    /// transaction is rolled back and the holder's later calls get <see cref="LeaseNotFoundException"/> saying why.</summary>
+    /// <returns>False when the lease had already ended.</returns>
+    public async Task<bool> RevokeAsync(LeaseId id, string reason)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(reason);
+        if (!_leases.TryGetValue(id, out var lease) || !lease.TryEnd("was revoked: " + reason))
+        {
+            return false;
+        }
+
+        Remember(id, "was revoked: " + reason);
+        Interlocked.Increment(ref _revoked);
+        await FinishLeaseAsync(lease).ConfigureAwait(false);
+        return true;
+    }
 
     internal void CountStatement(LeaseKind kind)
     {
@@ -100,15 +128,20 @@ public sealed partial class DatabasePool
         {
             if (lease.TryExpire(now, _options.LeaseIdleTimeout, _options.MaxLeaseHoldTime) is { } expiry)
             {
-                if (_expiredLeases.Count >= RememberedExpiredLeases)
-                {
-                    _expiredLeases.Clear();
-                }
-
-                _expiredLeases[lease.Id] = expiry;
+                Remember(lease.Id, expiry);
                 Interlocked.Increment(ref _expired);
                 _ = FinishLeaseAsync(lease);
             }
         }
+    }
+
+    private void Remember(LeaseId id, string ending)
+    {
+        if (_endedLeases.Count >= RememberedEndedLeases)
+        {
+            _endedLeases.Clear();
+        }
+
+        _endedLeases[id] = ending;
     }
 }

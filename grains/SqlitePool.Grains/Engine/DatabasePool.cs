@@ -37,6 +37,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
     private long _writes;
     private long _timeouts;
     private long _expired;
+    private long _revoked;
     private long _statementTimeouts;
 
     private DatabasePool(string database, string path, DatabaseOptions options, TimeProvider time, PooledConnection writer, string sqliteVersion, FileStream fence, Action<DatabasePool>? onClosed)
@@ -144,6 +145,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
                 Reads = Interlocked.Read(ref _reads),
                 Timeouts = _timeouts + Interlocked.Read(ref _statementTimeouts),
                 ExpiredLeases = Interlocked.Read(ref _expired),
+                RevokedLeases = Interlocked.Read(ref _revoked),
                 Leases = [.. _leases.Values.Select(l => l.ToInfo()).OrderBy(l => l.AcquiredAt)],
                 WalBytes = walBytes,
                 OpenedAt = OpenedAt,

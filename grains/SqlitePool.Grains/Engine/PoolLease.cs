@@ -17,11 +17,12 @@ public sealed class PoolLease : IAsyncDisposable
     private string? _expiry;
     private DateTimeOffset _lastUsed;
 
-    internal PoolLease(DatabasePool pool, PooledConnection connection, LeaseKind kind, DateTimeOffset now)
+    internal PoolLease(DatabasePool pool, PooledConnection connection, LeaseKind kind, LeaseHolder holder, DateTimeOffset now)
     {
         _pool = pool;
         Connection = connection;
         Kind = kind;
+        Holder = holder;
         AcquiredAt = _lastUsed = now;
     }
 
@@ -30,6 +31,9 @@ public sealed class PoolLease : IAsyncDisposable
 
     /// <summary>What the lease holds.</summary>
     public LeaseKind Kind { get; }
+
+    /// <summary>Who holds it.</summary>
+    public LeaseHolder Holder { get; }
 
     /// <summary>When it was granted.</summary>
     public DateTimeOffset AcquiredAt { get; }
@@ -92,12 +96,13 @@ public sealed class PoolLease : IAsyncDisposable
     {
         lock (_gate)
         {
-            return new LeaseInfo(Id, Kind, AcquiredAt, _lastUsed);
+            return new LeaseInfo(Id, Kind, AcquiredAt, _lastUsed, Holder);
         }
     }
 
-    /// <summary>Marks the lease ended by its holder; false when it already was.</summary>
-    internal bool TryEnd()
+    /// <summary>Marks the lease ended, by its holder or (with <paramref name="reason"/>) by the pool;
+    /// false when it already was.</summary>
+    internal bool TryEnd(string? reason = null)
     {
         lock (_gate)
         {
@@ -107,6 +112,7 @@ public sealed class PoolLease : IAsyncDisposable
             }
 
             _ended = true;
+            _expiry = reason;
             return true;
         }
     }

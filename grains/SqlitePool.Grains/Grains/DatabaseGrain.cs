@@ -20,10 +20,23 @@ internal sealed partial class DatabaseGrain(
     DatabasePoolRegistry registry,
     IOptions<SqlitePoolOptions> options,
     ILocalSiloDetails silo,
-    ILogger<DatabaseGrain> logger) : Grain, IDatabaseGrain
+    IClusterMembershipService membership,
+    ILogger<DatabaseGrain> logger) : Grain, IDatabaseGrain, IIncomingGrainCallFilter
 {
+    private static readonly AsyncLocal<GrainId?> Caller = new();
+    private readonly LeaseHolderWatch _holders = new(options.Value.HolderCheckInterval);
     private DatabasePool? _pool;
     private Task<DatabasePool>? _opening;
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        var every = options.Value.HolderCheckInterval;
+        this.RegisterGrainTimer(RevokeAbandonedLeasesAsync, new GrainTimerCreationOptions(every, every) { Interleave = true });
+        return Task.CompletedTask;
+    }
+
+    public Task Invoke(IIncomingGrainCallContext context) =>
+        context.MethodName == nameof(AcquireLeaseAsync) ? InvokeAsCallerAsync(context) : context.Invoke();
 
     public async Task<ExecuteResult> ExecuteAsync(Statement statement, CancellationToken cancellationToken = default) =>
         await (await GetPoolAsync()).ExecuteAsync(statement, cancellationToken);
@@ -34,10 +47,18 @@ internal sealed partial class DatabaseGrain(
     public async Task<QueryResult> QueryAsync(Statement statement, CancellationToken cancellationToken = default) =>
         await (await GetPoolAsync()).QueryAsync(statement, cancellationToken);
 
-    public async Task<LeaseId> AcquireLeaseAsync(LeaseKind kind, CancellationToken cancellationToken = default)
+    public async Task<LeaseId> AcquireLeaseAsync(LeaseKind kind, ILeaseHolderObserver? holder = null, CancellationToken cancellationToken = default)
     {
-        var lease = await (await GetPoolAsync()).AcquireAsync(kind, cancellationToken);
-        LogLeaseAcquired(logger, this.GetPrimaryKeyString(), kind, lease.Id);
+        var caller = Caller.Value;
+        var holderSilo = RequestContext.Get(LeaseHolderSiloStamp.Key) as string;
+        var identity = caller is { } id ? new LeaseHolder(id.ToString(), holderSilo, id.IsClient()) : LeaseHolder.Unknown with { Silo = holderSilo };
+        var lease = await (await GetPoolAsync()).AcquireAsync(kind, identity, cancellationToken);
+        if (holder is not null)
+        {
+            _holders.Track(lease.Id, holder);
+        }
+
+        LogLeaseAcquired(logger, this.GetPrimaryKeyString(), kind, lease.Id, identity);
         return lease.Id;
     }
 
@@ -79,6 +100,29 @@ internal sealed partial class DatabaseGrain(
         }
     }
 
+    private static async Task InvokeAsCallerAsync(IIncomingGrainCallContext context)
+    {
+        // Set inside this async method, so the value reaches this call only.
+        Caller.Value = context.SourceId;
+        await context.Invoke();
+    }
+
+    private async Task RevokeAbandonedLeasesAsync(CancellationToken cancellationToken)
+    {
+        if (_pool is not { } pool || pool.HeldLeases() is not { Count: > 0 } held)
+        {
+            return;
+        }
+
+        foreach (var (lease, reason) in await _holders.FindAbandonedAsync(held, membership.CurrentSnapshot))
+        {
+            if (await pool.RevokeAsync(lease, reason))
+            {
+                LogLeaseRevoked(logger, this.GetPrimaryKeyString(), lease, reason);
+            }
+        }
+    }
+
     private Task<DatabasePool> GetPoolAsync() => _pool is { } pool ? Task.FromResult(pool) : _opening ??= OpenAsync();
 
     private async Task<DatabasePool> OpenAsync()
@@ -112,6 +156,9 @@ internal sealed partial class DatabaseGrain(
     [LoggerMessage(EventId = SqlitePoolEventIds.DatabaseClosed, Level = LogLevel.Information, Message = "Closed database {Database} ({Reason})")]
     private static partial void LogClosed(ILogger logger, string database, DeactivationReasonCode reason);
 
-    [LoggerMessage(EventId = SqlitePoolEventIds.LeaseAcquired, Level = LogLevel.Debug, Message = "Lease {LeaseId} ({Kind}) acquired on {Database}")]
-    private static partial void LogLeaseAcquired(ILogger logger, string database, LeaseKind kind, LeaseId leaseId);
+    [LoggerMessage(EventId = SqlitePoolEventIds.LeaseAcquired, Level = LogLevel.Debug, Message = "Lease {LeaseId} ({Kind}) acquired on {Database} by {Holder}")]
+    private static partial void LogLeaseAcquired(ILogger logger, string database, LeaseKind kind, LeaseId leaseId, LeaseHolder holder);
+
+    [LoggerMessage(EventId = SqlitePoolEventIds.LeaseRevoked, Level = LogLevel.Warning, Message = "Lease {LeaseId} on {Database} revoked: {Reason}")]
+    private static partial void LogLeaseRevoked(ILogger logger, string database, LeaseId leaseId, string reason);
 }

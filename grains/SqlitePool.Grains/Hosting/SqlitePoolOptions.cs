@@ -19,6 +19,13 @@ public sealed class SqlitePoolOptions : DatabaseOptions
     /// hosting sets it to the pod name).</summary>
     public string? NodeName { get; set; }
 
+    /// <summary>Default of <see cref="HolderCheckInterval"/>.</summary>
+    public static readonly TimeSpan DefaultHolderCheckInterval = TimeSpan.FromSeconds(5);
+
+    /// <summary>How often a database checks that the holders of its leases are still there: clients are pinged
+    /// (no reply within this interval revokes their leases) and grain holders' silos are looked up in membership.</summary>
+    public TimeSpan HolderCheckInterval { get; set; } = DefaultHolderCheckInterval;
+
     /// <summary>Per-database settings by path pattern; later entries win.</summary>
     public List<DatabaseOverride> Databases { get; } = [];
 

@@ -22,6 +22,7 @@ internal sealed class SqlitePoolOptionsValidator(IOptions<SqlitePoolOptions> opt
             Fail("NodeName", NodeName(o), ex.Reason);
         }
 
+        Require(o.HolderCheckInterval > TimeSpan.Zero && o.HolderCheckInterval.TotalMilliseconds <= int.MaxValue, "HolderCheckInterval", o.HolderCheckInterval, "more than zero, under 24 days");
         Validate(o, "");
         for (var i = 0; i < o.Databases.Count; i++)
         {

@@ -37,6 +37,7 @@ public static class SqlitePoolSiloBuilderExtensions
     {
         var services = builder.Services;
         builder.AddPlacementDirector<NodeAffinePlacement, NodeAffinePlacementDirector>();
+        builder.AddOutgoingGrainCallFilter<LeaseHolderSiloStamp>();
         services.AddOptions<SiloOptions>().PostConfigure<IOptions<SqlitePoolOptions>>((silo, pool) =>
         {
             if (!string.IsNullOrEmpty(pool.Value.NodeName))

@@ -194,6 +194,22 @@ public sealed class ClientApiTests(ClusterFixture cluster)
     }
 
     [Fact]
+    public async Task Statistics_name_each_lease_holder_and_since_when()
+    {
+        var db = cluster.NewDatabase();
+        var before = DateTimeOffset.UtcNow;
+        await using var writer = await db.AcquireWriterAsync(Ct);
+
+        var lease = Assert.Single((await db.GetStatisticsAsync()).Leases);
+
+        TestContext.Current.TestOutputHelper?.WriteLine($"holder: {lease.Holder}");
+        Assert.True(lease.Holder.IsClient);
+        Assert.StartsWith("sys.client", lease.Holder.Caller, StringComparison.Ordinal);
+        Assert.Null(lease.Holder.Silo);
+        Assert.InRange(lease.AcquiredAt, before.AddSeconds(-1), DateTimeOffset.UtcNow.AddSeconds(1));
+    }
+
+    [Fact]
     public async Task Close_deactivates_and_the_next_call_reopens_with_the_data()
     {
         var db = cluster.NewDatabase();

@@ -34,6 +34,7 @@ public sealed class ClusterFixture : IAsyncLifetime
         {
             o.DataRoot = DataRoot;
             o.NodeName = "local";
+            o.HolderCheckInterval = TimeSpan.FromSeconds(1);
             o.OnDatabaseOpened = OnOpened;
             o.Databases.Add(new DatabaseOverride { Pattern = "short/**", AcquireTimeout = TimeSpan.FromMilliseconds(300) });
             o.Databases.Add(new DatabaseOverride { Pattern = "ttl/**", LeaseIdleTimeout = TimeSpan.FromMilliseconds(300) });

@@ -13,6 +13,7 @@ public sealed class OptionsValidationTests
         { "JournalMode", "SqlitePool:JournalMode is 'DELETE'" },
         { "AcquireTimeout", "SqlitePool:AcquireTimeout is '00:00:00'" },
         { "NodeName", "SqlitePool:NodeName is 'bad node'" },
+        { "HolderCheckInterval", "SqlitePool:HolderCheckInterval is '-00:00:01'" },
         { "Override", "SqlitePool:Databases[0]:WriterQueueCapacity is '0'" },
         { "Pattern", "SqlitePool:Databases[0]:Pattern is ''" },
     };
@@ -39,6 +40,7 @@ public sealed class OptionsValidationTests
             case "JournalMode": o.JournalMode = "DELETE"; break;
             case "AcquireTimeout": o.AcquireTimeout = TimeSpan.Zero; break;
             case "NodeName": o.NodeName = "bad node"; break;
+            case "HolderCheckInterval": o.HolderCheckInterval = TimeSpan.FromSeconds(-1); break;
             case "Override": o.Databases.Add(new DatabaseOverride { Pattern = "x/**", WriterQueueCapacity = 0 }); break;
             default: o.Databases.Add(new DatabaseOverride()); break;
         }

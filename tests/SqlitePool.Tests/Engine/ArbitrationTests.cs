@@ -151,6 +151,29 @@ public sealed class ArbitrationTests : PoolTestBase
     }
 
     [Fact]
+    public async Task A_revoked_lease_rolls_back_hands_the_writer_on_and_tells_its_holder_why()
+    {
+        var pool = await OpenAsync();
+        await pool.ExecuteAsync(new Statement("CREATE TABLE t(v)"), Ct);
+        var holder = new LeaseHolder("sys.client/abc", null, IsClient: true);
+        var lease = await pool.AcquireAsync(LeaseKind.Writer, holder, Ct);
+        await lease.ExecuteAsync(new Statement("BEGIN IMMEDIATE"), Ct);
+        await lease.ExecuteAsync(new Statement("INSERT INTO t VALUES ('abandoned')"), Ct);
+        Assert.Equal(holder, Assert.Single(pool.GetStatistics().Leases).Holder);
+        var next = pool.ExecuteAsync(new Statement("INSERT INTO t VALUES ('next')"), Ct);
+
+        Assert.True(await pool.RevokeAsync(lease.Id, "its holder sys.client/abc did not answer"));
+        await next;
+
+        Assert.False(await pool.RevokeAsync(lease.Id, "again"));
+        var error = await Assert.ThrowsAsync<LeaseNotFoundException>(() => lease.ExecuteAsync(new Statement("COMMIT"), Ct));
+        Assert.True(error.Expired);
+        Assert.Contains("was revoked: its holder sys.client/abc did not answer", error.Message, StringComparison.Ordinal);
+        Assert.Equal(["next"], (await pool.QueryAsync(new Statement("SELECT v FROM t"), Ct)).Values);
+        Assert.Equal((1L, 0L), (pool.GetStatistics().RevokedLeases, pool.GetStatistics().ExpiredLeases));
+    }
+
+    [Fact]
     public async Task Waiting_past_AcquireTimeout_fails_with_a_timeout_that_names_the_setting()
     {
         var time = new FakeTimeProvider();

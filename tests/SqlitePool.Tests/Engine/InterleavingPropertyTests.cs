@@ -4,7 +4,7 @@ using SqlitePool.Engine;
 namespace SqlitePool.Tests.Engine;
 
 /// <summary>
-/// Random interleavings of leases, executes, queries, exclusive access, cancellation and close: after every
+/// Random interleavings of leases, executes, queries, exclusive access, revocation, cancellation and close: after every
 /// step invariants 1–4 hold and the statistics add up; at the end every call has an answer and the pool is idle.
 /// </summary>
 public sealed class InterleavingPropertyTests : PoolTestBase
@@ -15,6 +15,7 @@ public sealed class InterleavingPropertyTests : PoolTestBase
         Writer,
         Exclusive,
         Release,
+        Revoke,
         Insert,
         Query,
         CancelledQuery,
@@ -48,6 +49,10 @@ public sealed class InterleavingPropertyTests : PoolTestBase
                     case Op.Release when acquisitions.FirstOrDefault(a => a.Task.IsCompletedSuccessfully && !released.Contains(a.Task.Result)) is { Task: not null } held:
                         released.Add(held.Task.Result);
                         calls.Add(held.Task.Result.DisposeAsync().AsTask());
+                        break;
+                    case Op.Revoke when acquisitions.FirstOrDefault(a => a.Task.IsCompletedSuccessfully && !released.Contains(a.Task.Result)) is { Task: not null } abandoned:
+                        released.Add(abandoned.Task.Result);
+                        calls.Add(pool.RevokeAsync(abandoned.Task.Result.Id, "its holder is gone"));
                         break;
                     case Op.Insert:
                         var insert = pool.ExecuteAsync(new Statement("INSERT INTO t VALUES (1)"), Ct);

@@ -14,11 +14,16 @@ public interface IRelayGrain : IGrainWithStringKey
     Task<string[]> ReadAsync(string node, string path);
 
     Task<long> InsertLocalAsync(string path, string value);
+
+    /// <summary>Takes a writer lease, begins a transaction, inserts <paramref name="value"/> and keeps the lease.</summary>
+    Task<LeaseId> HoldOpenTransactionAsync(string node, string path, string value);
 }
 
 [NodeAffinePlacement]
 public sealed class RelayGrain(LocalDatabases local) : Grain, IRelayGrain
 {
+    private DatabaseLease? _held;
+
     public Task<string> GetNodeAsync() => Task.FromResult(local.Node);
 
     public async Task<long> InsertAsync(string node, string path, string value) =>
@@ -26,6 +31,14 @@ public sealed class RelayGrain(LocalDatabases local) : Grain, IRelayGrain
 
     public async Task<string[]> ReadAsync(string node, string path) =>
         [.. await GrainFactory.GetDatabase(node, path).QueryAsync<string>("SELECT v FROM t ORDER BY rowid")];
+
+    public async Task<LeaseId> HoldOpenTransactionAsync(string node, string path, string value)
+    {
+        _held = await GrainFactory.GetDatabase(node, path).AcquireWriterAsync();
+        await _held.ExecuteAsync("BEGIN IMMEDIATE");
+        await _held.ExecuteAsync("INSERT INTO t(v) VALUES (?)", value);
+        return _held.Id;
+    }
 
     public async Task<long> InsertLocalAsync(string path, string value)
     {

@@ -27,6 +27,7 @@ public sealed class ThreeSiloClusterTests : IAsyncLifetime
             {
                 o.NodeName = node;
                 o.DataRoot = DataRoot(node);
+                o.HolderCheckInterval = TimeSpan.FromSeconds(1);
             });
         });
         _cluster = builder.Build();
@@ -101,6 +102,29 @@ public sealed class ThreeSiloClusterTests : IAsyncLifetime
             }
         });
         await _cluster.StopSiloAsync(restarted, Ct);
+    }
+
+    [Fact]
+    public async Task A_lease_held_by_a_grain_is_revoked_when_its_silo_leaves_and_its_transaction_rolled_back()
+    {
+        var db = _cluster.Client.GetDatabase("node-b", "held.db");
+        await db.ExecuteAsync("CREATE TABLE t(v TEXT)");
+        var siloC = _cluster.Silos.Single(s => s.Name == "Silo_2");
+        await _cluster.Client.GetGrain<IRelayGrain>("node-c/holder").HoldOpenTransactionAsync("node-b", "held.db", "abandoned");
+
+        var holder = Assert.Single((await db.GetStatisticsAsync()).Leases).Holder;
+        Assert.False(holder.IsClient);
+        Assert.Contains("node-c/holder", holder.Caller, StringComparison.Ordinal);
+        Assert.Equal(siloC.SiloAddress.ToParsableString(), holder.Silo);
+
+        // The holder's silo leaves without releasing; the next writer waits only until membership says so.
+        await _cluster.StopSiloAsync(siloC, Ct);
+        await db.ExecuteAsync("INSERT INTO t(v) VALUES ('after')");
+
+        var stats = await db.GetStatisticsAsync();
+        Assert.Equal((1L, 0L), (stats.RevokedLeases, stats.ExpiredLeases));
+        Assert.Empty(stats.Leases);
+        Assert.Equal(["after"], await db.QueryAsync<string>("SELECT v FROM t"));
     }
 
     [Fact]

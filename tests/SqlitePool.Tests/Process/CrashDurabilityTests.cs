@@ -1,8 +1,4 @@
 using System.Collections.Concurrent;
-using System.Net;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Orleans.Configuration;
 using SqlitePool.Client;
 using SqlitePool.Tests.Support;
 
@@ -29,8 +25,8 @@ public sealed class CrashDurabilityTests
         {
             await using var silo = await ServerProcess.StartSiloAsync(directory.Path,
                 ["--gateway-port", gatewayPort.ToString(), "--silo-port", siloPort.ToString(), "--cluster-id", clusterId]);
-            using var client = await ConnectAsync(gatewayPort, clusterId);
-            var db = client.Services.GetRequiredService<IClusterClient>().GetDatabase("local", "crash.db");
+            using var client = await GatewayClient.ConnectAsync(gatewayPort, clusterId);
+            var db = client.Client.GetDatabase("local", "crash.db");
             if (round == 0)
             {
                 await db.ExecuteBatchAsync("CREATE TABLE a(id INTEGER PRIMARY KEY)", "CREATE TABLE b(id INTEGER PRIMARY KEY)");
@@ -76,17 +72,5 @@ public sealed class CrashDurabilityTests
             await stop.CancelAsync();
             await Task.WhenAll(load);
         }
-    }
-
-    private static async Task<IHost> ConnectAsync(int gatewayPort, string clusterId)
-    {
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        builder.UseOrleansClient(client => client
-            .UseStaticClustering(new IPEndPoint(IPAddress.Loopback, gatewayPort))
-            .Configure<ClusterOptions>(o => o.ClusterId = o.ServiceId = clusterId)
-            .Configure<ClientMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromSeconds(10)));
-        var host = builder.Build();
-        await host.StartAsync(TestContext.Current.CancellationToken);
-        return host;
     }
 }
