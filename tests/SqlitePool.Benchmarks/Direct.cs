@@ -1,0 +1,114 @@
+using Microsoft.Data.Sqlite;
+
+namespace SqlitePool.Benchmarks;
+
+/// <summary>The baselines: Microsoft.Data.Sqlite used directly on the same files, with prepared commands.</summary>
+internal static class Direct
+{
+    public const string PointSelect = "SELECT id, a, b, c FROM t WHERE id = $id";
+    public const string ResultSelect = "SELECT id, a, b, c FROM t WHERE id <= $n";
+
+    public static SqliteConnection Open(string path, string synchronous = "FULL")
+    {
+        var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
+        connection.Open();
+        using var pragmas = connection.CreateCommand();
+        pragmas.CommandText = $"PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous};";
+        pragmas.ExecuteNonQuery();
+        return connection;
+    }
+
+    /// <summary>Creates the 100k-row table the reads use.</summary>
+    public static void Seed(string path, int rows)
+    {
+        using var connection = Open(path);
+        using var transaction = connection.BeginTransaction();
+        using var create = connection.CreateCommand();
+        create.CommandText = "CREATE TABLE t(id INTEGER PRIMARY KEY, a INTEGER NOT NULL, b REAL NOT NULL, c TEXT NOT NULL)";
+        create.ExecuteNonQuery();
+        using var insert = connection.CreateCommand();
+        insert.CommandText = "INSERT INTO t(id, a, b, c) VALUES ($id, $a, $b, $c)";
+        var (id, a, b, c) = (insert.Parameters.Add("$id", SqliteType.Integer), insert.Parameters.Add("$a", SqliteType.Integer),
+            insert.Parameters.Add("$b", SqliteType.Real), insert.Parameters.Add("$c", SqliteType.Text));
+        for (var i = 1; i <= rows; i++)
+        {
+            (id.Value, a.Value, b.Value, c.Value) = (i, i * 7L, i / 3.0, $"row {i} of the benchmark table");
+            insert.ExecuteNonQuery();
+        }
+
+        transaction.Commit();
+    }
+
+    /// <summary>Point SELECTs by primary key: each thread has its own connection and prepared command.</summary>
+    public static double PointSelects(string path, int threads, TimeSpan duration)
+    {
+        var connections = Enumerable.Range(0, threads).Select(_ => Open(path)).ToArray();
+        try
+        {
+            return Measure.ThroughputOnThreads(threads, duration, t =>
+            {
+                var command = connections[t].CreateCommand();
+                command.CommandText = PointSelect;
+                var id = command.Parameters.Add("$id", SqliteType.Integer);
+                command.Prepare();
+                return i =>
+                {
+                    id.Value = i % Settings.Rows + 1;
+                    using var reader = command.ExecuteReader();
+                    reader.Read();
+                    _ = (reader.GetInt64(0), reader.GetInt64(1), reader.GetDouble(2), reader.GetString(3));
+                };
+            });
+        }
+        finally
+        {
+            foreach (var connection in connections)
+            {
+                connection.Dispose();
+            }
+        }
+    }
+
+    /// <summary>Autocommit single-row INSERTs on one connection.</summary>
+    public static double Inserts(string path, string synchronous, TimeSpan duration)
+    {
+        using var connection = Open(path, synchronous);
+        using (var create = connection.CreateCommand())
+        {
+            create.CommandText = "CREATE TABLE IF NOT EXISTS w(id INTEGER PRIMARY KEY, v TEXT NOT NULL)";
+            create.ExecuteNonQuery();
+        }
+
+        return Measure.ThroughputOnThreads(1, duration, _ =>
+        {
+            var command = connection.CreateCommand();
+            command.CommandText = "INSERT INTO w(v) VALUES ($v)";
+            var v = command.Parameters.Add("$v", SqliteType.Text);
+            command.Prepare();
+            return i =>
+            {
+                v.Value = "value";
+                command.ExecuteNonQuery();
+            };
+        });
+    }
+
+    /// <summary>Reads <paramref name="rows"/> rows × 4 columns into the result type the grain returns.</summary>
+    public static QueryResult ReadRows(SqliteConnection connection, int rows)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = ResultSelect;
+        command.Parameters.AddWithValue("$n", rows);
+        using var reader = command.ExecuteReader();
+        var values = new List<object?>(rows * 4);
+        while (reader.Read())
+        {
+            values.Add(reader.GetInt64(0));
+            values.Add(reader.GetInt64(1));
+            values.Add(reader.GetDouble(2));
+            values.Add(reader.GetString(3));
+        }
+
+        return new QueryResult(["id", "a", "b", "c"], values.ToArray());
+    }
+}

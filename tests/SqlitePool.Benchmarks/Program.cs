@@ -1,0 +1,54 @@
+using System.Globalization;
+using System.Text.Json;
+using SqlitePool.Benchmarks;
+
+// dotnet run -c Release --project tests/SqlitePool.Benchmarks -- [--quick] [--out FILE]
+if (args is ["client", var port, var clusterId])
+{
+    return await RemoteClient.RunAsync(int.Parse(port, CultureInfo.InvariantCulture), clusterId);
+}
+
+var settings = Settings.Parse(args);
+var dataRoot = Path.Combine(Path.GetTempPath(), "sqlitepool-bench-" + Environment.ProcessId);
+Directory.CreateDirectory(dataRoot);
+try
+{
+    Console.Error.WriteLine($"Seeding {Settings.Rows:N0} rows; {Environment.ProcessorCount} cores; {(args.Contains("--quick") ? "quick" : "full")} run");
+    Direct.Seed(Path.Combine(dataRoot, "bench.db"), Settings.Rows);
+    await using var silo = await BenchmarkSilo.StartAsync(dataRoot);
+    using var remote = await RemoteClient.StartAsync(silo);
+    var results = await new Scenarios(settings, silo, remote).RunAsync();
+
+    Console.WriteLine();
+    Console.WriteLine($"{"scenario",-36} {"median",12} {"unit",-6} [min .. max]   baseline (median [min .. max])   ratio (higher is better)");
+    foreach (var result in results)
+    {
+        Console.WriteLine(result.ToLine());
+    }
+
+    var json = new
+    {
+        machine = new { cores = Environment.ProcessorCount, os = Environment.OSVersion.ToString(), runtime = Environment.Version.ToString() },
+        repetitions = settings.Repetitions,
+        scenarios = results.Select(r => new
+        {
+            id = r.Id,
+            value = r.Value,
+            unit = r.UnitName,
+            baseline = r.Baseline,
+            baselineValue = r.BaselineValue,
+            ratio = r.Ratio,
+            min = r.Values.Min(),
+            max = r.Values.Max(),
+            baselineMin = r.BaselineValues.Min(),
+            baselineMax = r.BaselineValues.Max(),
+        }),
+    };
+    await File.WriteAllTextAsync(settings.Output, JsonSerializer.Serialize(json, new JsonSerializerOptions { WriteIndented = true }));
+    Console.WriteLine($"Wrote {Path.GetFullPath(settings.Output)}");
+    return 0;
+}
+finally
+{
+    Directory.Delete(dataRoot, recursive: true);
+}

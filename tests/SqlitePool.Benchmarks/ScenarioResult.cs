@@ -1,0 +1,36 @@
+using System.Globalization;
+
+namespace SqlitePool.Benchmarks;
+
+internal enum Unit
+{
+    OpsPerSecond,
+    Milliseconds,
+}
+
+/// <summary>One scenario's repetitions and its baseline's; the ratio is higher-is-better for both units.</summary>
+internal sealed record ScenarioResult(string Id, Unit Unit, string Baseline, IReadOnlyList<double> Values, IReadOnlyList<double> BaselineValues)
+{
+    public double Value => Median(Values);
+
+    public double BaselineValue => Median(BaselineValues);
+
+    public double Ratio => Unit == Unit.OpsPerSecond ? Value / BaselineValue : BaselineValue / Value;
+
+    public string UnitName => Unit == Unit.OpsPerSecond ? "ops/s" : "ms";
+
+    public string ToLine() => string.Format(CultureInfo.InvariantCulture,
+        "{0,-36} {1,12} {2,-6} [{3} .. {4}]   baseline {5,12} [{6} .. {7}] ({8})   ratio {9:0.00}",
+        Id, Format(Value), UnitName, Format(Values.Min()), Format(Values.Max()),
+        Format(BaselineValue), Format(BaselineValues.Min()), Format(BaselineValues.Max()), Baseline, Ratio);
+
+    private string Format(double value) => Unit == Unit.OpsPerSecond
+        ? value.ToString("N0", CultureInfo.InvariantCulture)
+        : value.ToString("0.00", CultureInfo.InvariantCulture);
+
+    private static double Median(IReadOnlyList<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+}

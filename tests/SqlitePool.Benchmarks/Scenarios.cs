@@ -1,0 +1,97 @@
+using SqlitePool.Client;
+
+namespace SqlitePool.Benchmarks;
+
+/// <summary>The scenarios of the benchmark, each measured next to its direct Microsoft.Data.Sqlite baseline.</summary>
+internal sealed class Scenarios(Settings settings, BenchmarkSilo silo, RemoteProcess remote)
+{
+    private const string Bench = "bench.db";
+    private string BenchPath => Path.Combine(silo.DataRoot, Bench);
+
+    public static Statement PointSelect(long id) => new(Direct.PointSelect, new Dictionary<string, object?> { ["id"] = id });
+
+    public static Statement ResultSelect() => new(Direct.ResultSelect, new Dictionary<string, object?> { ["n"] = Settings.ResultRows });
+
+    public static Task<double> GrainPointSelectsAsync(SqliteDatabase db, TimeSpan duration) =>
+        Measure.ThroughputAsync(Settings.Callers, duration, i => db.QueryAsync(PointSelect(i % Settings.Rows + 1)));
+
+    public async Task<List<ScenarioResult>> RunAsync()
+    {
+        var results = new List<ScenarioResult>();
+        var db = silo.Database(Bench);
+        await db.QueryAsync(PointSelect(1));
+
+        results.Add(await CompareAsync("point-select-grain", Unit.OpsPerSecond, "direct, 2 threads",
+            () => GrainPointSelectsAsync(db, settings.RunTime),
+            () => Task.FromResult(Direct.PointSelects(BenchPath, 2, settings.RunTime))));
+
+        results.AddRange(await InsertsAsync());
+
+        using (var connection = Direct.Open(BenchPath))
+        {
+            results.Add(await CompareAsync("result-10k-local", Unit.Milliseconds, "direct read into QueryResult",
+                () => Measure.MillisecondsAsync(settings.TimedIterations, () => db.QueryAsync(ResultSelect())),
+                () => Measure.MillisecondsAsync(settings.TimedIterations, () => Task.FromResult(Direct.ReadRows(connection, Settings.ResultRows)))));
+            results.Add(await CompareAsync("result-10k-remote", Unit.Milliseconds, "direct read into QueryResult",
+                () => remote.AskAsync($"result {Bench} {settings.TimedIterations}"),
+                () => Measure.MillisecondsAsync(settings.TimedIterations, () => Task.FromResult(Direct.ReadRows(connection, Settings.ResultRows)))));
+        }
+
+        results.Add(await CompareAsync("point-select-remote", Unit.OpsPerSecond, "direct, 2 threads",
+            () => remote.AskAsync($"point-select {Bench} {settings.RunTime.TotalSeconds}"),
+            () => Task.FromResult(Direct.PointSelects(BenchPath, 2, settings.RunTime))));
+        return results;
+    }
+
+    private async Task<IEnumerable<ScenarioResult>> InsertsAsync()
+    {
+        var full = silo.Database("full/inserts.db");
+        var normal = silo.Database("normal/inserts.db");
+        foreach (var db in new[] { full, normal })
+        {
+            await db.ExecuteAsync("CREATE TABLE IF NOT EXISTS w(id INTEGER PRIMARY KEY, v TEXT NOT NULL)");
+        }
+
+        Directory.CreateDirectory(Path.Combine(silo.DataRoot, "direct"));
+        var directFull = Path.Combine(silo.DataRoot, "direct", "full.db");
+        var directNormal = Path.Combine(silo.DataRoot, "direct", "normal.db");
+        Task<double> Ours(SqliteDatabase db) =>
+            Measure.ThroughputAsync(Settings.Callers, settings.RunTime, _ => db.ExecuteAsync("INSERT INTO w(v) VALUES ('value')"));
+
+        var oursFull = new List<double>();
+        var oursNormal = new List<double>();
+        var baseFull = new List<double>();
+        var baseNormal = new List<double>();
+        for (var r = 0; r < settings.Repetitions; r++)
+        {
+            baseFull.Add(Direct.Inserts(directFull, "FULL", settings.RunTime));
+            oursFull.Add(await Ours(full));
+            baseNormal.Add(Direct.Inserts(directNormal, "NORMAL", settings.RunTime));
+            oursNormal.Add(await Ours(normal));
+        }
+
+        return
+        [
+            new("insert-group-commit-full", Unit.OpsPerSecond, "direct autocommit, FULL", oursFull, baseFull),
+            new("insert-group-commit-full-vs-normal", Unit.OpsPerSecond, "direct autocommit, NORMAL", oursFull, baseNormal),
+            new("insert-group-commit-normal", Unit.OpsPerSecond, "direct autocommit, NORMAL", oursNormal, baseNormal),
+        ];
+    }
+
+    /// <summary>Runs baseline and ours alternately, <see cref="Settings.Repetitions"/> times each.</summary>
+    private async Task<ScenarioResult> CompareAsync(string id, Unit unit, string baseline, Func<Task<double>> ours, Func<Task<double>> direct)
+    {
+        var oursValues = new List<double>();
+        var baselineValues = new List<double>();
+        await ours(); // warm-up
+        for (var r = 0; r < settings.Repetitions; r++)
+        {
+            baselineValues.Add(await direct());
+            oursValues.Add(await ours());
+        }
+
+        var result = new ScenarioResult(id, unit, baseline, oursValues, baselineValues);
+        Console.Error.WriteLine(result.ToLine());
+        return result;
+    }
+}
