@@ -7,24 +7,36 @@ namespace SqlitePool.Engine;
 /// One dedicated thread that owns one SQLite connection and runs the work queued for it in order.
 /// Blocking SQLite calls therefore never run on a caller's thread or an Orleans turn.
 /// </summary>
+/// <remarks>The thread drains everything queued in one hand-off, so a busy connection goes from one item to
+/// the next without sleeping. It keeps the connection's prepared-statement cache (<see cref="StatementCache.Current"/>).</remarks>
 internal sealed class ConnectionWorker : IDisposable
 {
     // Checked by SQLite every this many virtual-machine steps: a cancellation that lands before a statement
     // starts stepping (when sqlite3_interrupt would be a no-op) still stops it.
     private const int ProgressSteps = 1000;
-    private readonly Queue<WorkItem> _queue = new();
+    private readonly object _gate = new();
     private readonly Thread _thread;
     private readonly delegate_progress _progress;
+    private List<WorkItem> _queue = [];
+    private List<WorkItem> _draining = [];
     private bool _stopping;
+    private bool _waiting;
     private SqliteConnection? _connection;
     private volatile WorkItem? _current;
 
-    public ConnectionWorker(string name)
+    public ConnectionWorker(string name, TimeProvider? time = null)
     {
+        Time = time ?? TimeProvider.System;
         _progress = static state => ((ConnectionWorker)state).OnProgress();
         _thread = new Thread(Loop) { IsBackground = true, Name = name };
         _thread.Start();
     }
+
+    /// <summary>The clock statement deadlines are measured with.</summary>
+    public TimeProvider Time { get; }
+
+    /// <summary>Builds the error of a statement interrupted for running past its deadline.</summary>
+    public Func<Exception>? TimeoutError { get; set; }
 
     /// <summary>The connection, once the first work item (the open) has set it.</summary>
     public SqliteConnection? ConnectionOrNull => _connection;
@@ -40,31 +52,50 @@ internal sealed class ConnectionWorker : IDisposable
     public Task<T> RunAsync<T>(Func<SqliteConnection, T> work, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var item = new WorkItem<T>(this, work, cancellationToken);
-        lock (_queue)
+        var item = new WorkItem<T>(work, cancellationToken);
+        Post(item);
+        return item.Task;
+    }
+
+    /// <summary>Queues an item; it runs after everything queued before it.</summary>
+    /// <exception cref="ObjectDisposedException">The worker has stopped.</exception>
+    public void Post(WorkItem item)
+    {
+        item.Worker = this;
+        lock (_gate)
         {
             if (_stopping)
             {
                 throw new ObjectDisposedException(_thread.Name, "The connection worker has stopped.");
             }
 
-            _queue.Enqueue(item);
-            if (_queue.Count == 1)
+            _queue.Add(item);
+            if (_waiting)
             {
-                Monitor.Pulse(_queue);
+                _waiting = false;
+                Monitor.Pulse(_gate);
             }
         }
-
-        return item.Task;
     }
 
     /// <summary>Stops the thread after the queued work has run.</summary>
     public void Dispose()
     {
-        lock (_queue)
+        lock (_gate)
         {
             _stopping = true;
-            Monitor.Pulse(_queue);
+            Monitor.Pulse(_gate);
+        }
+    }
+
+    /// <summary>Interrupts the running item when it has run longer than <paramref name="limit"/>; it then fails
+    /// with <see cref="TimeoutError"/>.</summary>
+    public void InterruptIfOverdue(TimeSpan limit)
+    {
+        if (_current is { } item && Time.GetElapsedTime(item.StartedAt) > limit && !item.TimedOut)
+        {
+            item.TimedOut = true;
+            Interrupt();
         }
     }
 
@@ -78,10 +109,11 @@ internal sealed class ConnectionWorker : IDisposable
 
     private void Loop()
     {
+        using var cache = new StatementCache();
+        StatementCache.Current = cache;
         while (true)
         {
-            WorkItem item;
-            lock (_queue)
+            lock (_gate)
             {
                 while (_queue.Count == 0)
                 {
@@ -90,109 +122,186 @@ internal sealed class ConnectionWorker : IDisposable
                         return;
                     }
 
-                    Monitor.Wait(_queue);
+                    _waiting = true;
+                    Monitor.Wait(_gate);
                 }
 
-                item = _queue.Dequeue();
+                (_queue, _draining) = (_draining, _queue);
             }
 
-            _current = item;
-            item.Execute(_connection!);
-            _current = null;
+            foreach (var item in _draining)
+            {
+                item.StartedAt = Time.GetTimestamp();
+                _current = item;
+                item.Execute(_connection!);
+                _current = null;
+            }
+
+            _draining.Clear();
         }
     }
 
-    private int OnProgress() => _current?.CancellationRequested == true ? 1 : 0;
+    private int OnProgress() => _current is { } item && (item.TimedOut || item.CancellationRequested) ? 1 : 0;
+}
 
-    private abstract class WorkItem
+/// <summary>Work for one connection, run on its worker thread. <see cref="Execute"/> must not throw.</summary>
+internal abstract class WorkItem
+{
+    /// <summary>SQLite's "interrupted" result code.</summary>
+    protected const int Interrupted = 9;
+
+    internal ConnectionWorker? Worker { get; set; }
+
+    /// <summary>When the worker started it (a <see cref="TimeProvider"/> timestamp).</summary>
+    internal long StartedAt { get; set; }
+
+    /// <summary>Set when it ran past its deadline and was interrupted.</summary>
+    internal bool TimedOut { get; set; }
+
+    /// <summary>True while the caller of the statement now running has cancelled.</summary>
+    public abstract bool CancellationRequested { get; }
+
+    public abstract void Execute(SqliteConnection connection);
+
+    /// <summary>The error of a failure, turned into a cancellation or deadline error where the interrupt was ours.</summary>
+    protected Exception? Translate(Exception error, CancellationToken cancellationToken, out bool cancelled)
     {
-        public abstract bool CancellationRequested { get; }
+        var interrupted = error is SqlStatementException { ErrorCode: Interrupted };
+        cancelled = interrupted && cancellationToken.IsCancellationRequested;
+        return interrupted && TimedOut && Worker?.TimeoutError is { } timeout ? timeout() : error;
+    }
+}
 
-        public abstract void Execute(SqliteConnection connection);
+/// <summary>A function of the connection whose result completes a task; optionally followed by
+/// <c>after</c> on the worker thread (even when it was cancelled before it ran).</summary>
+internal sealed class WorkItem<T> : WorkItem
+{
+    private const int Queued = 0, Running = 1, Done = 2;
+    private readonly Func<SqliteConnection, T> _work;
+    private readonly TaskCompletionSource<T> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly CancellationToken _cancellationToken;
+    private readonly CancellationTokenRegistration _registration;
+    private int _state;
+    private bool _cancelledAfterAttach;
+
+    public WorkItem(Func<SqliteConnection, T> work, CancellationToken cancellationToken)
+    {
+        _work = work;
+        _cancellationToken = cancellationToken;
+        if (cancellationToken.CanBeCanceled)
+        {
+            _registration = cancellationToken.Register(static s => ((WorkItem<T>)s!).Cancel(), this);
+        }
     }
 
-    private sealed class WorkItem<T> : WorkItem
+    public Task<T> Task => _completion.Task;
+
+    /// <summary>Runs on the worker after the item, whatever became of it.</summary>
+    public Action? After { get; private set; }
+
+    /// <summary>Sets <see cref="After"/> (which gives the connection back). From then on a cancellation before the
+    /// item runs is reported after <see cref="After"/>, so the caller never sees its connection still taken.</summary>
+    public void Attach(Action after)
     {
-        private const int Queued = 0, Running = 1, Done = 2;
-        private readonly ConnectionWorker _worker;
-        private readonly Func<SqliteConnection, T> _work;
-        private readonly TaskCompletionSource<T> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private readonly CancellationToken _cancellationToken;
-        private CancellationTokenRegistration _registration;
-        private int _state;
-
-        public WorkItem(ConnectionWorker worker, Func<SqliteConnection, T> work, CancellationToken cancellationToken)
+        lock (this)
         {
-            _worker = worker;
-            _work = work;
-            _cancellationToken = cancellationToken;
-            if (cancellationToken.CanBeCanceled)
+            After = after;
+        }
+    }
+
+    public override bool CancellationRequested => _cancellationToken.IsCancellationRequested;
+
+    /// <summary>Fails the item if it has not started; false when it already has.</summary>
+    public bool TryFail(Exception error)
+    {
+        lock (this)
+        {
+            if (_state != Queued)
             {
-                _registration = cancellationToken.Register(static s => ((WorkItem<T>)s!).Cancel(), this);
+                return false;
             }
+
+            _state = Done;
         }
 
-        public Task<T> Task => _completion.Task;
+        _registration.Unregister();
+        _completion.TrySetException(error);
+        return true;
+    }
 
-        public override bool CancellationRequested => _cancellationToken.IsCancellationRequested;
-
-        public override void Execute(SqliteConnection connection)
+    public override void Execute(SqliteConnection connection)
+    {
+        // The connection goes back (After) before the caller hears, so what it sees next counts it free.
+        Action? answer = null;
+        try
         {
-            lock (this)
-            {
-                if (_state != Queued)
-                {
-                    return;
-                }
+            answer = Run(connection);
+        }
+        finally
+        {
+            After?.Invoke();
+            answer?.Invoke();
+        }
+    }
 
-                _state = Running;
+    private Action? Run(SqliteConnection connection)
+    {
+        lock (this)
+        {
+            if (_state != Queued)
+            {
+                return _cancelledAfterAttach ? () => _completion.TrySetCanceled(_cancellationToken) : null;
             }
 
-            try
-            {
-                var result = _work(connection);
-                Finish();
-                _completion.TrySetResult(result);
-            }
-            catch (Exception ex)
-            {
-                Finish();
-                if (_cancellationToken.IsCancellationRequested && ex is SqlStatementException { ErrorCode: 9 })
-                {
-                    _completion.TrySetCanceled(_cancellationToken);
-                }
-                else
-                {
-                    _completion.TrySetException(ex);
-                }
-            }
+            _state = Running;
         }
 
-        private void Finish()
+        try
         {
-            // Under the item's lock, so that Cancel() interrupts only while this item's statement runs.
-            lock (this)
-            {
-                _state = Done;
-            }
+            var result = _work(connection);
+            Finish();
+            return () => _completion.TrySetResult(result);
+        }
+        catch (Exception ex)
+        {
+            Finish();
+            var error = Translate(ex, _cancellationToken, out var cancelled);
+            return cancelled ? () => _completion.TrySetCanceled(_cancellationToken) : () => _completion.TrySetException(error!);
+        }
+    }
 
-            _registration.Unregister();
+    private void Finish()
+    {
+        // Under the item's lock, so that Cancel() interrupts only while this item's statement runs.
+        lock (this)
+        {
+            _state = Done;
         }
 
-        private void Cancel()
+        _registration.Unregister();
+    }
+
+    private void Cancel()
+    {
+        lock (this)
         {
-            lock (this)
+            switch (_state)
             {
-                switch (_state)
-                {
-                    case Queued:
-                        _state = Done;
+                case Queued:
+                    _state = Done;
+                    if (After is null)
+                    {
                         _completion.TrySetCanceled(_cancellationToken);
-                        return;
-                    case Running:
-                        _worker.Interrupt();
-                        return;
-                }
+                    }
+                    else
+                    {
+                        _cancelledAfterAttach = true;
+                    }
+
+                    return;
+                case Running:
+                    Worker?.Interrupt();
+                    return;
             }
         }
     }

@@ -13,52 +13,130 @@ public sealed partial class DatabasePool
     {
         cancellationToken.ThrowIfCancellationRequested();
         Waiter? waiter = null;
+        PooledConnection? connection;
         lock (_sync)
         {
-            ThrowIfClosed();
-            switch (kind)
+            if (!TryTake(kind, out connection, out var openReader) && !openReader)
             {
-                case LeaseKind.Reader:
-                    // A pending exclusive request holds new readers back, and earlier waiters go first.
-                    if (!_exclusiveHeld && _exclusiveWaiters.Count == 0 && _readerWaiters.Count == 0)
-                    {
-                        if (_idleReaders.TryPop(out var idle))
-                        {
-                            return Task.FromResult(idle);
-                        }
-
-                        if (_readers.Count + _readersOpening < _options.MaxReaders)
-                        {
-                            // Reserved under the lock, opened outside it.
-                            _readersOpening++;
-                            break;
-                        }
-                    }
-
-                    waiter = Enqueue(_readerWaiters, kind, _options.ReaderQueueCapacity, "reader", nameof(DatabaseOptions.ReaderQueueCapacity), cancellationToken);
-                    break;
-                case LeaseKind.Writer:
-                    if (!_exclusiveHeld && _exclusiveWaiters.Count == 0 && !_writerBusy && _writerWaiters.Count == 0)
-                    {
-                        _writerBusy = true;
-                        return Task.FromResult(_writer);
-                    }
-
-                    waiter = Enqueue(_writerWaiters, kind, _options.WriterQueueCapacity, "writer", nameof(DatabaseOptions.WriterQueueCapacity), cancellationToken);
-                    break;
-                default:
-                    if (_exclusiveWaiters.Count == 0 && CanGrantExclusive)
-                    {
-                        _exclusiveHeld = _writerBusy = true;
-                        return Task.FromResult(_writer);
-                    }
-
-                    waiter = Enqueue(_exclusiveWaiters, kind, _options.WriterQueueCapacity, "exclusive", nameof(DatabaseOptions.WriterQueueCapacity), cancellationToken);
-                    break;
+                waiter = Enqueue(kind, cancellationToken);
             }
         }
 
-        return waiter?.Completion.Task ?? OpenReaderAsync();
+        return waiter?.Completion.Task ?? (connection is not null ? Task.FromResult(connection) : OpenReaderAsync());
+    }
+
+    /// <summary>Runs a read on the next free reader; it waits FIFO with reader leases.</summary>
+    private void SubmitRead(WorkItem<QueryResult> job, CancellationToken cancellationToken)
+    {
+        PooledConnection? connection;
+        bool openReader;
+        lock (_sync)
+        {
+            if (!TryTake(LeaseKind.Reader, out connection, out openReader) && !openReader)
+            {
+                Enqueue(LeaseKind.Reader, cancellationToken).ReadJob = job;
+                return;
+            }
+        }
+
+        if (connection is not null)
+        {
+            StartRead(connection, job);
+        }
+        else
+        {
+            _ = StartOnNewReaderAsync(new Waiter(this, LeaseKind.Reader) { ReadJob = job });
+        }
+    }
+
+    /// <summary>Runs a write on the writer; writes waiting together form one commit group.</summary>
+    private Task<ExecuteResult[]> SubmitWrite(WriteJob job)
+    {
+        job.Token.ThrowIfCancellationRequested();
+        lock (_sync)
+        {
+            if (!TryTake(LeaseKind.Writer, out _, out _))
+            {
+                Enqueue(LeaseKind.Writer, job.Token).WriteJob = job;
+                return job.Task;
+            }
+        }
+
+        StartWrites([job]);
+        return job.Task;
+    }
+
+    /// <summary>Under <c>_sync</c>: takes a connection when one is free and nobody waits ahead; for a reader, may
+    /// instead reserve the opening of a new one (<paramref name="openReader"/>).</summary>
+    private bool TryTake(LeaseKind kind, out PooledConnection? connection, out bool openReader)
+    {
+        ThrowIfClosed();
+        connection = null;
+        openReader = false;
+        switch (kind)
+        {
+            case LeaseKind.Reader:
+                // A pending exclusive request holds new readers back, and earlier waiters go first.
+                if (!_exclusiveHeld && _exclusiveWaiters.Count == 0 && _readerWaiters.Count == 0)
+                {
+                    if (_idleReaders.TryPop(out connection))
+                    {
+                        return true;
+                    }
+
+                    if (_readers.Count + _readersOpening < _options.MaxReaders)
+                    {
+                        // Reserved under the lock, opened outside it.
+                        _readersOpening++;
+                        openReader = true;
+                    }
+                }
+
+                return false;
+            case LeaseKind.Writer:
+                if (!_exclusiveHeld && _exclusiveWaiters.Count == 0 && !_writerBusy && _writerWaiters.Count == 0)
+                {
+                    _writerBusy = true;
+                    connection = _writer;
+                    return true;
+                }
+
+                return false;
+            default:
+                if (_exclusiveWaiters.Count == 0 && CanGrantExclusive)
+                {
+                    _exclusiveHeld = _writerBusy = true;
+                    connection = _writer;
+                    return true;
+                }
+
+                return false;
+        }
+    }
+
+    private void StartRead(PooledConnection reader, WorkItem<QueryResult> job)
+    {
+        job.Attach(() => ReleaseConnection(reader, LeaseKind.Reader));
+        reader.Worker.Post(job);
+    }
+
+    private void StartWrites(List<WriteJob> jobs)
+    {
+        jobs.ForEach(j => j.MarkPosted());
+        _writer.Worker.Post(new WriteGroup(jobs, () => ReleaseConnection(_writer, LeaseKind.Writer)));
+    }
+
+    /// <summary>Under <c>_sync</c>: the write jobs at the head of the writer queue, up to <see cref="WriteGroup.MaxSize"/>.</summary>
+    private List<WriteJob> TakeWriteGroup()
+    {
+        var group = new List<WriteJob>();
+        while (group.Count < WriteGroup.MaxSize && _writerWaiters.First is { Value.WriteJob: { } job } node)
+        {
+            Detach(node.Value);
+            group.Add(job);
+        }
+
+        return group;
     }
 
     /// <summary>Gives a connection back and hands it, or what it frees, to the next waiters.</summary>
@@ -116,7 +194,14 @@ public sealed partial class DatabasePool
         if (!_writerBusy && _writerWaiters.First is { } writer)
         {
             _writerBusy = true;
-            Grant(writer.Value, _writer);
+            if (writer.Value.WriteJob is not null)
+            {
+                StartWrites(TakeWriteGroup());
+            }
+            else
+            {
+                Grant(writer.Value, _writer);
+            }
         }
 
         while (_readerWaiters.First is { } reader)
@@ -130,7 +215,7 @@ public sealed partial class DatabasePool
                 _readersOpening++;
                 var waiter = reader.Value;
                 Detach(waiter);
-                _ = CompleteWithNewReaderAsync(waiter);
+                _ = StartOnNewReaderAsync(waiter);
             }
             else
             {
@@ -139,20 +224,33 @@ public sealed partial class DatabasePool
         }
     }
 
-    private async Task CompleteWithNewReaderAsync(Waiter waiter)
+    private async Task StartOnNewReaderAsync(Waiter waiter)
     {
+        PooledConnection reader;
         try
         {
-            waiter.Completion.TrySetResult(await OpenReaderAsync().ConfigureAwait(false));
+            reader = await OpenReaderAsync().ConfigureAwait(false);
         }
         catch (Exception ex)
         {
-            waiter.Completion.TrySetException(ex);
+            waiter.Fail(ex);
+            return;
+        }
+
+        lock (_sync)
+        {
+            Grant(waiter, reader);
         }
     }
 
-    private Waiter Enqueue(LinkedList<Waiter> queue, LeaseKind kind, int capacity, string name, string setting, CancellationToken cancellationToken)
+    private Waiter Enqueue(LeaseKind kind, CancellationToken cancellationToken)
     {
+        var (queue, capacity, name, setting) = kind switch
+        {
+            LeaseKind.Reader => (_readerWaiters, _options.ReaderQueueCapacity, "reader", nameof(DatabaseOptions.ReaderQueueCapacity)),
+            LeaseKind.Writer => (_writerWaiters, _options.WriterQueueCapacity, "writer", nameof(DatabaseOptions.WriterQueueCapacity)),
+            _ => (_exclusiveWaiters, _options.WriterQueueCapacity, "exclusive", nameof(DatabaseOptions.WriterQueueCapacity)),
+        };
         if (queue.Count >= capacity)
         {
             throw new DatabaseOverloadedException(Database, name, capacity, setting);
@@ -169,15 +267,31 @@ public sealed partial class DatabasePool
         return waiter;
     }
 
-    private static void Grant(Waiter waiter, PooledConnection connection)
+    /// <summary>Gives a connection to a waiter: a lease request gets it, a queued read starts on it.</summary>
+    private void Grant(Waiter waiter, PooledConnection connection)
     {
         Detach(waiter);
-        waiter.Completion.TrySetResult(connection);
+        if (waiter.ReadJob is { } read)
+        {
+            StartRead(connection, read);
+        }
+        else if (waiter.WriteJob is { } write)
+        {
+            StartWrites([write]);
+        }
+        else
+        {
+            waiter.Completion.TrySetResult(connection);
+        }
     }
 
     private static void Detach(Waiter waiter)
     {
-        waiter.Node!.List?.Remove(waiter.Node);
+        if (waiter.Node?.List is { } queue)
+        {
+            queue.Remove(waiter.Node);
+        }
+
         waiter.Timer?.Dispose();
         waiter.Cancellation.Unregister();
     }
@@ -189,7 +303,7 @@ public sealed partial class DatabasePool
             while (queue.First is { } node)
             {
                 Detach(node.Value);
-                node.Value.Completion.TrySetException(error);
+                node.Value.Fail(error);
             }
         }
     }
@@ -202,10 +316,20 @@ public sealed partial class DatabasePool
         }
     }
 
-    /// <summary>A caller waiting for a connection; completed, timed out or cancelled exactly once under <c>_sync</c>.</summary>
+    /// <summary>A caller waiting for a connection, or a read or write waiting to run; completed, timed out or
+    /// cancelled exactly once under <c>_sync</c>.</summary>
     private sealed class Waiter(DatabasePool pool, LeaseKind kind)
     {
-        public TaskCompletionSource<PooledConnection> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private TaskCompletionSource<PooledConnection>? _completion;
+
+        /// <summary>For a lease request: completed with the connection.</summary>
+        public TaskCompletionSource<PooledConnection> Completion => _completion ??= new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>A read to run on the reader when granted.</summary>
+        public WorkItem<QueryResult>? ReadJob { get; set; }
+
+        /// <summary>A write to run on the writer when granted.</summary>
+        public WriteJob? WriteJob { get; set; }
 
         public LinkedListNode<Waiter>? Node { get; set; }
 
@@ -230,8 +354,24 @@ public sealed partial class DatabasePool
                     LeaseKind.Writer => "the writer",
                     _ => "exclusive access",
                 };
-                Completion.TrySetException(new DatabaseTimeoutException(pool.Database, what, pool._options.AcquireTimeout, nameof(DatabaseOptions.AcquireTimeout)));
+                Fail(new DatabaseTimeoutException(pool.Database, what, pool._options.AcquireTimeout, nameof(DatabaseOptions.AcquireTimeout)));
                 pool.Dispatch();
+            }
+        }
+
+        public void Fail(Exception error)
+        {
+            if (ReadJob is { } read)
+            {
+                read.TryFail(error);
+            }
+            else if (WriteJob is { } write)
+            {
+                write.TryFail(error);
+            }
+            else
+            {
+                Completion.TrySetException(error);
             }
         }
 
@@ -245,7 +385,11 @@ public sealed partial class DatabasePool
                 }
 
                 Detach(this);
-                Completion.TrySetCanceled();
+                if (ReadJob is null && WriteJob is null)
+                {
+                    // A queued read or write is cancelled by its own registration.
+                    Completion.TrySetCanceled();
+                }
 
                 // A cancelled exclusive request may have been what held other waiters back.
                 pool.Dispatch();

@@ -22,17 +22,23 @@ public sealed partial class DatabasePool
         Action<DatabasePool>? onClosed = null)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var worker = new ConnectionWorker($"sqlite writer {database}");
+        timeProvider ??= TimeProvider.System;
+        var worker = new ConnectionWorker($"sqlite writer {database}", timeProvider);
         FileStream? fence = null;
         try
         {
             fence = await worker.RunAsync(_ => TakeFence(database, path)).ConfigureAwait(false);
             var version = await worker.RunAsync(_ => OpenWriter(worker, database, path, options, onOpened)).ConfigureAwait(false);
-            return new DatabasePool(database, path, options, timeProvider ?? TimeProvider.System, new PooledConnection(worker, isWriter: true), version, fence, onClosed);
+            return new DatabasePool(database, path, options, timeProvider, new PooledConnection(worker, isWriter: true), version, fence, onClosed);
         }
         catch
         {
-            await worker.RunAsync(_ => { worker.ConnectionOrNull?.Dispose(); return true; }).ConfigureAwait(false);
+            await worker.RunAsync(_ =>
+            {
+                StatementCache.Current?.Dispose();
+                worker.ConnectionOrNull?.Dispose();
+                return true;
+            }).ConfigureAwait(false);
             worker.Dispose();
             if (fence is not null)
             {
@@ -92,6 +98,8 @@ public sealed partial class DatabasePool
                 SQLitePCL.raw.sqlite3_exec(c.Handle!, "PRAGMA wal_checkpoint(TRUNCATE)");
             }
 
+            // Finalized first: an unfinalized statement would keep the connection open as a zombie.
+            StatementCache.Current?.Dispose();
             c.Dispose();
             return true;
         }).ConfigureAwait(false);
@@ -100,7 +108,7 @@ public sealed partial class DatabasePool
 
     private async Task<PooledConnection> OpenReaderAsync()
     {
-        var worker = new ConnectionWorker($"sqlite reader {Database}");
+        var worker = new ConnectionWorker($"sqlite reader {Database}", _time) { TimeoutError = StatementTimedOut };
         PooledConnection? reader = null;
         try
         {

@@ -51,8 +51,10 @@ public sealed partial class DatabasePool : IAsyncDisposable
         _onClosed = onClosed;
         SqliteVersion = sqliteVersion;
         OpenedAt = time.GetUtcNow();
-        var sweep = TimeSpan.FromTicks(Math.Clamp(Math.Min(options.LeaseIdleTimeout.Ticks, options.MaxLeaseHoldTime.Ticks) / 4, TimeSpan.FromMilliseconds(20).Ticks, TimeSpan.FromSeconds(5).Ticks));
-        _sweeper = time.CreateTimer(static s => ((DatabasePool)s!).ExpireIdleLeases(), this, sweep, sweep);
+        writer.Worker.TimeoutError = StatementTimedOut;
+        var shortest = Math.Min(Math.Min(options.LeaseIdleTimeout.Ticks, options.MaxLeaseHoldTime.Ticks), options.StatementTimeout.Ticks);
+        var sweep = TimeSpan.FromTicks(Math.Clamp(shortest / 4, TimeSpan.FromMilliseconds(20).Ticks, TimeSpan.FromSeconds(5).Ticks));
+        _sweeper = time.CreateTimer(static s => ((DatabasePool)s!).Sweep(), this, sweep, sweep);
     }
 
     /// <summary>The database's key (grain key <c>node/path</c>, or any name the host gives it).</summary>
@@ -70,56 +72,36 @@ public sealed partial class DatabasePool : IAsyncDisposable
     /// <summary>The settings in force.</summary>
     public DatabaseOptions Options => _options;
 
-    /// <summary>Runs a write with autocommit semantics on the writer.</summary>
+    /// <summary>Runs a write with autocommit semantics on the writer. Writes that wait together are committed
+    /// together (group commit), each in its own savepoint: a failing write fails only its own caller.</summary>
     /// <exception cref="SqlStatementException">SQLite failed the statement, or it left a transaction open
     /// (which is rolled back: use a writer lease for transactions).</exception>
     public async Task<ExecuteResult> ExecuteAsync(Statement statement, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(statement);
-        var connection = await AcquireConnectionAsync(LeaseKind.Writer, cancellationToken).ConfigureAwait(false);
-        try
-        {
-            Interlocked.Increment(ref _writes);
-            return await RunWithDeadlineAsync(connection, c => RunAutocommit(c, statement), cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            ReleaseConnection(connection, LeaseKind.Writer);
-        }
+        Interlocked.Increment(ref _writes);
+        return (await SubmitWrite(new WriteJob([statement], isBatch: false, cancellationToken)).ConfigureAwait(false))[0];
     }
 
-    /// <summary>Runs the statements in one <c>BEGIN IMMEDIATE</c> transaction: all or nothing.</summary>
+    /// <summary>Runs the statements all or nothing (one transaction, or one savepoint of a commit group).</summary>
     /// <exception cref="SqlStatementException">A statement failed; <see cref="SqlStatementException.StatementIndex"/> says which. Nothing was written.</exception>
-    public async Task<ExecuteResult[]> ExecuteBatchAsync(IReadOnlyList<Statement> statements, CancellationToken cancellationToken = default)
+    public Task<ExecuteResult[]> ExecuteBatchAsync(IReadOnlyList<Statement> statements, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(statements);
-        var connection = await AcquireConnectionAsync(LeaseKind.Writer, cancellationToken).ConfigureAwait(false);
-        try
-        {
-            Interlocked.Add(ref _writes, statements.Count);
-            return await RunWithDeadlineAsync(connection, c => RunBatch(c, statements), cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            ReleaseConnection(connection, LeaseKind.Writer);
-        }
+        Interlocked.Add(ref _writes, statements.Count);
+        return statements.Count == 0 ? Task.FromResult(Array.Empty<ExecuteResult>()) : SubmitWrite(new WriteJob([.. statements], isBatch: true, cancellationToken));
     }
 
     /// <summary>Runs a read on a reader connection.</summary>
     /// <exception cref="WriteOnReadPathException">The statement writes or controls transactions.</exception>
-    public async Task<QueryResult> QueryAsync(Statement statement, CancellationToken cancellationToken = default)
+    public Task<QueryResult> QueryAsync(Statement statement, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(statement);
-        var connection = await AcquireConnectionAsync(LeaseKind.Reader, cancellationToken).ConfigureAwait(false);
-        try
-        {
-            Interlocked.Increment(ref _reads);
-            return await RunWithDeadlineAsync(connection, c => RunQuery(c, statement), cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            ReleaseConnection(connection, LeaseKind.Reader);
-        }
+        cancellationToken.ThrowIfCancellationRequested();
+        Interlocked.Increment(ref _reads);
+        var job = new WorkItem<QueryResult>(c => RunQuery(c, statement), cancellationToken);
+        SubmitRead(job, cancellationToken);
+        return job.Task;
     }
 
     /// <summary>A snapshot of the pool's state.</summary>
@@ -156,63 +138,27 @@ public sealed partial class DatabasePool : IAsyncDisposable
     /// <inheritdoc />
     public async ValueTask DisposeAsync() => await CloseAsync().ConfigureAwait(false);
 
-    /// <summary>Runs work on a connection's worker under <see cref="DatabaseOptions.StatementTimeout"/>: past it the
-    /// statement is interrupted and the caller gets a timeout that names the setting.</summary>
-    internal async Task<T> RunWithDeadlineAsync<T>(PooledConnection connection, Func<SqliteConnection, T> work, CancellationToken cancellationToken)
+    /// <summary>Runs on the sweeper's period: expires leases and interrupts statements past their deadline.</summary>
+    private void Sweep()
     {
-        using var deadline = new CancellationTokenSource(_options.StatementTimeout, _time);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
-        try
+        ExpireIdleLeases();
+        _writer.Worker.InterruptIfOverdue(_options.StatementTimeout);
+        PooledConnection[] readers;
+        lock (_sync)
         {
-            return await connection.Worker.RunAsync(work, linked.Token).ConfigureAwait(false);
+            readers = [.. _readers];
         }
-        catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+
+        foreach (var reader in readers)
         {
-            Interlocked.Increment(ref _statementTimeouts);
-            throw new DatabaseTimeoutException(Database, "a statement to finish", _options.StatementTimeout, nameof(DatabaseOptions.StatementTimeout));
+            reader.Worker.InterruptIfOverdue(_options.StatementTimeout);
         }
     }
 
-    private static ExecuteResult RunAutocommit(SqliteConnection connection, Statement statement)
+    private DatabaseTimeoutException StatementTimedOut()
     {
-        var db = connection.Handle!;
-        try
-        {
-            var result = StatementRunner.Execute(db, statement);
-            if (raw.sqlite3_get_autocommit(db) == 0)
-            {
-                throw new SqlStatementException(
-                    "The statement left a transaction open; it was rolled back. Run transactions on a writer lease (TransactionAsync).",
-                    1, 1, statement.Sql);
-            }
-
-            return result;
-        }
-        finally
-        {
-            PooledConnection.Reset(connection);
-        }
-    }
-
-    private static ExecuteResult[] RunBatch(SqliteConnection connection, IReadOnlyList<Statement> statements)
-    {
-        var db = connection.Handle!;
-        StatementRunner.Exec(db, "BEGIN IMMEDIATE");
-        try
-        {
-            var results = new ExecuteResult[statements.Count];
-            for (var i = 0; i < statements.Count; i++)
-            {
-                results[i] = StatementRunner.Execute(db, statements[i], i);
-            }
-
-            StatementRunner.Exec(db, "COMMIT");
-            return results;
-        }
-        finally
-        {
-            PooledConnection.Reset(connection);
-        }
+        Interlocked.Increment(ref _statementTimeouts);
+        return new DatabaseTimeoutException(Database, "a statement to finish", _options.StatementTimeout, nameof(DatabaseOptions.StatementTimeout));
     }
 
     private static QueryResult RunQuery(SqliteConnection connection, Statement statement)

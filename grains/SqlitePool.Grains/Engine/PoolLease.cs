@@ -77,7 +77,7 @@ public sealed class PoolLease : IAsyncDisposable
         try
         {
             _pool.CountStatement(Kind);
-            return await _pool.RunWithDeadlineAsync(Connection, work, cancellationToken).ConfigureAwait(false);
+            return await Connection.Worker.RunAsync(work, cancellationToken).ConfigureAwait(false);
         }
         finally
         {

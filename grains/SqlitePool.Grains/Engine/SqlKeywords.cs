@@ -10,9 +10,29 @@ internal static class SqlKeywords
     // snapshot the pool manages, or attach files.
     private static readonly string[] RefusedOnReadPath = ["BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE", "ATTACH", "DETACH"];
 
-    public static bool IsRefusedOnReadPath(sqlite3_stmt stmt) =>
-        Array.IndexOf(RefusedOnReadPath, SqlText.LeadingKeyword(raw.sqlite3_sql(stmt).utf8_to_string() ?? "")) >= 0;
+    // These cannot share a transaction with other callers' writes: they control transactions, must run
+    // outside one, or change the connection for everyone.
+    private static readonly string[] NotGroupable = [.. RefusedOnReadPath, "VACUUM", "PRAGMA"];
+
+    // Leading keywords of writes that can join a commit group (the text is still checked per statement).
+    private static readonly string[] GroupableLeading = ["INSERT", "UPDATE", "DELETE", "REPLACE", "WITH", "CREATE", "DROP", "ALTER", "SELECT", "VALUES"];
+
+    /// <summary>What the pool needs to know about a prepared statement; computed once per prepare.</summary>
+    public static StatementTraits TraitsOf(sqlite3_stmt stmt)
+    {
+        var keyword = SqlText.LeadingKeyword(raw.sqlite3_sql(stmt).utf8_to_string() ?? "");
+        return new StatementTraits(
+            ReadOnly: raw.sqlite3_stmt_readonly(stmt) != 0,
+            RefusedOnReadPath: Array.IndexOf(RefusedOnReadPath, keyword) >= 0,
+            Groupable: Array.IndexOf(NotGroupable, keyword) < 0);
+    }
+
+    /// <summary>True when text starting with <paramref name="sql"/> may join a commit group.</summary>
+    public static bool MayGroup(string sql) => Array.IndexOf(GroupableLeading, SqlText.LeadingKeyword(sql)) >= 0;
 
     /// <summary>True when the UTF-8 text holds only whitespace and comments.</summary>
     public static bool IsBlank(ReadOnlySpan<byte> utf8) => utf8.IsEmpty || SqlText.IsBlank(Encoding.UTF8.GetString(utf8));
 }
+
+/// <summary>A prepared statement's kind: read-only, refused on read paths, free to share a transaction.</summary>
+internal readonly record struct StatementTraits(bool ReadOnly, bool RefusedOnReadPath, bool Groupable);

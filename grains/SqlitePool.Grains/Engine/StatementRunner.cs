@@ -6,7 +6,8 @@ namespace SqlitePool.Engine;
 /// <summary>
 /// Runs statements on a raw SQLite handle: prepares each statement of the text in turn, binds the
 /// parameters, steps it and reads values in their storage classes (so integers and reals stay distinct).
-/// Every prepared statement is finalized before returning, so no statement keeps a read snapshot alive.
+/// A single-statement text is prepared once per connection (<see cref="StatementCache"/>); every statement is
+/// reset or finalized before returning, so none keeps a read snapshot alive.
 /// </summary>
 internal static class StatementRunner
 {
@@ -14,11 +15,16 @@ internal static class StatementRunner
     private const int SqliteError = 1;
 
     /// <summary>Runs the statements of <paramref name="statement"/> as writes.</summary>
-    public static ExecuteResult Execute(sqlite3 db, Statement statement, int? statementIndex = null)
+    /// <param name="db">The connection.</param>
+    /// <param name="statement">The SQL and its values.</param>
+    /// <param name="statementIndex">Its position in a batch, for errors.</param>
+    /// <param name="inGroup">It shares a transaction with other callers' writes: statements that control
+    /// transactions or must run outside one throw <see cref="NotGroupableException"/> before they run.</param>
+    public static ExecuteResult Execute(sqlite3 db, Statement statement, int? statementIndex = null, bool inGroup = false)
     {
         long changes = 0;
         QueryResult? rows = null;
-        Run(db, statement, readPath: false, statementIndex, ref changes, ref rows);
+        Run(db, statement, readPath: false, statementIndex, ref changes, ref rows, inGroup);
         return new ExecuteResult(changes, raw.sqlite3_last_insert_rowid(db), rows);
     }
 
@@ -63,13 +69,28 @@ internal static class StatementRunner
         return new SqlStatementException($"SQLite Error {primary}: '{message}'.", primary, extended, sql, statementIndex);
     }
 
-    private static void Run(sqlite3 db, Statement statement, bool readPath, int? statementIndex, ref long changes, ref QueryResult? rows)
+    private static void Run(sqlite3 db, Statement statement, bool readPath, int? statementIndex, ref long changes, ref QueryResult? rows, bool inGroup = false)
     {
         var sql = statement.Sql;
         if (sql.Contains('\0', StringComparison.Ordinal))
         {
             // SQLite stops reading SQL at a NUL, so whatever follows would silently not run.
             throw new SqlStatementException("The SQL text contains a NUL character; pass such values as parameters.", SqliteError, SqliteError, sql, statementIndex);
+        }
+
+        var cache = StatementCache.Current;
+        if (cache is not null && cache.TryGet(sql, out var cached))
+        {
+            try
+            {
+                RunPrepared(db, cached.Stmt, cached.Traits, statement, readPath, inGroup, onlyStatement: true, statementIndex, ref changes, ref rows);
+            }
+            finally
+            {
+                StatementCache.Return(cached);
+            }
+
+            return;
         }
 
         ReadOnlySpan<byte> remaining = Encoding.UTF8.GetBytes(sql);
@@ -90,30 +111,60 @@ internal static class StatementRunner
             }
 
             remaining = tail;
+            if (stmt is null || stmt.IsInvalid)
+            {
+                stmt?.Dispose();
+                continue; // only whitespace or comments were left
+            }
+
+            var onlyStatement = first && SqlKeywords.IsBlank(remaining);
+            first = false;
+            var traits = SqlKeywords.TraitsOf(stmt);
+            if (onlyStatement && cache is not null)
+            {
+                var entry = cache.Add(sql, stmt, traits);
+                try
+                {
+                    RunPrepared(db, stmt, traits, statement, readPath, inGroup, onlyStatement, statementIndex, ref changes, ref rows);
+                }
+                finally
+                {
+                    StatementCache.Return(entry);
+                }
+
+                continue;
+            }
+
             using (stmt)
             {
-                if (stmt is null || stmt.IsInvalid)
-                {
-                    continue; // only whitespace or comments were left
-                }
-
-                if (readPath && (raw.sqlite3_stmt_readonly(stmt) == 0 || SqlKeywords.IsRefusedOnReadPath(stmt)))
-                {
-                    throw new WriteOnReadPathException(sql);
-                }
-
-                var parameterCount = Bind(db, stmt, statement, sql, statementIndex);
-                if (first && statement.Parameters.Length > parameterCount && SqlKeywords.IsBlank(remaining))
-                {
-                    throw new SqlStatementException(
-                        $"The statement has {parameterCount} parameter(s) but {statement.Parameters.Length} positional value(s) were given.",
-                        SqliteRange, SqliteRange, sql, statementIndex);
-                }
-
-                first = false;
-                Step(db, stmt, sql, statementIndex, ref changes, ref rows);
+                RunPrepared(db, stmt, traits, statement, readPath, inGroup, onlyStatement, statementIndex, ref changes, ref rows);
             }
         }
+    }
+
+    private static void RunPrepared(
+        sqlite3 db, sqlite3_stmt stmt, StatementTraits traits, Statement statement, bool readPath, bool inGroup, bool onlyStatement,
+        int? statementIndex, ref long changes, ref QueryResult? rows)
+    {
+        if (readPath && (!traits.ReadOnly || traits.RefusedOnReadPath))
+        {
+            throw new WriteOnReadPathException(statement.Sql);
+        }
+
+        if (inGroup && !traits.Groupable)
+        {
+            throw new NotGroupableException();
+        }
+
+        var parameterCount = Bind(db, stmt, statement, statement.Sql, statementIndex);
+        if (onlyStatement && statement.Parameters.Length > parameterCount)
+        {
+            throw new SqlStatementException(
+                $"The statement has {parameterCount} parameter(s) but {statement.Parameters.Length} positional value(s) were given.",
+                SqliteRange, SqliteRange, statement.Sql, statementIndex);
+        }
+
+        Step(db, stmt, statement.Sql, statementIndex, ref changes, ref rows);
     }
 
     private static void Step(sqlite3 db, sqlite3_stmt stmt, string sql, int? statementIndex, ref long changes, ref QueryResult? rows)
@@ -234,4 +285,9 @@ internal static class StatementRunner
                 return BindValue(stmt, index, storage);
         }
     }
+}
+
+/// <summary>A statement of a commit group must run alone (it controls transactions or cannot run inside one).</summary>
+internal sealed class NotGroupableException : Exception
+{
 }

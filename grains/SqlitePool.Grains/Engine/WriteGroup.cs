@@ -1,0 +1,346 @@
+using Microsoft.Data.Sqlite;
+using SQLitePCL;
+
+namespace SqlitePool.Engine;
+
+/// <summary>One autocommit write or batch waiting to run on the writer, answered once its effect is durable.</summary>
+internal sealed class WriteJob
+{
+    private const int Queued = 0, Posted = 1, Running = 2, Done = 3;
+    private readonly TaskCompletionSource<ExecuteResult[]> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly CancellationTokenRegistration _registration;
+    private int _state;
+    private ExecuteResult[]? _results;
+    private Exception? _error;
+
+    public WriteJob(Statement[] statements, bool isBatch, CancellationToken cancellationToken)
+    {
+        Statements = statements;
+        IsBatch = isBatch;
+        Token = cancellationToken;
+        if (cancellationToken.CanBeCanceled)
+        {
+            // Only a job still waiting for the writer is cancelled here; a posted one is skipped by its group (and
+            // answered after the writer is back), a running one is stopped by the progress handler.
+            _registration = cancellationToken.Register(static s => ((WriteJob)s!).TryFinish(Queued, null, cancelled: true), this);
+        }
+    }
+
+    public Statement[] Statements { get; }
+
+    /// <summary>A batch runs all-or-nothing in a transaction of its own (or a savepoint in a group).</summary>
+    public bool IsBatch { get; }
+
+    public CancellationToken Token { get; }
+
+    public Task<ExecuteResult[]> Task => _completion.Task;
+
+    /// <summary>True when every statement's leading keyword allows it to share a transaction.</summary>
+    public bool MayGroup => Array.TrueForAll(Statements, s => SqlKeywords.MayGroup(s.Sql));
+
+    /// <summary>The job is in a group on the writer's queue.</summary>
+    public void MarkPosted()
+    {
+        lock (this)
+        {
+            if (_state == Queued)
+            {
+                _state = Posted;
+            }
+        }
+    }
+
+    public bool TryStart()
+    {
+        lock (this)
+        {
+            if (_state != Posted)
+            {
+                return false;
+            }
+
+            if (Token.IsCancellationRequested)
+            {
+                _state = Done;
+                _error = new OperationCanceledException(Token);
+                return false;
+            }
+
+            _state = Running;
+            return true;
+        }
+    }
+
+    public bool TryFail(Exception error) => TryFinish(Queued, error, cancelled: false);
+
+    /// <summary>True once the running job has its outcome (it is told with <see cref="Answer"/>).</summary>
+    public bool HasOutcome => _results is not null || _error is not null;
+
+    public void Succeed(ExecuteResult[] results)
+    {
+        Finish();
+        _results = results;
+    }
+
+    /// <summary>Fails a running job; an interrupt caused by its own cancellation becomes a cancellation.</summary>
+    public void Fail(Exception error)
+    {
+        Finish();
+        _error = error;
+    }
+
+    /// <summary>Tells the caller the outcome, after the writer has been given back.</summary>
+    public void Answer()
+    {
+        if (_results is not null)
+        {
+            _completion.TrySetResult(_results);
+        }
+        else if (_error is SqlStatementException { ErrorCode: 9 } or OperationCanceledException && Token.IsCancellationRequested)
+        {
+            _completion.TrySetCanceled(Token);
+        }
+        else
+        {
+            _completion.TrySetException(_error ?? new SqlitePoolException("The write ended without an outcome."));
+        }
+    }
+
+    private void Finish()
+    {
+        lock (this)
+        {
+            _state = Done;
+        }
+
+        _registration.Unregister();
+    }
+
+    private bool TryFinish(int from, Exception? error, bool cancelled)
+    {
+        lock (this)
+        {
+            if (_state != from)
+            {
+                return false;
+            }
+
+            _state = Done;
+        }
+
+        _registration.Unregister();
+        if (cancelled)
+        {
+            _completion.TrySetCanceled(Token);
+        }
+        else
+        {
+            _completion.TrySetException(error!);
+        }
+
+        return true;
+    }
+}
+
+/// <summary>
+/// Group commit: the writes waiting for the writer run in one transaction, each inside its own savepoint, and
+/// are answered after the one COMMIT. A write that fails is rolled back to its savepoint and fails alone; a
+/// write that cannot share a transaction runs by itself after the group.
+/// </summary>
+internal sealed class WriteGroup(List<WriteJob> jobs, Action after) : WorkItem
+{
+    /// <summary>The most writes committed together.</summary>
+    public const int MaxSize = 256;
+
+    // SQLITE_DBSTATUS_DEFERRED_FKS: unresolved deferred foreign-key violations; a group's COMMIT would fail on them.
+    private const int DeferredForeignKeys = 10;
+    private static readonly Statement Savepoint = new("SAVEPOINT sqlitepool_write");
+    private static readonly Statement Release = new("RELEASE sqlitepool_write");
+    private static readonly Statement RollbackTo = new("ROLLBACK TO sqlitepool_write");
+    private WriteJob? _running;
+
+    public override bool CancellationRequested => _running?.Token.IsCancellationRequested == true;
+
+    public override void Execute(SqliteConnection connection)
+    {
+        var live = new List<WriteJob>();
+        try
+        {
+            live = jobs.FindAll(j => j.TryStart());
+            var grouped = live.Count > 1 ? live.FindAll(j => j.MayGroup) : [];
+            var alone = grouped.Count > 1 ? RunGroup(connection.Handle!, grouped) : [];
+            foreach (var job in live.Where(j => grouped.Count <= 1 || !grouped.Contains(j)).Concat(alone))
+            {
+                RunAlone(connection, job);
+            }
+        }
+        finally
+        {
+            // The writer goes back before the callers hear, so what they see next counts it free.
+            after();
+            jobs.ForEach(j => j.Answer());
+        }
+    }
+
+    /// <summary>Runs the jobs in one transaction; returns those that must run alone.</summary>
+    private List<WriteJob> RunGroup(sqlite3 db, List<WriteJob> pending)
+    {
+        var alone = new List<WriteJob>();
+        var succeeded = new List<(WriteJob Job, ExecuteResult[] Results)>();
+        while (pending.Count > 0)
+        {
+            succeeded.Clear();
+            try
+            {
+                StatementRunner.Exec(db, "BEGIN IMMEDIATE");
+            }
+            catch (Exception ex)
+            {
+                pending.ForEach(j => j.Fail(ex));
+                return alone;
+            }
+
+            var lost = false;
+            foreach (var job in pending)
+            {
+                if (RunInSavepoint(db, job, alone) is { } results)
+                {
+                    succeeded.Add((job, results));
+                }
+                else if (raw.sqlite3_get_autocommit(db) != 0)
+                {
+                    // The failure rolled the whole transaction back: run the others again.
+                    lost = true;
+                    break;
+                }
+            }
+
+            if (lost)
+            {
+                pending = pending.FindAll(j => !j.HasOutcome && !alone.Contains(j));
+                continue;
+            }
+
+            Commit(db, succeeded);
+            break;
+        }
+
+        return alone;
+    }
+
+    private ExecuteResult[]? RunInSavepoint(sqlite3 db, WriteJob job, List<WriteJob> alone)
+    {
+        if (job.Token.IsCancellationRequested)
+        {
+            job.Fail(new OperationCanceledException(job.Token));
+            return null;
+        }
+
+        _running = job;
+        StartedAt = Worker!.Time.GetTimestamp();
+        TimedOut = false;
+        StatementRunner.Execute(db, Savepoint);
+        try
+        {
+            var results = new ExecuteResult[job.Statements.Length];
+            for (var i = 0; i < results.Length; i++)
+            {
+                results[i] = StatementRunner.Execute(db, job.Statements[i], job.IsBatch ? i : null, inGroup: true);
+            }
+
+            if (raw.sqlite3_db_status(db, DeferredForeignKeys, out var deferred, out _, 0) == raw.SQLITE_OK && deferred > 0)
+            {
+                throw new SqlStatementException("SQLite Error 19: 'FOREIGN KEY constraint failed'.", 19, 787, job.Statements[^1].Sql);
+            }
+
+            StatementRunner.Execute(db, Release);
+            return results;
+        }
+        catch (Exception ex)
+        {
+            var error = Translate(ex, job.Token, out _);
+            if (raw.sqlite3_get_autocommit(db) == 0)
+            {
+                StatementRunner.Execute(db, RollbackTo);
+                StatementRunner.Execute(db, Release);
+            }
+
+            if (ex is NotGroupableException)
+            {
+                alone.Add(job);
+            }
+            else
+            {
+                job.Fail(error!);
+            }
+
+            return null;
+        }
+        finally
+        {
+            _running = null;
+        }
+    }
+
+    private static void Commit(sqlite3 db, List<(WriteJob Job, ExecuteResult[] Results)> succeeded)
+    {
+        try
+        {
+            StatementRunner.Exec(db, "COMMIT");
+        }
+        catch (Exception ex)
+        {
+            raw.sqlite3_exec(db, "ROLLBACK");
+            succeeded.ForEach(s => s.Job.Fail(ex));
+            return;
+        }
+
+        succeeded.ForEach(s => s.Job.Succeed(s.Results));
+    }
+
+    private void RunAlone(SqliteConnection connection, WriteJob job)
+    {
+        _running = job;
+        StartedAt = Worker!.Time.GetTimestamp();
+        TimedOut = false;
+        try
+        {
+            job.Succeed(job.IsBatch ? RunBatch(connection.Handle!, job.Statements) : [RunAutocommit(connection.Handle!, job.Statements[0])]);
+        }
+        catch (Exception ex)
+        {
+            job.Fail(Translate(ex, job.Token, out _)!);
+        }
+        finally
+        {
+            _running = null;
+            PooledConnection.Reset(connection);
+        }
+    }
+
+    private static ExecuteResult RunAutocommit(sqlite3 db, Statement statement)
+    {
+        var result = StatementRunner.Execute(db, statement);
+        if (raw.sqlite3_get_autocommit(db) == 0)
+        {
+            throw new SqlStatementException(
+                "The statement left a transaction open; it was rolled back. Run transactions on a writer lease (TransactionAsync).",
+                1, 1, statement.Sql);
+        }
+
+        return result;
+    }
+
+    private static ExecuteResult[] RunBatch(sqlite3 db, Statement[] statements)
+    {
+        StatementRunner.Exec(db, "BEGIN IMMEDIATE");
+        var results = new ExecuteResult[statements.Length];
+        for (var i = 0; i < statements.Length; i++)
+        {
+            results[i] = StatementRunner.Execute(db, statements[i], i);
+        }
+
+        StatementRunner.Exec(db, "COMMIT");
+        return results;
+    }
+}
