@@ -44,14 +44,14 @@ public sealed class SqliteDatabase
     public Task<QueryResult> QueryAsync(string sql, params object?[] parameters) => Grain.QueryAsync(new Statement(sql, parameters));
 
     /// <inheritdoc cref="QueryAsync(string, object?[])"/>
-    public Task<QueryResult> QueryAsync(Statement statement, CancellationToken cancellationToken = default) => Grain.QueryAsync(statement, cancellationToken);
+    public Task<QueryResult> QueryAsync(Statement statement, CancellationToken cancellationToken = default) => (cancellationToken.CanBeCanceled ? Grain.QueryAsync(statement, cancellationToken) : Grain.QueryAsync(statement));
 
     /// <summary>Runs a read and maps each row to <typeparamref name="T"/> by column name (see <see cref="RowMapper{T}"/>).</summary>
     public Task<IReadOnlyList<T>> QueryAsync<T>(string sql, params object?[] parameters) => QueryAsync<T>(new Statement(sql, parameters));
 
     /// <inheritdoc cref="QueryAsync{T}(string, object?[])"/>
     public async Task<IReadOnlyList<T>> QueryAsync<T>(Statement statement, CancellationToken cancellationToken = default) =>
-        RowMapper<T>.MapAll(await Grain.QueryAsync(statement, cancellationToken).ConfigureAwait(false));
+        RowMapper<T>.MapAll(await (cancellationToken.CanBeCanceled ? Grain.QueryAsync(statement, cancellationToken) : Grain.QueryAsync(statement)).ConfigureAwait(false));
 
     /// <summary>Runs a read that must return exactly one row, mapped to <typeparamref name="T"/>.</summary>
     /// <exception cref="InvalidOperationException">No row, or more than one.</exception>
@@ -59,7 +59,7 @@ public sealed class SqliteDatabase
 
     /// <inheritdoc cref="QuerySingleAsync{T}(string, object?[])"/>
     public async Task<T> QuerySingleAsync<T>(Statement statement, CancellationToken cancellationToken = default) =>
-        RowMapper<T>.MapSingle(await Grain.QueryAsync(statement, cancellationToken).ConfigureAwait(false));
+        RowMapper<T>.MapSingle(await (cancellationToken.CanBeCanceled ? Grain.QueryAsync(statement, cancellationToken) : Grain.QueryAsync(statement)).ConfigureAwait(false));
 
     /// <summary>Leases a reader: its statements share one snapshot until it is disposed.</summary>
     public Task<DatabaseLease> AcquireReaderAsync(CancellationToken cancellationToken = default) => AcquireAsync(LeaseKind.Reader, cancellationToken);

@@ -1,4 +1,7 @@
+using Microsoft.Extensions.DependencyInjection;
 using SqlitePool.Client;
+using SqlitePool.Engine;
+using SqlitePool.Hosting;
 
 namespace SqlitePool.Benchmarks;
 
@@ -17,10 +20,25 @@ internal sealed class Scenarios(Settings settings, BenchmarkSilo silo, RemotePro
 
     public async Task<List<ScenarioResult>> RunAsync()
     {
-        var results = new List<ScenarioResult>();
+        var results = new List<ScenarioResult?>();
+        // Diagnostic: a grain call that does nothing, on the same silo, next to nothing.
+        var noop = silo.Services.GetRequiredService<IClusterClient>().GetGrain<INoopGrain>(0);
+        for (var r = 0; r < 2 && settings.Selected("orleans-noop"); r++)
+        {
+            Console.Error.WriteLine($"orleans no-op calls, {Settings.Callers} callers: {await Measure.ThroughputAsync(Settings.Callers, settings.RunTime, i => noop.PingAsync(i)):N0}/s");
+        }
+
+        // Diagnostic: the pool engine alone (no Orleans call), to tell engine overhead from the grain call's.
+        await using (var engine = await DatabasePool.OpenAsync("engine", BenchPath, new DatabaseOptions { MaxReaders = 2 }))
+        {
+            results.Add(await CompareAsync("point-select-engine", Unit.OpsPerSecond, "direct, 2 threads",
+                () => Measure.ThroughputAsync(Settings.Callers, settings.RunTime, i => engine.QueryAsync(PointSelect(i % Settings.Rows + 1))),
+                () => Task.FromResult(Direct.PointSelects(BenchPath, 2, settings.RunTime))));
+        }
+
+        // The engine pool above held the file's lock; the grain opens it now.
         var db = silo.Database(Bench);
         await db.QueryAsync(PointSelect(1));
-
         results.Add(await CompareAsync("point-select-grain", Unit.OpsPerSecond, "direct, 2 threads",
             () => GrainPointSelectsAsync(db, settings.RunTime),
             () => Task.FromResult(Direct.PointSelects(BenchPath, 2, settings.RunTime))));
@@ -40,11 +58,16 @@ internal sealed class Scenarios(Settings settings, BenchmarkSilo silo, RemotePro
         results.Add(await CompareAsync("point-select-remote", Unit.OpsPerSecond, "direct, 2 threads",
             () => remote.AskAsync($"point-select {Bench} {settings.RunTime.TotalSeconds}"),
             () => Task.FromResult(Direct.PointSelects(BenchPath, 2, settings.RunTime))));
-        return results;
+        return [.. results.OfType<ScenarioResult>()];
     }
 
     private async Task<IEnumerable<ScenarioResult>> InsertsAsync()
     {
+        if (!settings.Selected("insert"))
+        {
+            return [];
+        }
+
         var full = silo.Database("full/inserts.db");
         var normal = silo.Database("normal/inserts.db");
         foreach (var db in new[] { full, normal })
@@ -79,8 +102,13 @@ internal sealed class Scenarios(Settings settings, BenchmarkSilo silo, RemotePro
     }
 
     /// <summary>Runs baseline and ours alternately, <see cref="Settings.Repetitions"/> times each.</summary>
-    private async Task<ScenarioResult> CompareAsync(string id, Unit unit, string baseline, Func<Task<double>> ours, Func<Task<double>> direct)
+    private async Task<ScenarioResult?> CompareAsync(string id, Unit unit, string baseline, Func<Task<double>> ours, Func<Task<double>> direct)
     {
+        if (!settings.Selected(id))
+        {
+            return null;
+        }
+
         var oursValues = new List<double>();
         var baselineValues = new List<double>();
         await ours(); // warm-up

@@ -3,6 +3,11 @@ namespace SqlitePool.Benchmarks;
 /// <summary>How long and how often each scenario runs.</summary>
 internal sealed record Settings(TimeSpan RunTime, int Repetitions, int TimedIterations, int StreamRows, string Output)
 {
+    /// <summary>Runs only scenarios whose id starts with this (<c>--only</c>), e.g. to profile one.</summary>
+    public string? Only { get; init; }
+
+    public bool Selected(string id) => Only is null || id.StartsWith(Only, StringComparison.Ordinal);
+
     public const int Callers = 64;
     public const int Rows = 100_000;
     public const int ResultRows = 10_000;
@@ -10,9 +15,15 @@ internal sealed record Settings(TimeSpan RunTime, int Repetitions, int TimedIter
     public static Settings Parse(string[] args)
     {
         var quick = args.Contains("--quick");
-        var output = args.SkipWhile(a => a != "--out").Skip(1).FirstOrDefault() ?? "benchmark-results.json";
-        return quick
+        string? Option(string name) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault();
+        var output = Option("--out") ?? "benchmark-results.json";
+        var settings = quick
             ? new Settings(TimeSpan.FromSeconds(1), 3, 8, 1_000_000, output)
             : new Settings(TimeSpan.FromSeconds(3), 5, 20, 1_000_000, output);
+        return settings with
+        {
+            Only = Option("--only"),
+            RunTime = Option("--seconds") is { } seconds ? TimeSpan.FromSeconds(double.Parse(seconds, System.Globalization.CultureInfo.InvariantCulture)) : settings.RunTime,
+        };
     }
 }

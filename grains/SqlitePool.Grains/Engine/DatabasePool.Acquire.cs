@@ -258,7 +258,7 @@ public sealed partial class DatabasePool
 
         var waiter = new Waiter(this, kind);
         waiter.Node = queue.AddLast(waiter);
-        waiter.Timer = _time.CreateTimer(static s => ((Waiter)s!).TimeOut(), waiter, _options.AcquireTimeout, Timeout.InfiniteTimeSpan);
+        waiter.EnqueuedAt = _time.GetTimestamp();
         if (cancellationToken.CanBeCanceled)
         {
             waiter.Cancellation = cancellationToken.Register(static s => ((Waiter)s!).Cancel(), waiter);
@@ -292,8 +292,30 @@ public sealed partial class DatabasePool
             queue.Remove(waiter.Node);
         }
 
-        waiter.Timer?.Dispose();
         waiter.Cancellation.Unregister();
+    }
+
+    /// <summary>Times out the waiters that have waited <see cref="DatabaseOptions.AcquireTimeout"/> (oldest first in
+    /// each queue), then grants what that freed. Run by the sweeper rather than a timer per waiter.</summary>
+    private void TimeOutWaiters()
+    {
+        lock (_sync)
+        {
+            var timedOut = false;
+            foreach (var queue in new[] { _writerWaiters, _readerWaiters, _exclusiveWaiters })
+            {
+                while (queue.First is { } node && _time.GetElapsedTime(node.Value.EnqueuedAt) >= _options.AcquireTimeout)
+                {
+                    node.Value.TimeOut();
+                    timedOut = true;
+                }
+            }
+
+            if (timedOut)
+            {
+                Dispatch();
+            }
+        }
     }
 
     private void FailAllWaiters(Exception error)
@@ -333,30 +355,23 @@ public sealed partial class DatabasePool
 
         public LinkedListNode<Waiter>? Node { get; set; }
 
-        public ITimer? Timer { get; set; }
+        /// <summary>When it started waiting (a <see cref="TimeProvider"/> timestamp); the sweeper times it out.</summary>
+        public long EnqueuedAt { get; set; }
 
         public CancellationTokenRegistration Cancellation { get; set; }
 
+        /// <summary>Under <c>_sync</c>: fails the waiter with the acquisition timeout.</summary>
         public void TimeOut()
         {
-            lock (pool._sync)
+            pool._timeouts++;
+            Detach(this);
+            var what = kind switch
             {
-                if (Node?.List is null)
-                {
-                    return;
-                }
-
-                pool._timeouts++;
-                Detach(this);
-                var what = kind switch
-                {
-                    LeaseKind.Reader => "a reader",
-                    LeaseKind.Writer => "the writer",
-                    _ => "exclusive access",
-                };
-                Fail(new DatabaseTimeoutException(pool.Database, what, pool._options.AcquireTimeout, nameof(DatabaseOptions.AcquireTimeout)));
-                pool.Dispatch();
-            }
+                LeaseKind.Reader => "a reader",
+                LeaseKind.Writer => "the writer",
+                _ => "exclusive access",
+            };
+            Fail(new DatabaseTimeoutException(pool.Database, what, pool._options.AcquireTimeout, nameof(DatabaseOptions.AcquireTimeout)));
         }
 
         public void Fail(Exception error)

@@ -52,7 +52,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
         SqliteVersion = sqliteVersion;
         OpenedAt = time.GetUtcNow();
         writer.Worker.TimeoutError = StatementTimedOut;
-        var shortest = Math.Min(Math.Min(options.LeaseIdleTimeout.Ticks, options.MaxLeaseHoldTime.Ticks), options.StatementTimeout.Ticks);
+        var shortest = new[] { options.LeaseIdleTimeout, options.MaxLeaseHoldTime, options.StatementTimeout, options.AcquireTimeout }.Min().Ticks;
         var sweep = TimeSpan.FromTicks(Math.Clamp(shortest / 4, TimeSpan.FromMilliseconds(20).Ticks, TimeSpan.FromSeconds(5).Ticks));
         _sweeper = time.CreateTimer(static s => ((DatabasePool)s!).Sweep(), this, sweep, sweep);
     }
@@ -138,9 +138,11 @@ public sealed partial class DatabasePool : IAsyncDisposable
     /// <inheritdoc />
     public async ValueTask DisposeAsync() => await CloseAsync().ConfigureAwait(false);
 
-    /// <summary>Runs on the sweeper's period: expires leases and interrupts statements past their deadline.</summary>
+    /// <summary>Runs on the sweeper's period (a quarter of the shortest limit, 20 ms to 5 s): times out waiters,
+    /// expires leases and interrupts statements past their deadline.</summary>
     private void Sweep()
     {
+        TimeOutWaiters();
         ExpireIdleLeases();
         _writer.Worker.InterruptIfOverdue(_options.StatementTimeout);
         PooledConnection[] readers;

@@ -62,5 +62,68 @@ internal sealed class StatementCache : IDisposable
     }
 }
 
-/// <summary>A prepared statement kept by <see cref="StatementCache"/>.</summary>
-internal sealed record CachedStatement(sqlite3_stmt Stmt, StatementTraits Traits);
+/// <summary>A prepared statement kept by <see cref="StatementCache"/>, with its column and parameter names
+/// decoded once (again after SQLite re-prepares it for a schema change).</summary>
+internal sealed record CachedStatement(sqlite3_stmt Stmt, StatementTraits Traits)
+{
+    private const int Reprepares = 5; // SQLITE_STMTSTATUS_REPREPARE
+    private string[]? _columns;
+    private string?[]? _parameters;
+    private int _shapeVersion = -1;
+
+    /// <summary>The result's column names.</summary>
+    public string[] Columns
+    {
+        get
+        {
+            Refresh();
+            return _columns ??= StatementShape.ColumnNames(Stmt);
+        }
+    }
+
+    /// <summary>The parameters' names without their prefix (<c>$id</c> → <c>id</c>), null for <c>?</c> and <c>?NNN</c>.</summary>
+    public string?[] Parameters
+    {
+        get
+        {
+            Refresh();
+            return _parameters ??= StatementShape.ParameterNames(Stmt);
+        }
+    }
+
+    private void Refresh()
+    {
+        var version = raw.sqlite3_stmt_status(Stmt, Reprepares, 0);
+        if (version != _shapeVersion)
+        {
+            (_columns, _parameters, _shapeVersion) = (null, null, version);
+        }
+    }
+}
+
+/// <summary>Names read from a prepared statement.</summary>
+internal static class StatementShape
+{
+    public static string[] ColumnNames(sqlite3_stmt stmt)
+    {
+        var names = new string[raw.sqlite3_column_count(stmt)];
+        for (var i = 0; i < names.Length; i++)
+        {
+            names[i] = raw.sqlite3_column_name(stmt, i).utf8_to_string() ?? "";
+        }
+
+        return names;
+    }
+
+    public static string?[] ParameterNames(sqlite3_stmt stmt)
+    {
+        var names = new string?[raw.sqlite3_bind_parameter_count(stmt)];
+        for (var i = 0; i < names.Length; i++)
+        {
+            var name = raw.sqlite3_bind_parameter_name(stmt, i + 1).utf8_to_string();
+            names[i] = name is null || name[0] == '?' ? null : name[1..];
+        }
+
+        return names;
+    }
+}

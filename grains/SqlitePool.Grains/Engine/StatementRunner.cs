@@ -83,7 +83,7 @@ internal static class StatementRunner
         {
             try
             {
-                RunPrepared(db, cached.Stmt, cached.Traits, statement, readPath, inGroup, onlyStatement: true, statementIndex, ref changes, ref rows);
+                RunPrepared(db, cached.Stmt, cached.Traits, cached, statement, readPath, inGroup, onlyStatement: true, statementIndex, ref changes, ref rows);
             }
             finally
             {
@@ -125,7 +125,7 @@ internal static class StatementRunner
                 var entry = cache.Add(sql, stmt, traits);
                 try
                 {
-                    RunPrepared(db, stmt, traits, statement, readPath, inGroup, onlyStatement, statementIndex, ref changes, ref rows);
+                    RunPrepared(db, stmt, traits, entry, statement, readPath, inGroup, onlyStatement, statementIndex, ref changes, ref rows);
                 }
                 finally
                 {
@@ -137,14 +137,14 @@ internal static class StatementRunner
 
             using (stmt)
             {
-                RunPrepared(db, stmt, traits, statement, readPath, inGroup, onlyStatement, statementIndex, ref changes, ref rows);
+                RunPrepared(db, stmt, traits, null, statement, readPath, inGroup, onlyStatement, statementIndex, ref changes, ref rows);
             }
         }
     }
 
     private static void RunPrepared(
-        sqlite3 db, sqlite3_stmt stmt, StatementTraits traits, Statement statement, bool readPath, bool inGroup, bool onlyStatement,
-        int? statementIndex, ref long changes, ref QueryResult? rows)
+        sqlite3 db, sqlite3_stmt stmt, StatementTraits traits, CachedStatement? cached, Statement statement, bool readPath, bool inGroup,
+        bool onlyStatement, int? statementIndex, ref long changes, ref QueryResult? rows)
     {
         if (readPath && (!traits.ReadOnly || traits.RefusedOnReadPath))
         {
@@ -156,7 +156,7 @@ internal static class StatementRunner
             throw new NotGroupableException();
         }
 
-        var parameterCount = Bind(db, stmt, statement, statement.Sql, statementIndex);
+        var parameterCount = Bind(db, stmt, cached?.Parameters ?? StatementShape.ParameterNames(stmt), statement, statementIndex);
         if (onlyStatement && statement.Parameters.Length > parameterCount)
         {
             throw new SqlStatementException(
@@ -164,13 +164,13 @@ internal static class StatementRunner
                 SqliteRange, SqliteRange, statement.Sql, statementIndex);
         }
 
-        Step(db, stmt, statement.Sql, statementIndex, ref changes, ref rows);
+        Step(db, stmt, cached, statement.Sql, statementIndex, ref changes, ref rows);
     }
 
-    private static void Step(sqlite3 db, sqlite3_stmt stmt, string sql, int? statementIndex, ref long changes, ref QueryResult? rows)
+    private static void Step(sqlite3 db, sqlite3_stmt stmt, CachedStatement? cached, string sql, int? statementIndex, ref long changes, ref QueryResult? rows)
     {
         var columnCount = raw.sqlite3_column_count(stmt);
-        List<object?>? values = columnCount > 0 ? [] : null;
+        List<object?>? values = columnCount > 0 ? new(columnCount) : null;
         var totalBefore = raw.sqlite3_total_changes(db);
         int rc;
         while ((rc = raw.sqlite3_step(stmt)) == raw.SQLITE_ROW)
@@ -199,13 +199,7 @@ internal static class StatementRunner
 
         if (values is not null)
         {
-            var columns = new string[columnCount];
-            for (var i = 0; i < columnCount; i++)
-            {
-                columns[i] = raw.sqlite3_column_name(stmt, i).utf8_to_string() ?? "";
-            }
-
-            rows = new QueryResult(columns, values.ToArray());
+            rows = new QueryResult(cached?.Columns ?? StatementShape.ColumnNames(stmt), values.ToArray());
         }
     }
 
@@ -219,15 +213,13 @@ internal static class StatementRunner
         _ => null,
     };
 
-    private static int Bind(sqlite3 db, sqlite3_stmt stmt, Statement statement, string sql, int? statementIndex)
+    private static int Bind(sqlite3 db, sqlite3_stmt stmt, string?[] names, Statement statement, int? statementIndex)
     {
-        var count = raw.sqlite3_bind_parameter_count(stmt);
         var positional = statement.Parameters;
-        for (var i = 1; i <= count; i++)
+        for (var i = 1; i <= names.Length; i++)
         {
-            var name = raw.sqlite3_bind_parameter_name(stmt, i).utf8_to_string();
             object? value;
-            if (name is not null && name[0] != '?' && statement.NamedParameters is { } named && named.TryGetValue(name[1..], out var namedValue))
+            if (names[i - 1] is { } name && statement.NamedParameters is { } named && named.TryGetValue(name, out var namedValue))
             {
                 value = namedValue;
             }
@@ -237,19 +229,20 @@ internal static class StatementRunner
             }
             else
             {
+                var shown = raw.sqlite3_bind_parameter_name(stmt, i).utf8_to_string() ?? $"?{i}";
                 throw new SqlStatementException(
-                    $"No value was given for parameter {(name ?? $"?{i}")} (number {i} of {count}).",
-                    SqliteRange, SqliteRange, sql, statementIndex);
+                    $"No value was given for parameter {shown} (number {i} of {names.Length}).",
+                    SqliteRange, SqliteRange, statement.Sql, statementIndex);
             }
 
             var rc = BindValue(stmt, i, value);
             if (rc != raw.SQLITE_OK)
             {
-                throw Error(db, rc, sql, statementIndex);
+                throw Error(db, rc, statement.Sql, statementIndex);
             }
         }
 
-        return count;
+        return names.Length;
     }
 
     private static int BindValue(sqlite3_stmt stmt, int index, object? value)

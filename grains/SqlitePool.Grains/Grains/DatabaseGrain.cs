@@ -38,14 +38,17 @@ internal sealed partial class DatabaseGrain(
     public Task Invoke(IIncomingGrainCallContext context) =>
         context.MethodName == nameof(AcquireLeaseAsync) ? InvokeAsCallerAsync(context) : context.Invoke();
 
-    public async Task<ExecuteResult> ExecuteAsync(Statement statement, CancellationToken cancellationToken = default) =>
-        await (await GetPoolAsync()).ExecuteAsync(statement, cancellationToken);
+    // The open pool is called directly (no await here): the hot paths cost one task, the engine's.
+    public Task<ExecuteResult> ExecuteAsync(Statement statement, CancellationToken cancellationToken = default) =>
+        _pool is { } pool ? pool.ExecuteAsync(statement, cancellationToken) : OpenThen(p => p.ExecuteAsync(statement, cancellationToken));
 
-    public async Task<ExecuteResult[]> ExecuteBatchAsync(Statement[] statements, CancellationToken cancellationToken = default) =>
-        await (await GetPoolAsync()).ExecuteBatchAsync(statements, cancellationToken);
+    public Task<ExecuteResult[]> ExecuteBatchAsync(Statement[] statements, CancellationToken cancellationToken = default) =>
+        _pool is { } pool ? pool.ExecuteBatchAsync(statements, cancellationToken) : OpenThen(p => p.ExecuteBatchAsync(statements, cancellationToken));
 
-    public async Task<QueryResult> QueryAsync(Statement statement, CancellationToken cancellationToken = default) =>
-        await (await GetPoolAsync()).QueryAsync(statement, cancellationToken);
+    public Task<QueryResult> QueryAsync(Statement statement) => QueryAsync(statement, CancellationToken.None);
+
+    public Task<QueryResult> QueryAsync(Statement statement, CancellationToken cancellationToken) =>
+        _pool is { } pool ? pool.QueryAsync(statement, cancellationToken) : OpenThen(p => p.QueryAsync(statement, cancellationToken));
 
     public async Task<LeaseId> AcquireLeaseAsync(LeaseKind kind, ILeaseHolderObserver? holder = null, CancellationToken cancellationToken = default)
     {
@@ -122,6 +125,8 @@ internal sealed partial class DatabaseGrain(
             }
         }
     }
+
+    private async Task<T> OpenThen<T>(Func<DatabasePool, Task<T>> call) => await call(await GetPoolAsync());
 
     private Task<DatabasePool> GetPoolAsync() => _pool is { } pool ? Task.FromResult(pool) : _opening ??= OpenAsync();
 

@@ -130,7 +130,12 @@ public sealed class ThreeSiloClusterTests : IAsyncLifetime
     [Fact]
     public async Task A_node_that_never_existed_names_the_live_nodes()
     {
-        var error = await Assert.ThrowsAsync<DatabaseNodeUnavailableException>(() => _cluster.Client.GetDatabase("node-zz", "x.db").QueryAsync("SELECT 1"));
+        var db = _cluster.Client.GetDatabase("node-zz", "x.db");
+        DatabaseNodeUnavailableException error = null!;
+
+        // A silo that just started may not yet see every other silo as active.
+        await ClusterWaits.UntilAsync(async () =>
+            (error = await Assert.ThrowsAsync<DatabaseNodeUnavailableException>(() => db.QueryAsync("SELECT 1"))).LiveNodes.Length == Nodes.Length);
 
         Assert.Equal(Nodes, error.LiveNodes);
         Assert.Contains("node-zz", error.Message, StringComparison.Ordinal);
