@@ -29,7 +29,8 @@ public sealed class SqliteDatabase
     public Task<ExecuteResult> ExecuteAsync(string sql, params object?[] parameters) => Grain.ExecuteAsync(new Statement(sql, parameters));
 
     /// <inheritdoc cref="ExecuteAsync(string, object?[])"/>
-    public Task<ExecuteResult> ExecuteAsync(Statement statement, CancellationToken cancellationToken = default) => Grain.ExecuteAsync(statement, cancellationToken);
+    public Task<ExecuteResult> ExecuteAsync(Statement statement, CancellationToken cancellationToken = default) =>
+        cancellationToken.CanBeCanceled ? Grain.ExecuteAsync(statement, cancellationToken) : Grain.ExecuteAsync(statement);
 
     /// <summary>Runs the statements in one transaction: all or nothing.</summary>
     /// <exception cref="SqlStatementException">A statement failed (see <see cref="SqlStatementException.StatementIndex"/>); nothing was written.</exception>

@@ -8,9 +8,15 @@ namespace SqlitePool;
 [Alias("SqlitePool.IDatabaseGrain")]
 public interface IDatabaseGrain : IGrainWithStringKey
 {
-    /// <summary>Runs a write (one or more statements) on the writer with autocommit semantics.</summary>
+    /// <summary>Runs a write (one or more statements) on the writer with autocommit semantics. Writes that wait
+    /// together are committed together, each in a savepoint of its own: a failing write fails only its caller.</summary>
     [Alias("Execute")]
-    Task<ExecuteResult> ExecuteAsync(Statement statement, CancellationToken cancellationToken = default);
+    Task<ExecuteResult> ExecuteAsync(Statement statement);
+
+    /// <inheritdoc cref="ExecuteAsync(Statement)"/>
+    /// <remarks>Cancelling interrupts the statement if it has started.</remarks>
+    [Alias("ExecuteCancellable")]
+    Task<ExecuteResult> ExecuteAsync(Statement statement, CancellationToken cancellationToken);
 
     /// <summary>Runs the statements in one transaction on the writer: all succeed or none has an effect.</summary>
     [Alias("ExecuteBatch")]

@@ -51,13 +51,7 @@ internal static class Direct
                 command.CommandText = PointSelect;
                 var id = command.Parameters.Add("$id", SqliteType.Integer);
                 command.Prepare();
-                return i =>
-                {
-                    id.Value = i % Settings.Rows + 1;
-                    using var reader = command.ExecuteReader();
-                    reader.Read();
-                    _ = (reader.GetInt64(0), reader.GetInt64(1), reader.GetDouble(2), reader.GetString(3));
-                };
+                return i => ReadPoint(command, id, i % Settings.Rows + 1);
             });
         }
         finally
@@ -67,6 +61,15 @@ internal static class Direct
                 connection.Dispose();
             }
         }
+    }
+
+    /// <summary>Runs one prepared point SELECT and reads its four columns.</summary>
+    public static void ReadPoint(SqliteCommand command, SqliteParameter id, long value)
+    {
+        id.Value = value;
+        using var reader = command.ExecuteReader();
+        reader.Read();
+        _ = (reader.GetInt64(0), reader.GetInt64(1), reader.GetDouble(2), reader.GetString(3));
     }
 
     /// <summary>Autocommit single-row INSERTs on one connection.</summary>

@@ -1,3 +1,4 @@
+using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
 using SqlitePool.Client;
 using SqlitePool.Engine;
@@ -42,6 +43,18 @@ internal sealed class Scenarios(Settings settings, BenchmarkSilo silo, RemotePro
         results.Add(await CompareAsync("point-select-grain", Unit.OpsPerSecond, "direct, 2 threads",
             () => GrainPointSelectsAsync(db, settings.RunTime),
             () => Task.FromResult(Direct.PointSelects(BenchPath, 2, settings.RunTime))));
+
+        var local = await silo.Services.GetRequiredService<LocalDatabases>().OpenLocalAsync(Bench);
+        results.Add(await CompareAsync("point-select-local-lease", Unit.OpsPerSecond, "direct, 1 connection",
+            () => Task.FromResult(Measure.ThroughputOnThreads(1, settings.RunTime, _ => i =>
+            {
+                // The lease is taken and given back around every query.
+                using var lease = local.AcquireReader();
+                var command = lease.Prepare(Direct.PointSelect);
+                var id = command.Parameters.Count == 0 ? command.Parameters.Add("$id", SqliteType.Integer) : command.Parameters[0];
+                Direct.ReadPoint(command, id, i % Settings.Rows + 1);
+            })),
+            () => Task.FromResult(Direct.PointSelects(BenchPath, 1, settings.RunTime))));
 
         results.AddRange(await InsertsAsync());
 

@@ -55,6 +55,37 @@ public sealed partial class DatabasePool
         throw new DatabaseClosedException(Database);
     }
 
+    /// <summary>
+    /// Takes a reader or the writer for synchronous use on the calling thread (code on the owning silo).
+    /// Returns at once when one is free; otherwise blocks, FIFO with every other caller, up to
+    /// <see cref="Hosting.DatabaseOptions.AcquireTimeout"/>.
+    /// </summary>
+    /// <exception cref="DatabaseTimeoutException">Not granted in time.</exception>
+    /// <exception cref="DatabaseClosedException">The pool is closed.</exception>
+    public ConnectionLease AcquireLocal(LeaseKind kind)
+    {
+        if (kind == LeaseKind.Exclusive)
+        {
+            throw new ArgumentOutOfRangeException(nameof(kind), kind, "Exclusive access is taken with AcquireAsync.");
+        }
+
+        PooledConnection? connection;
+        bool openReader;
+        lock (_sync)
+        {
+            TryTake(kind, out connection, out openReader);
+        }
+
+        connection ??= (openReader ? OpenReaderAsync() : AcquireConnectionAsync(kind, CancellationToken.None)).GetAwaiter().GetResult();
+        return new ConnectionLease(this, connection, kind);
+    }
+
+    internal void ReturnLocal(PooledConnection connection, LeaseKind kind)
+    {
+        PooledConnection.Reset(connection.Worker.ConnectionOrNull!);
+        ReleaseConnection(connection, kind);
+    }
+
     /// <summary>Finds a live lease.</summary>
     /// <exception cref="LeaseNotFoundException">Unknown, released, revoked or expired.</exception>
     public PoolLease GetLease(LeaseId id) =>

@@ -69,6 +69,9 @@ public sealed partial class DatabasePool : IAsyncDisposable
     /// <summary>When the pool opened.</summary>
     public DateTimeOffset OpenedAt { get; }
 
+    /// <summary>True once <see cref="CloseAsync"/> has begun.</summary>
+    public bool IsClosed => Volatile.Read(ref _closed);
+
     /// <summary>The settings in force.</summary>
     public DatabaseOptions Options => _options;
 

@@ -15,6 +15,10 @@ public sealed class DatabasePoolRegistry(TimeProvider timeProvider) : IAsyncDisp
     public Task<DatabasePool> GetOrOpenAsync(string database, string fullPath, DatabaseOptions options, Action<DatabaseOpenContext>? onOpened) =>
         _pools.GetOrAdd(fullPath, _ => new Lazy<Task<DatabasePool>>(() => OpenAsync(database, fullPath, options, onOpened))).Value;
 
+    /// <summary>The open pool of a file, or null.</summary>
+    public DatabasePool? Find(string fullPath) =>
+        _pools.TryGetValue(fullPath, out var entry) && entry.IsValueCreated && entry.Value.IsCompletedSuccessfully ? entry.Value.Result : null;
+
     /// <summary>The pools open now.</summary>
     public IReadOnlyList<DatabasePool> OpenPools =>
         [.. _pools.Values.Where(e => e.IsValueCreated && e.Value.IsCompletedSuccessfully).Select(e => e.Value.Result)];

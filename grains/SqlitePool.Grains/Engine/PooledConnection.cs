@@ -6,9 +6,36 @@ namespace SqlitePool.Engine;
 /// <summary>A connection of the pool together with the worker thread that serves it.</summary>
 internal sealed class PooledConnection(ConnectionWorker worker, bool isWriter)
 {
+    // Used only by the one holder of a ConnectionLease at a time.
+    private readonly Dictionary<string, SqliteCommand> _commands = new(StringComparer.Ordinal);
+
     public ConnectionWorker Worker { get; } = worker;
 
     public bool IsWriter { get; } = isWriter;
+
+    /// <summary>A prepared command kept with the connection (at most <see cref="StatementCache.Capacity"/>).</summary>
+    public SqliteCommand PreparedCommand(string sql)
+    {
+        ArgumentNullException.ThrowIfNull(sql);
+        if (!_commands.TryGetValue(sql, out var command))
+        {
+            if (_commands.Count >= StatementCache.Capacity)
+            {
+                foreach (var old in _commands.Values)
+                {
+                    old.Dispose();
+                }
+
+                _commands.Clear();
+            }
+
+            command = Worker.ConnectionOrNull!.CreateCommand();
+            command.CommandText = sql;
+            _commands[sql] = command;
+        }
+
+        return command;
+    }
 
     /// <summary>Runs on the worker: brings the connection back to autocommit before it returns to the pool.</summary>
     public static void Reset(SqliteConnection connection)

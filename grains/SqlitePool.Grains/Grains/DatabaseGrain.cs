@@ -39,7 +39,9 @@ internal sealed partial class DatabaseGrain(
         context.MethodName == nameof(AcquireLeaseAsync) ? InvokeAsCallerAsync(context) : context.Invoke();
 
     // The open pool is called directly (no await here): the hot paths cost one task, the engine's.
-    public Task<ExecuteResult> ExecuteAsync(Statement statement, CancellationToken cancellationToken = default) =>
+    public Task<ExecuteResult> ExecuteAsync(Statement statement) => ExecuteAsync(statement, CancellationToken.None);
+
+    public Task<ExecuteResult> ExecuteAsync(Statement statement, CancellationToken cancellationToken) =>
         _pool is { } pool ? pool.ExecuteAsync(statement, cancellationToken) : OpenThen(p => p.ExecuteAsync(statement, cancellationToken));
 
     public Task<ExecuteResult[]> ExecuteBatchAsync(Statement[] statements, CancellationToken cancellationToken = default) =>

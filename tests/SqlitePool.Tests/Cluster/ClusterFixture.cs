@@ -22,6 +22,9 @@ public sealed class ClusterFixture : IAsyncLifetime
 
     public IClusterClient Client => _cluster!.Client;
 
+    /// <summary>The silo's own services, as code running on the silo sees them.</summary>
+    public IServiceProvider SiloServices => ((InProcessSiloHandle)_cluster!.Silos[0]).ServiceProvider;
+
     public SqliteDatabase Database(string path) => Client.GetDatabase("local", path);
 
     /// <summary>A database path no other test uses.</summary>
