@@ -61,6 +61,10 @@ public sealed record PoolStatistics
 
     /// <summary>Leases revoked since the pool opened because their holder's silo left or their client stopped answering.</summary>
     [Id(18)] public long RevokedLeases { get; init; }
+
+    /// <summary>Commits of autocommit writes and batches since the pool opened; <see cref="Writes"/> / <c>Commits</c>
+    /// is about the group-commit size (leases' own transactions are not counted).</summary>
+    [Id(19)] public long Commits { get; init; }
 }
 
 /// <summary>A lease held now, by whom and since when.</summary>

@@ -123,7 +123,7 @@ public sealed partial class DatabasePool
     private void StartWrites(List<WriteJob> jobs)
     {
         jobs.ForEach(j => j.MarkPosted());
-        _writer.Worker.Post(new WriteGroup(jobs, () => ReleaseConnection(_writer, LeaseKind.Writer)));
+        _writer.Worker.Post(new WriteGroup(jobs, () => ReleaseConnection(_writer, LeaseKind.Writer), () => Interlocked.Increment(ref _commits)));
     }
 
     /// <summary>Under <c>_sync</c>: the write jobs at the head of the writer queue, up to <see cref="WriteGroup.MaxSize"/>.</summary>

@@ -38,6 +38,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
     private long _timeouts;
     private long _expired;
     private long _revoked;
+    private long _commits;
     private long _statementTimeouts;
 
     private DatabasePool(string database, string path, DatabaseOptions options, TimeProvider time, PooledConnection writer, string sqliteVersion, FileStream fence, Action<DatabasePool>? onClosed)
@@ -131,6 +132,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
                 Timeouts = _timeouts + Interlocked.Read(ref _statementTimeouts),
                 ExpiredLeases = Interlocked.Read(ref _expired),
                 RevokedLeases = Interlocked.Read(ref _revoked),
+                Commits = Interlocked.Read(ref _commits),
                 Leases = [.. _leases.Values.Select(l => l.ToInfo()).OrderBy(l => l.AcquiredAt)],
                 WalBytes = walBytes,
                 OpenedAt = OpenedAt,

@@ -147,7 +147,7 @@ internal sealed class WriteJob
 /// are answered after the one COMMIT. A write that fails is rolled back to its savepoint and fails alone; a
 /// write that cannot share a transaction runs by itself after the group.
 /// </summary>
-internal sealed class WriteGroup(List<WriteJob> jobs, Action after) : WorkItem
+internal sealed class WriteGroup(List<WriteJob> jobs, Action after, Action committed) : WorkItem
 {
     /// <summary>The most writes committed together.</summary>
     public const int MaxSize = 256;
@@ -282,7 +282,7 @@ internal sealed class WriteGroup(List<WriteJob> jobs, Action after) : WorkItem
         }
     }
 
-    private static void Commit(sqlite3 db, List<(WriteJob Job, ExecuteResult[] Results)> succeeded)
+    private void Commit(sqlite3 db, List<(WriteJob Job, ExecuteResult[] Results)> succeeded)
     {
         try
         {
@@ -295,6 +295,7 @@ internal sealed class WriteGroup(List<WriteJob> jobs, Action after) : WorkItem
             return;
         }
 
+        committed();
         succeeded.ForEach(s => s.Job.Succeed(s.Results));
     }
 
@@ -306,6 +307,7 @@ internal sealed class WriteGroup(List<WriteJob> jobs, Action after) : WorkItem
         try
         {
             job.Succeed(job.IsBatch ? RunBatch(connection.Handle!, job.Statements) : [RunAutocommit(connection.Handle!, job.Statements[0])]);
+            committed();
         }
         catch (Exception ex)
         {
