@@ -131,6 +131,23 @@ public sealed class SqliteDatabase
         return TransactionAsync<bool>(async tx => { await work(tx).ConfigureAwait(false); return true; }, cancellationToken);
     }
 
+    /// <summary>Streams the rows of one read statement in batches (one snapshot, a reader held until the
+    /// enumeration ends): for results too large to hold at once.</summary>
+    public IAsyncEnumerable<QueryResult> StreamAsync(Statement statement, int batchRows = 1024, CancellationToken cancellationToken = default) =>
+        Grain.StreamAsync(statement, batchRows, cancellationToken);
+
+    /// <summary>Streams rows mapped to <typeparamref name="T"/> (see <see cref="StreamAsync(Statement, int, CancellationToken)"/>).</summary>
+    public async IAsyncEnumerable<T> StreamAsync<T>(Statement statement, int batchRows = 1024, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        await foreach (var batch in StreamAsync(statement, batchRows, cancellationToken).ConfigureAwait(false))
+        {
+            foreach (var row in RowMapper<T>.MapAll(batch))
+            {
+                yield return row;
+            }
+        }
+    }
+
     /// <summary>A snapshot of the database's pool.</summary>
     public Task<PoolStatistics> GetStatisticsAsync() => Grain.GetStatisticsAsync();
 

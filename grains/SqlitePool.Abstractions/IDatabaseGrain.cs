@@ -32,6 +32,12 @@ public interface IDatabaseGrain : IGrainWithStringKey
     [Alias("QueryCancellable")]
     Task<QueryResult> QueryAsync(Statement statement, CancellationToken cancellationToken);
 
+    /// <summary>Streams the rows of one read statement in batches of up to <paramref name="batchRows"/> rows, all
+    /// from one snapshot, holding a reader until the enumeration ends. Only a batch at a time is in memory on the
+    /// silo; the client asks for more as it reads.</summary>
+    [Alias("Stream")]
+    IAsyncEnumerable<QueryResult> StreamAsync(Statement statement, int batchRows = 1024, CancellationToken cancellationToken = default);
+
     /// <summary>Acquires a lease; it must be released, or it expires after the idle timeout. The caller is recorded
     /// as its holder; a client passes <paramref name="holder"/> so the database can revoke the lease when the
     /// client goes away.</summary>

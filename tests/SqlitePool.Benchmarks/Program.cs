@@ -15,6 +15,11 @@ try
 {
     Console.Error.WriteLine($"Seeding {Settings.Rows:N0} rows; {Environment.ProcessorCount} cores; {(args.Contains("--quick") ? "quick" : "full")} run");
     Direct.Seed(Path.Combine(dataRoot, "bench.db"), Settings.Rows);
+    if (settings.Selected("stream"))
+    {
+        Direct.Seed(Path.Combine(dataRoot, "stream.db"), settings.StreamRows);
+    }
+
     await using var silo = await BenchmarkSilo.StartAsync(dataRoot);
     using var remote = await RemoteClient.StartAsync(silo);
     var results = await new Scenarios(settings, silo, remote).RunAsync();
@@ -42,6 +47,7 @@ try
             max = r.Values.Max(),
             baselineMin = r.BaselineValues.Min(),
             baselineMax = r.BaselineValues.Max(),
+            clientMemoryGrowthMiB = r.MemoryGrowthMiB,
         }),
     };
     await File.WriteAllTextAsync(settings.Output, JsonSerializer.Serialize(json, new JsonSerializerOptions { WriteIndented = true }));

@@ -30,16 +30,54 @@ internal static class RemoteClient
         {
             var parts = line.Split(' ');
             var db = client.GetDatabase("local", parts[1]);
-            var value = parts[0] switch
+            var answer = parts[0] switch
             {
-                "point-select" => await Scenarios.GrainPointSelectsAsync(db, TimeSpan.FromSeconds(double.Parse(parts[2], CultureInfo.InvariantCulture))),
-                "result" => await Measure.MillisecondsAsync(int.Parse(parts[2], CultureInfo.InvariantCulture), () => db.QueryAsync(Direct.ResultSelect.Replace("$n", Settings.ResultRows.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal))),
+                "point-select" => $"{await Scenarios.GrainPointSelectsAsync(db, TimeSpan.FromSeconds(double.Parse(parts[2], CultureInfo.InvariantCulture)))}",
+                "result" => $"{await Measure.MillisecondsAsync(int.Parse(parts[2], CultureInfo.InvariantCulture), () => db.QueryAsync(Scenarios.ResultSelect()))}",
+                "stream" => await StreamAsync(db),
                 _ => throw new InvalidOperationException("unknown command " + line),
             };
-            Console.WriteLine(FormattableString.Invariant($"RESULT {value}"));
+            Console.WriteLine("RESULT " + answer);
         }
 
         return 0;
+    }
+
+    /// <summary>Streams every row of the big table: rows per second, and the growth of the process's memory.</summary>
+    private static async Task<string> StreamAsync(SqliteDatabase db)
+    {
+        GC.Collect();
+        var before = Environment.WorkingSet;
+        var peak = before;
+        using var stop = new CancellationTokenSource();
+        var sampler = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                peak = Math.Max(peak, Environment.WorkingSet);
+                await Task.Delay(10);
+            }
+        });
+        var clock = Stopwatch.StartNew();
+        long rows = 0;
+        await foreach (var batch in db.StreamAsync(new Statement(Direct.StreamSelect)))
+        {
+            for (var r = 0; r < batch.RowCount; r++)
+            {
+                _ = (batch[r, 0], batch[r, 3]);
+            }
+
+            rows += batch.RowCount;
+            if (rows % 100_000 < batch.RowCount && Environment.GetEnvironmentVariable("BENCH_TRACE") is not null)
+            {
+                Console.Error.WriteLine($"{rows} rows after {clock.ElapsedMilliseconds} ms");
+            }
+        }
+
+        var elapsed = clock.Elapsed;
+        await stop.CancelAsync();
+        await sampler;
+        return FormattableString.Invariant($"{rows / elapsed.TotalSeconds} {(peak - before) / (1024.0 * 1024.0)} {rows}");
     }
 
     /// <summary>Starts this program as a client process connected to <paramref name="silo"/>.</summary>
@@ -75,13 +113,16 @@ internal static class RemoteClient
 /// <summary>A running client process.</summary>
 internal sealed class RemoteProcess(Process process) : IDisposable
 {
-    public async Task<double> AskAsync(string command)
+    public async Task<double> AskAsync(string command) => (await AskAllAsync(command))[0];
+
+    /// <summary>Every number of the answer.</summary>
+    public async Task<double[]> AskAllAsync(string command)
     {
         await process.StandardInput.WriteLineAsync(command);
         await process.StandardInput.FlushAsync();
         var answer = await process.StandardOutput.ReadLineAsync() ?? throw new InvalidOperationException("The client process ended.");
         return answer.StartsWith("RESULT ", StringComparison.Ordinal)
-            ? double.Parse(answer["RESULT ".Length..].Split(' ')[0], CultureInfo.InvariantCulture)
+            ? [.. answer["RESULT ".Length..].Split(' ').Select(v => double.Parse(v, CultureInfo.InvariantCulture))]
             : throw new InvalidOperationException(answer);
     }
 

@@ -11,6 +11,9 @@ internal enum Unit
 /// <summary>One scenario's repetitions and its baseline's; the ratio is higher-is-better for both units.</summary>
 internal sealed record ScenarioResult(string Id, Unit Unit, string Baseline, IReadOnlyList<double> Values, IReadOnlyList<double> BaselineValues)
 {
+    /// <summary>For streaming: the most the client process grew, in MiB.</summary>
+    public double? MemoryGrowthMiB { get; init; }
+
     public double Value => Median(Values);
 
     public double BaselineValue => Median(BaselineValues);
@@ -20,9 +23,10 @@ internal sealed record ScenarioResult(string Id, Unit Unit, string Baseline, IRe
     public string UnitName => Unit == Unit.OpsPerSecond ? "ops/s" : "ms";
 
     public string ToLine() => string.Format(CultureInfo.InvariantCulture,
-        "{0,-36} {1,12} {2,-6} [{3} .. {4}]   baseline {5,12} [{6} .. {7}] ({8})   ratio {9:0.00}",
+        "{0,-36} {1,12} {2,-6} [{3} .. {4}]   baseline {5,12} [{6} .. {7}] ({8})   ratio {9:0.00}{10}",
         Id, Format(Value), UnitName, Format(Values.Min()), Format(Values.Max()),
-        Format(BaselineValue), Format(BaselineValues.Min()), Format(BaselineValues.Max()), Baseline, Ratio);
+        Format(BaselineValue), Format(BaselineValues.Min()), Format(BaselineValues.Max()), Baseline, Ratio,
+        MemoryGrowthMiB is { } growth ? $"   client memory +{growth:0.0} MiB" : "");
 
     private string Format(double value) => Unit == Unit.OpsPerSecond
         ? value.ToString("N0", CultureInfo.InvariantCulture)

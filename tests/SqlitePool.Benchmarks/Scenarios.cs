@@ -68,6 +68,8 @@ internal sealed class Scenarios(Settings settings, BenchmarkSilo silo, RemotePro
                 () => Measure.MillisecondsAsync(settings.TimedIterations, () => Task.FromResult(Direct.ReadRows(connection, Settings.ResultRows)))));
         }
 
+        results.Add(await StreamAsync());
+
         results.Add(await CompareAsync("point-select-remote", Unit.OpsPerSecond, "direct, 2 threads",
             () => remote.AskAsync($"point-select {Bench} {settings.RunTime.TotalSeconds}"),
             () => Task.FromResult(Direct.PointSelects(BenchPath, 2, settings.RunTime))));
@@ -112,6 +114,21 @@ internal sealed class Scenarios(Settings settings, BenchmarkSilo silo, RemotePro
             new("insert-group-commit-full-vs-normal", Unit.OpsPerSecond, "direct autocommit, NORMAL", oursFull, baseNormal),
             new("insert-group-commit-normal", Unit.OpsPerSecond, "direct autocommit, NORMAL", oursNormal, baseNormal),
         ];
+    }
+
+    /// <summary>1,000,000 rows streamed to the client process, against reading them directly.</summary>
+    private async Task<ScenarioResult?> StreamAsync()
+    {
+        var growth = new List<double>();
+        var result = await CompareAsync("stream-1m-remote", Unit.OpsPerSecond, "direct read of every row",
+            async () =>
+            {
+                var answer = await remote.AskAllAsync("stream stream.db");
+                growth.Add(answer[1]);
+                return answer[0];
+            },
+            () => Task.FromResult(Direct.ReadAll(Path.Combine(silo.DataRoot, "stream.db"))));
+        return result is null ? null : result with { MemoryGrowthMiB = growth.Max() };
     }
 
     /// <summary>Runs baseline and ours alternately, <see cref="Settings.Repetitions"/> times each.</summary>

@@ -76,6 +76,7 @@ public sealed partial class DatabasePool
     {
         _sweeper.Dispose();
         await Task.WhenAll(_leases.Values.Select(l => EndLeaseAsync(l))).ConfigureAwait(false);
+        await Task.WhenAll(_cursors.Keys.Select(c => c.DisposeAsync().AsTask())).ConfigureAwait(false);
         await _drained!.Task.ConfigureAwait(false);
 
         // Readers first, so the writer's final checkpoint is not held back by their snapshots.

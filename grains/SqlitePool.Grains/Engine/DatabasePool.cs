@@ -37,6 +37,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
     private long _writes;
     private long _timeouts;
     private long _expired;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<QueryCursor, bool> _cursors = new();
     private long _revoked;
     private long _commits;
     private long _statementTimeouts;
@@ -107,6 +108,37 @@ public sealed partial class DatabasePool : IAsyncDisposable
         SubmitRead(job, cancellationToken);
         return job.Task;
     }
+
+    /// <summary>Opens a cursor over one read statement on a reader it holds until disposed (FIFO with reader leases).</summary>
+    /// <exception cref="WriteOnReadPathException">The statement writes or controls transactions.</exception>
+    public async Task<QueryCursor> OpenCursorAsync(Statement statement, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(statement);
+        var reader = await AcquireConnectionAsync(LeaseKind.Reader, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var stmt = await reader.Worker.RunAsync(c => StatementRunner.PrepareCursor(c.Handle!, statement), cancellationToken).ConfigureAwait(false);
+            var cursor = new QueryCursor(this, reader, stmt, statement.Sql);
+            _cursors[cursor] = true;
+            if (IsClosed)
+            {
+                // Closed while it opened: the close did not see it.
+                await cursor.DisposeAsync().ConfigureAwait(false);
+                throw new DatabaseClosedException(Database);
+            }
+
+            return cursor;
+        }
+        catch
+        {
+            ReleaseReader(reader);
+            throw;
+        }
+    }
+
+    internal void ReleaseReader(PooledConnection reader) => ReleaseConnection(reader, LeaseKind.Reader);
+
+    internal void ForgetCursor(QueryCursor cursor) => _cursors.TryRemove(cursor, out _);
 
     /// <summary>A snapshot of the pool's state.</summary>
     public PoolStatistics GetStatistics()

@@ -39,6 +39,86 @@ internal static class StatementRunner
         return rows ?? QueryResult.Empty;
     }
 
+    /// <summary>Prepares one read statement for a cursor and binds its values; the caller owns the statement.</summary>
+    /// <exception cref="WriteOnReadPathException">It writes, or controls transactions or attachments.</exception>
+    /// <exception cref="SqlStatementException">It does not prepare, or the text holds more than one statement.</exception>
+    public static sqlite3_stmt PrepareCursor(sqlite3 db, Statement statement)
+    {
+        var sql = statement.Sql;
+        if (sql.Contains('\0', StringComparison.Ordinal))
+        {
+            throw new SqlStatementException("The SQL text contains a NUL character; pass such values as parameters.", SqliteError, SqliteError, sql, null);
+        }
+
+        var rc = raw.sqlite3_prepare_v2(db, Encoding.UTF8.GetBytes(sql), out var stmt, out var tail);
+        if (rc != raw.SQLITE_OK)
+        {
+            stmt?.Dispose();
+            throw Error(db, rc, sql, null);
+        }
+
+        try
+        {
+            if (stmt is null || stmt.IsInvalid || !SqlKeywords.IsBlank(tail))
+            {
+                throw new SqlStatementException("A streamed query must be exactly one statement.", SqliteError, SqliteError, sql, null);
+            }
+
+            var traits = SqlKeywords.TraitsOf(stmt);
+            if (!traits.ReadOnly || traits.RefusedOnReadPath)
+            {
+                throw new WriteOnReadPathException(sql);
+            }
+
+            var parameterCount = Bind(db, stmt, StatementShape.ParameterNames(stmt), statement, null);
+            if (statement.Parameters.Length > parameterCount)
+            {
+                throw new SqlStatementException(
+                    $"The statement has {parameterCount} parameter(s) but {statement.Parameters.Length} positional value(s) were given.",
+                    SqliteRange, SqliteRange, sql, null);
+            }
+
+            return stmt;
+        }
+        catch
+        {
+            stmt?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Steps a cursor's statement for up to <paramref name="maxRows"/> rows; <paramref name="done"/> once
+    /// SQLite said so (stepping again would restart the statement).</summary>
+    public static QueryResult? StepBatch(sqlite3 db, sqlite3_stmt stmt, string[] columns, int maxRows, string sql, out bool done)
+    {
+        done = false;
+        var values = new List<object?>(Math.Min(maxRows, 4096) * Math.Max(columns.Length, 1));
+        var rows = 0;
+        while (rows < maxRows)
+        {
+            var rc = raw.sqlite3_step(stmt);
+            if (rc == raw.SQLITE_DONE)
+            {
+                done = true;
+                break;
+            }
+
+            if (rc != raw.SQLITE_ROW)
+            {
+                throw Error(db, rc, sql, null);
+            }
+
+            for (var i = 0; i < columns.Length; i++)
+            {
+                values.Add(ReadColumn(stmt, i));
+            }
+
+            rows++;
+        }
+
+        return rows == 0 ? null : new QueryResult(columns, values.ToArray());
+    }
+
     /// <summary>Runs SQL without parameters and without results (pragmas, transaction control).</summary>
     public static void Exec(sqlite3 db, string sql)
     {

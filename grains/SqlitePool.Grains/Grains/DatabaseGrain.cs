@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Orleans.Concurrency;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -23,6 +24,7 @@ internal sealed partial class DatabaseGrain(
     IClusterMembershipService membership,
     ILogger<DatabaseGrain> logger) : Grain, IDatabaseGrain, IIncomingGrainCallFilter
 {
+    private const int MaxStreamBatchRows = 65536;
     private static readonly AsyncLocal<GrainId?> Caller = new();
     private readonly LeaseHolderWatch _holders = new(options.Value.HolderCheckInterval);
     private DatabasePool? _pool;
@@ -51,6 +53,20 @@ internal sealed partial class DatabaseGrain(
 
     public Task<QueryResult> QueryAsync(Statement statement, CancellationToken cancellationToken) =>
         _pool is { } pool ? pool.QueryAsync(statement, cancellationToken) : OpenThen(p => p.QueryAsync(statement, cancellationToken));
+
+    public async IAsyncEnumerable<QueryResult> StreamAsync(Statement statement, int batchRows = 1024, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        if (batchRows is < 1 or > MaxStreamBatchRows)
+        {
+            throw new ArgumentOutOfRangeException(nameof(batchRows), batchRows, $"A batch holds 1 to {MaxStreamBatchRows} rows.");
+        }
+
+        await using var cursor = await (await GetPoolAsync()).OpenCursorAsync(statement, cancellationToken);
+        while (await cursor.ReadAsync(batchRows, cancellationToken) is { } batch)
+        {
+            yield return batch;
+        }
+    }
 
     public async Task<LeaseId> AcquireLeaseAsync(LeaseKind kind, ILeaseHolderObserver? holder = null, CancellationToken cancellationToken = default)
     {

@@ -1,0 +1,103 @@
+using SqlitePool.Client;
+using SqlitePool.Tests.Support;
+
+namespace SqlitePool.Tests.Cluster;
+
+/// <summary>Large results stream in batches from one snapshot, holding a reader only while enumerated.</summary>
+[Collection(ClusterCollection.Name)]
+public sealed class StreamingTests(ClusterFixture cluster)
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private async Task<SqliteDatabase> RowsAsync(int count)
+    {
+        var db = cluster.NewDatabase();
+        await db.ExecuteBatchAsync(
+            new Statement("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)"),
+            new Statement("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) INSERT INTO t SELECT i, 'row ' || i FROM n", count));
+        return db;
+    }
+
+    [Fact]
+    public async Task Rows_arrive_in_batches_in_order_from_one_snapshot()
+    {
+        var db = await RowsAsync(5000);
+        var batches = new List<QueryResult>();
+
+        await foreach (var batch in db.StreamAsync(new Statement("SELECT id, v FROM t ORDER BY id"), batchRows: 1000, Ct))
+        {
+            if (batches.Count == 0)
+            {
+                // Committed after the stream began: not in its snapshot.
+                await db.ExecuteAsync("INSERT INTO t VALUES (9999, 'late')");
+                Assert.Equal(1, (await db.GetStatisticsAsync()).ReadersBusy);
+            }
+
+            batches.Add(batch);
+        }
+
+        Assert.Equal([1000, 1000, 1000, 1000, 1000], batches.Select(b => b.RowCount));
+        Assert.Equal(["id", "v"], batches[0].Columns);
+        Assert.Equal(Enumerable.Range(1, 5000).Select(i => (long)i), batches.SelectMany(b => Enumerable.Range(0, b.RowCount).Select(r => (long)b[r, 0]!)));
+        Assert.Equal(0, (await db.GetStatisticsAsync()).ReadersBusy);
+    }
+
+    [Fact]
+    public async Task A_stream_whose_last_batch_is_short_ends_instead_of_starting_over()
+    {
+        var db = await RowsAsync(2500);
+        var rows = 0;
+
+        await foreach (var batch in db.StreamAsync(new Statement("SELECT id FROM t"), batchRows: 1000, Ct))
+        {
+            rows += batch.RowCount;
+            Assert.True(rows <= 2500, "the statement restarted");
+        }
+
+        Assert.Equal(2500, rows);
+    }
+
+    [Fact]
+    public async Task Rows_map_to_records_and_an_early_stop_gives_the_reader_back()
+    {
+        var db = await RowsAsync(3000);
+        var seen = new List<Row>();
+
+        await foreach (var row in db.StreamAsync<Row>(new Statement("SELECT id, v FROM t ORDER BY id"), batchRows: 100, Ct))
+        {
+            seen.Add(row);
+            if (seen.Count == 250)
+            {
+                break;
+            }
+        }
+
+        Assert.Equal(new Row(250, "row 250"), seen[^1]);
+        await ClusterWaits.UntilAsync(async () => (await db.GetStatisticsAsync()).ReadersBusy == 0);
+        Assert.Equal(3000L, await db.QuerySingleAsync<long>("SELECT count(*) FROM t"));
+    }
+
+    [Fact]
+    public async Task A_write_or_two_statements_are_refused_and_the_database_works_after()
+    {
+        var db = await RowsAsync(10);
+
+        await Assert.ThrowsAsync<WriteOnReadPathException>(async () =>
+        {
+            await foreach (var _ in db.StreamAsync(new Statement("DELETE FROM t RETURNING id"), cancellationToken: Ct))
+            {
+            }
+        });
+        await Assert.ThrowsAsync<SqlStatementException>(async () =>
+        {
+            await foreach (var _ in db.StreamAsync(new Statement("SELECT 1; SELECT 2"), cancellationToken: Ct))
+            {
+            }
+        });
+
+        Assert.Equal(10L, await db.QuerySingleAsync<long>("SELECT count(*) FROM t"));
+        Assert.Equal(0, (await db.GetStatisticsAsync()).ReadersBusy);
+    }
+
+    private sealed record Row(long Id, string V);
+}
