@@ -1,8 +1,9 @@
 namespace SqlitePool;
 
 /// <summary>The rows of a query: column names and values in SQLite storage classes, row after row.</summary>
-/// <remarks>Immutable: it crosses the grain boundary by reference on one silo, without a copy.</remarks>
-[GenerateSerializer, Immutable, Alias("SqlitePool.QueryResult")]
+/// <remarks>Immutable: it crosses the grain boundary by reference on one silo, without a copy; between
+/// processes it travels packed (<see cref="QueryResultConverter"/>).</remarks>
+[Immutable]
 public sealed class QueryResult
 {
     /// <summary>Creates a result from column names and row-major values.</summary>
@@ -24,10 +25,10 @@ public sealed class QueryResult
     public static QueryResult Empty { get; } = new([], []);
 
     /// <summary>The column names, in order.</summary>
-    [Id(0)] public string[] Columns { get; }
+    public string[] Columns { get; }
 
     /// <summary>All values, row-major: value (r, c) is at <c>r * Columns.Length + c</c>.</summary>
-    [Id(1)] public object?[] Values { get; }
+    public object?[] Values { get; }
 
     /// <summary>The number of rows.</summary>
     public int RowCount => Columns.Length == 0 ? 0 : Values.Length / Columns.Length;
