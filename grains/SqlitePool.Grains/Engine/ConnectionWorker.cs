@@ -218,7 +218,8 @@ internal sealed class WorkItem<T> : WorkItem
         {
             if (_state != Queued)
             {
-                return false;
+                // Cancelled while its connection was on the way: that connection never came.
+                return _cancelledAfterAttach && _completion.TrySetCanceled(_cancellationToken);
             }
 
             _state = Done;

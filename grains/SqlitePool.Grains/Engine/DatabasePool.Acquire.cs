@@ -45,6 +45,8 @@ public sealed partial class DatabasePool
         }
         else
         {
+            // A reader is opening for it: a cancellation now is reported once that reader is back.
+            job.Attach(static () => { });
             _ = StartOnNewReaderAsync(new Waiter(this, LeaseKind.Reader) { ReadJob = job });
         }
     }

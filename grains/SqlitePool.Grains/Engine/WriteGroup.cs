@@ -143,9 +143,9 @@ internal sealed class WriteJob
 }
 
 /// <summary>
-/// Group commit: the writes waiting for the writer run in one transaction, each inside its own savepoint, and
-/// are answered after the one COMMIT. A write that fails is rolled back to its savepoint and fails alone; a
-/// write that cannot share a transaction runs by itself after the group.
+/// Group commit: the writes waiting for the writer run in one transaction and are answered after the one
+/// COMMIT. A write that fails is undone (by SQLite for a statement, by its savepoint for a batch) and fails
+/// alone; a write that cannot share a transaction runs by itself after the group.
 /// </summary>
 internal sealed class WriteGroup(List<WriteJob> jobs, Action after, Action committed) : WorkItem
 {
@@ -158,6 +158,7 @@ internal sealed class WriteGroup(List<WriteJob> jobs, Action after, Action commi
     private static readonly Statement Release = new("RELEASE sqlitepool_write");
     private static readonly Statement RollbackTo = new("ROLLBACK TO sqlitepool_write");
     private WriteJob? _running;
+    private bool _savepoints;
 
     public override bool CancellationRequested => _running?.Token.IsCancellationRequested == true;
 
@@ -201,18 +202,28 @@ internal sealed class WriteGroup(List<WriteJob> jobs, Action after, Action commi
             }
 
             var lost = false;
-            foreach (var job in pending)
+            try
             {
-                if (RunInSavepoint(db, job, alone) is { } results)
+                foreach (var job in pending)
                 {
-                    succeeded.Add((job, results));
+                    if (RunInGroup(db, job, alone) is { } results)
+                    {
+                        succeeded.Add((job, results));
+                    }
+                    else if (raw.sqlite3_get_autocommit(db) != 0)
+                    {
+                        // The failure rolled the whole transaction back: run the others again.
+                        lost = true;
+                        break;
+                    }
                 }
-                else if (raw.sqlite3_get_autocommit(db) != 0)
-                {
-                    // The failure rolled the whole transaction back: run the others again.
-                    lost = true;
-                    break;
-                }
+            }
+            catch (NeedsSavepointsException)
+            {
+                // A write must be undone on its own: start over with a savepoint around each.
+                raw.sqlite3_exec(db, "ROLLBACK");
+                _savepoints = true;
+                lost = true;
             }
 
             if (lost)
@@ -228,7 +239,11 @@ internal sealed class WriteGroup(List<WriteJob> jobs, Action after, Action commi
         return alone;
     }
 
-    private ExecuteResult[]? RunInSavepoint(sqlite3 db, WriteJob job, List<WriteJob> alone)
+    /// <summary>Runs one write inside the group's transaction. A single statement needs no savepoint of its own:
+    /// SQLite undoes a failed statement and keeps the transaction (as autocommit would have committed what a
+    /// multi-statement text did before its failing statement). A batch gets one; so does every write once
+    /// one had to be undone whole.</summary>
+    private ExecuteResult[]? RunInGroup(sqlite3 db, WriteJob job, List<WriteJob> alone)
     {
         if (job.Token.IsCancellationRequested)
         {
@@ -239,7 +254,12 @@ internal sealed class WriteGroup(List<WriteJob> jobs, Action after, Action commi
         _running = job;
         StartedAt = Worker!.Time.GetTimestamp();
         TimedOut = false;
-        StatementRunner.Execute(db, Savepoint);
+        var savepoint = _savepoints || job.IsBatch;
+        if (savepoint)
+        {
+            StatementRunner.Execute(db, Savepoint);
+        }
+
         try
         {
             var results = new ExecuteResult[job.Statements.Length];
@@ -250,16 +270,31 @@ internal sealed class WriteGroup(List<WriteJob> jobs, Action after, Action commi
 
             if (raw.sqlite3_db_status(db, DeferredForeignKeys, out var deferred, out _, 0) == raw.SQLITE_OK && deferred > 0)
             {
-                throw new SqlStatementException("SQLite Error 19: 'FOREIGN KEY constraint failed'.", 19, 787, job.Statements[^1].Sql);
+                throw savepoint
+                    ? new SqlStatementException("SQLite Error 19: 'FOREIGN KEY constraint failed'.", 19, 787, job.Statements[^1].Sql)
+                    : new NeedsSavepointsException();
             }
 
-            StatementRunner.Execute(db, Release);
+            if (savepoint)
+            {
+                StatementRunner.Execute(db, Release);
+            }
+
             return results;
+        }
+        catch (NeedsSavepointsException)
+        {
+            throw;
+        }
+        catch (NotGroupableException) when (!savepoint)
+        {
+            // Statements before it in the same text may have run: only a savepoint can undo them.
+            throw new NeedsSavepointsException();
         }
         catch (Exception ex)
         {
             var error = Translate(ex, job.Token, out _);
-            if (raw.sqlite3_get_autocommit(db) == 0)
+            if (savepoint && raw.sqlite3_get_autocommit(db) == 0)
             {
                 StatementRunner.Execute(db, RollbackTo);
                 StatementRunner.Execute(db, Release);
@@ -345,4 +380,9 @@ internal sealed class WriteGroup(List<WriteJob> jobs, Action after, Action commi
         StatementRunner.Exec(db, "COMMIT");
         return results;
     }
+}
+
+/// <summary>A write of a group must be undone on its own: the group restarts with a savepoint per write.</summary>
+internal sealed class NeedsSavepointsException : Exception
+{
 }

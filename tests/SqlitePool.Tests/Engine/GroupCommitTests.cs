@@ -66,6 +66,29 @@ public sealed class GroupCommitTests : PoolTestBase
     }
 
     [Fact]
+    public async Task A_write_breaking_a_deferred_foreign_key_fails_alone_and_the_group_commits()
+    {
+        var pool = await OpenAsync();
+        await pool.ExecuteBatchAsync(
+        [
+            new Statement("CREATE TABLE parent(id INTEGER PRIMARY KEY)"),
+            new Statement("CREATE TABLE child(id INTEGER PRIMARY KEY, parent INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)"),
+            new Statement("INSERT INTO parent VALUES (1)"),
+        ], Ct);
+        var holder = await pool.AcquireAsync(LeaseKind.Writer, Ct);
+        var good = pool.ExecuteAsync(new Statement("INSERT INTO child VALUES (1, 1)"), Ct);
+        var orphan = pool.ExecuteAsync(new Statement("INSERT INTO child VALUES (2, 99)"), Ct);
+        var alsoGood = pool.ExecuteAsync(new Statement("INSERT INTO child VALUES (3, 1)"), Ct);
+        await holder.DisposeAsync();
+
+        await good;
+        await alsoGood;
+        var error = await Assert.ThrowsAsync<SqlStatementException>(() => orphan);
+        Assert.Equal(19, error.ErrorCode);
+        Assert.Equal([1L, 3L], (await pool.QueryAsync(new Statement("SELECT id FROM child ORDER BY id"), Ct)).Values.Cast<long>());
+    }
+
+    [Fact]
     public async Task A_cancelled_write_in_a_waiting_group_is_cancelled_and_the_others_commit()
     {
         var pool = await OpenAsync();
