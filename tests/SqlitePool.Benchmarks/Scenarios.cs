@@ -12,7 +12,8 @@ internal sealed class Scenarios(Settings settings, BenchmarkSilo silo, RemotePro
     private const string Bench = "bench.db";
     private string BenchPath => Path.Combine(silo.DataRoot, Bench);
 
-    public static Statement PointSelect(long id) => new(Direct.PointSelect, new Dictionary<string, object?> { ["id"] = id });
+    // Positional values bind $id by position: an array travels lighter than a dictionary.
+    public static Statement PointSelect(long id) => new(Direct.PointSelect, id);
 
     public static Statement ResultSelect() => new(Direct.ResultSelect, new Dictionary<string, object?> { ["n"] = Settings.ResultRows });
 
