@@ -17,6 +17,7 @@ internal sealed class WriteJob
     {
         Statements = statements;
         IsBatch = isBatch;
+        MayGroup = Array.TrueForAll(statements, s => SqlKeywords.MayGroup(s.Sql));
         Token = cancellationToken;
         if (cancellationToken.CanBeCanceled)
         {
@@ -36,7 +37,7 @@ internal sealed class WriteJob
     public Task<ExecuteResult[]> Task => _completion.Task;
 
     /// <summary>True when every statement's leading keyword allows it to share a transaction.</summary>
-    public bool MayGroup => Array.TrueForAll(Statements, s => SqlKeywords.MayGroup(s.Sql));
+    public bool MayGroup { get; }
 
     /// <summary>The job is in a group on the writer's queue.</summary>
     public void MarkPosted()
@@ -164,13 +165,17 @@ internal sealed class WriteGroup(List<WriteJob> jobs, Action after, Action commi
 
     public override void Execute(SqliteConnection connection)
     {
-        var live = new List<WriteJob>();
         try
         {
-            live = jobs.FindAll(j => j.TryStart());
-            var grouped = live.Count > 1 ? live.FindAll(j => j.MayGroup) : [];
-            var alone = grouped.Count > 1 ? RunGroup(connection.Handle!, grouped) : [];
-            foreach (var job in live.Where(j => grouped.Count <= 1 || !grouped.Contains(j)).Concat(alone))
+            var live = jobs.FindAll(j => j.TryStart());
+            var shared = live.Count > 1 ? live.FindAll(j => j.MayGroup) : [];
+            var alone = shared.Count > 1 ? live.FindAll(j => !j.MayGroup) : live;
+            if (shared.Count > 1)
+            {
+                alone.AddRange(RunGroup(connection.Handle!, shared));
+            }
+
+            foreach (var job in alone)
             {
                 RunAlone(connection, job);
             }
