@@ -11,7 +11,12 @@ namespace SqlitePool.Engine;
 /// </summary>
 internal static class StatementRunner
 {
+    private const int MaxKeptBufferValues = 1 << 20;
     private const int SqliteRange = 25;
+
+    [ThreadStatic]
+    private static List<object?>? _rowBuffer;
+
     private const int SqliteError = 1;
 
     /// <summary>Runs the statements of <paramref name="statement"/> as writes.</summary>
@@ -250,7 +255,14 @@ internal static class StatementRunner
     private static void Step(sqlite3 db, sqlite3_stmt stmt, CachedStatement? cached, string sql, int? statementIndex, ref long changes, ref QueryResult? rows)
     {
         var columnCount = raw.sqlite3_column_count(stmt);
-        List<object?>? values = columnCount > 0 ? new(columnCount) : null;
+        List<object?>? values = null;
+        if (columnCount > 0)
+        {
+            // Rows collect in a buffer the thread keeps, then leave in one right-sized array.
+            values = _rowBuffer ??= new List<object?>(256);
+            values.Clear();
+        }
+
         var totalBefore = raw.sqlite3_total_changes(db);
         int rc;
         while ((rc = raw.sqlite3_step(stmt)) == raw.SQLITE_ROW)
@@ -280,6 +292,11 @@ internal static class StatementRunner
         if (values is not null)
         {
             rows = new QueryResult(cached?.Columns ?? StatementShape.ColumnNames(stmt), values.ToArray());
+            values.Clear();
+            if (values.Capacity > MaxKeptBufferValues)
+            {
+                _rowBuffer = null; // a huge result's buffer is not kept
+            }
         }
     }
 
