@@ -133,7 +133,15 @@ internal sealed class ConnectionWorker : IDisposable
             {
                 item.StartedAt = Time.GetTimestamp();
                 _current = item;
-                item.Execute(_connection!);
+                try
+                {
+                    item.Execute(_connection!);
+                }
+                catch (Exception)
+                {
+                    // Items answer their callers themselves; one that throws anyway must not stop the connection.
+                }
+
                 _current = null;
             }
 

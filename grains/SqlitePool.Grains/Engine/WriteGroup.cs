@@ -165,9 +165,10 @@ internal sealed class WriteGroup(List<WriteJob> jobs, Action after, Action commi
 
     public override void Execute(SqliteConnection connection)
     {
+        var live = new List<WriteJob>();
         try
         {
-            var live = jobs.FindAll(j => j.TryStart());
+            live = jobs.FindAll(j => j.TryStart());
             var shared = live.Count > 1 ? live.FindAll(j => j.MayGroup) : [];
             var alone = shared.Count > 1 ? live.FindAll(j => !j.MayGroup) : live;
             if (shared.Count > 1)
@@ -179,6 +180,12 @@ internal sealed class WriteGroup(List<WriteJob> jobs, Action after, Action commi
             {
                 RunAlone(connection, job);
             }
+        }
+        catch (Exception ex)
+        {
+            // The group's own statements failed (SAVEPOINT, ROLLBACK): nothing of it was committed.
+            PooledConnection.Reset(connection);
+            live.FindAll(j => !j.HasOutcome).ForEach(j => j.Fail(ex));
         }
         finally
         {
