@@ -156,7 +156,7 @@ internal sealed class ConnectionWorker : IDisposable
 internal abstract class WorkItem
 {
     /// <summary>SQLite's "interrupted" result code.</summary>
-    protected const int Interrupted = 9;
+    internal const int Interrupted = 9;
 
     internal ConnectionWorker? Worker { get; set; }
 
@@ -172,7 +172,7 @@ internal abstract class WorkItem
     public abstract void Execute(SqliteConnection connection);
 
     /// <summary>The error of a failure, turned into a cancellation or deadline error where the interrupt was ours.</summary>
-    protected Exception? Translate(Exception error, CancellationToken cancellationToken, out bool cancelled)
+    protected Exception Translate(Exception error, CancellationToken cancellationToken, out bool cancelled)
     {
         var interrupted = error is SqlStatementException { ErrorCode: Interrupted };
         cancelled = interrupted && cancellationToken.IsCancellationRequested;
@@ -275,7 +275,7 @@ internal sealed class WorkItem<T> : WorkItem
         {
             Finish();
             var error = Translate(ex, _cancellationToken, out var cancelled);
-            return cancelled ? () => _completion.TrySetCanceled(_cancellationToken) : () => _completion.TrySetException(error!);
+            return cancelled ? () => _completion.TrySetCanceled(_cancellationToken) : () => _completion.TrySetException(error);
         }
     }
 

@@ -69,14 +69,8 @@ public sealed partial class DatabasePool
             throw new ArgumentOutOfRangeException(nameof(kind), kind, "Exclusive access is taken with AcquireAsync.");
         }
 
-        PooledConnection? connection;
-        bool openReader;
-        lock (_sync)
-        {
-            TryTake(kind, out connection, out openReader);
-        }
-
-        connection ??= (openReader ? OpenReaderAsync() : AcquireConnectionAsync(kind, CancellationToken.None)).GetAwaiter().GetResult();
+        // Completed at once when a connection is free; otherwise this thread waits its turn.
+        var connection = AcquireConnectionAsync(kind, CancellationToken.None).GetAwaiter().GetResult();
         return new ConnectionLease(this, connection, kind);
     }
 
@@ -104,12 +98,13 @@ public sealed partial class DatabasePool
     public async Task<bool> RevokeAsync(LeaseId id, string reason)
     {
         ArgumentException.ThrowIfNullOrEmpty(reason);
-        if (!_leases.TryGetValue(id, out var lease) || !lease.TryEnd("was revoked: " + reason))
+        var ending = "was revoked: " + reason;
+        if (!_leases.TryGetValue(id, out var lease) || !lease.TryEnd(ending))
         {
             return false;
         }
 
-        Remember(id, "was revoked: " + reason);
+        Remember(id, ending);
         Interlocked.Increment(ref _revoked);
         await FinishLeaseAsync(lease).ConfigureAwait(false);
         return true;

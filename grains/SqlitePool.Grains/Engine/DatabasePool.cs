@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Microsoft.Data.Sqlite;
 using SqlitePool.Hosting;
 using SQLitePCL;
@@ -37,7 +38,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
     private long _writes;
     private long _timeouts;
     private long _expired;
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<QueryCursor, bool> _cursors = new();
+    private readonly ConcurrentDictionary<QueryCursor, bool> _cursors = new();
     private long _revoked;
     private long _commits;
     private long _statementTimeouts;
@@ -78,7 +79,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
     public DatabaseOptions Options => _options;
 
     /// <summary>Runs a write with autocommit semantics on the writer. Writes that wait together are committed
-    /// together (group commit), each in its own savepoint: a failing write fails only its own caller.</summary>
+    /// together (group commit); a failing write is undone alone and fails only its own caller.</summary>
     /// <exception cref="SqlStatementException">SQLite failed the statement, or it left a transaction open
     /// (which is rolled back: use a writer lease for transactions).</exception>
     public async Task<ExecuteResult> ExecuteAsync(Statement statement, CancellationToken cancellationToken = default)
@@ -115,25 +116,28 @@ public sealed partial class DatabasePool : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(statement);
         var reader = await AcquireConnectionAsync(LeaseKind.Reader, cancellationToken).ConfigureAwait(false);
+        SQLitePCL.sqlite3_stmt stmt;
         try
         {
-            var stmt = await reader.Worker.RunAsync(c => StatementRunner.PrepareCursor(c.Handle!, statement), cancellationToken).ConfigureAwait(false);
-            var cursor = new QueryCursor(this, reader, stmt, statement.Sql);
-            _cursors[cursor] = true;
-            if (IsClosed)
-            {
-                // Closed while it opened: the close did not see it.
-                await cursor.DisposeAsync().ConfigureAwait(false);
-                throw new DatabaseClosedException(Database);
-            }
-
-            return cursor;
+            stmt = await reader.Worker.RunAsync(c => StatementRunner.PrepareCursor(c.Handle!, statement), cancellationToken).ConfigureAwait(false);
         }
         catch
         {
             ReleaseReader(reader);
             throw;
         }
+
+        // From here the cursor owns the reader: disposing it gives the reader back.
+        var cursor = new QueryCursor(this, reader, stmt, statement.Sql);
+        _cursors[cursor] = true;
+        if (IsClosed)
+        {
+            // Closed while it opened: the close did not see it.
+            await cursor.DisposeAsync().ConfigureAwait(false);
+            throw new DatabaseClosedException(Database);
+        }
+
+        return cursor;
     }
 
     internal void ReleaseReader(PooledConnection reader) => ReleaseConnection(reader, LeaseKind.Reader);

@@ -23,7 +23,7 @@ internal sealed class WriteJob
         {
             // Only a job still waiting for the writer is cancelled here; a posted one is skipped by its group (and
             // answered after the writer is back), a running one is stopped by the progress handler.
-            _registration = cancellationToken.Register(static s => ((WriteJob)s!).TryFinish(Queued, null, cancelled: true), this);
+            _registration = cancellationToken.Register(static s => ((WriteJob)s!).TryEndWaiting(null), this);
         }
     }
 
@@ -60,19 +60,20 @@ internal sealed class WriteJob
                 return false;
             }
 
-            if (Token.IsCancellationRequested)
-            {
-                _state = Done;
-                _error = new OperationCanceledException(Token);
-                return false;
-            }
-
             _state = Running;
-            return true;
         }
+
+        if (Token.IsCancellationRequested)
+        {
+            Fail(new OperationCanceledException(Token));
+            return false;
+        }
+
+        return true;
     }
 
-    public bool TryFail(Exception error) => TryFinish(Queued, error, cancelled: false);
+    /// <summary>Fails a job still waiting for the writer (timed out, pool closed); false once it is posted.</summary>
+    public bool TryFail(Exception error) => TryEndWaiting(error);
 
     /// <summary>True once the running job has its outcome (it is told with <see cref="Answer"/>).</summary>
     public bool HasOutcome => _results is not null || _error is not null;
@@ -97,7 +98,7 @@ internal sealed class WriteJob
         {
             _completion.TrySetResult(_results);
         }
-        else if (_error is SqlStatementException { ErrorCode: 9 } or OperationCanceledException && Token.IsCancellationRequested)
+        else if (_error is SqlStatementException { ErrorCode: WorkItem.Interrupted } or OperationCanceledException && Token.IsCancellationRequested)
         {
             _completion.TrySetCanceled(Token);
         }
@@ -117,11 +118,12 @@ internal sealed class WriteJob
         _registration.Unregister();
     }
 
-    private bool TryFinish(int from, Exception? error, bool cancelled)
+    /// <summary>Ends a job still waiting for the writer: with <paramref name="error"/>, or cancelled when null.</summary>
+    private bool TryEndWaiting(Exception? error)
     {
         lock (this)
         {
-            if (_state != from)
+            if (_state != Queued)
             {
                 return false;
             }
@@ -130,13 +132,13 @@ internal sealed class WriteJob
         }
 
         _registration.Unregister();
-        if (cancelled)
+        if (error is null)
         {
             _completion.TrySetCanceled(Token);
         }
         else
         {
-            _completion.TrySetException(error!);
+            _completion.TrySetException(error);
         }
 
         return true;
@@ -318,7 +320,7 @@ internal sealed class WriteGroup(List<WriteJob> jobs, Action after, Action commi
             }
             else
             {
-                job.Fail(error!);
+                job.Fail(error);
             }
 
             return null;
@@ -358,7 +360,7 @@ internal sealed class WriteGroup(List<WriteJob> jobs, Action after, Action commi
         }
         catch (Exception ex)
         {
-            job.Fail(Translate(ex, job.Token, out _)!);
+            job.Fail(Translate(ex, job.Token, out _));
         }
         finally
         {

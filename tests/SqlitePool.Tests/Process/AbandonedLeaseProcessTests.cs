@@ -48,7 +48,6 @@ public sealed class AbandonedLeaseProcessTests
         // Revoked because the client stopped answering, not expired by the (two-minute) idle TTL.
         var stats = await db.GetStatisticsAsync();
         Assert.Equal((1L, 0L), (stats.RevokedLeases, stats.ExpiredLeases));
-        Assert.True(killed.Elapsed < LeaseIdleTimeout);
         Assert.Equal(["next writer"], await db.QueryAsync<string>("SELECT v FROM t"));
         Assert.Equal("ok", await db.QuerySingleAsync<string>("PRAGMA integrity_check"));
     }
