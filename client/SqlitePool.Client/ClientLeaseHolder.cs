@@ -22,20 +22,21 @@ internal sealed class ClientLeaseHolder : ILeaseHolderObserver
             return known.Reference;
         }
 
-        Registration registration;
+        var holder = new ClientLeaseHolder();
+        ILeaseHolderObserver reference;
         try
         {
-            var holder = new ClientLeaseHolder();
-            registration = new Registration(holder, factory.CreateObjectReference<ILeaseHolderObserver>(holder));
+            reference = factory.CreateObjectReference<ILeaseHolderObserver>(holder);
         }
         catch (InvalidOperationException)
         {
-            // "Cannot create a local object reference from a grain": the silo's membership covers grain holders.
-            registration = new Registration(null, null);
+            // "Cannot create a local object reference from a grain": nothing is remembered, so code of the same
+            // silo outside grains still gets its observer; the grain is identified by its id and silo instead.
+            return null;
         }
 
-        return Registrations.GetValue(factory, _ => registration).Reference;
+        return Registrations.GetValue(factory, _ => new Registration(holder, reference)).Reference;
     }
 
-    private sealed record Registration(ClientLeaseHolder? Holder, ILeaseHolderObserver? Reference);
+    private sealed record Registration(ClientLeaseHolder Holder, ILeaseHolderObserver Reference);
 }

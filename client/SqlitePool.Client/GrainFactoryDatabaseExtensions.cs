@@ -18,6 +18,6 @@ public static class GrainFactoryDatabaseExtensions
     public static SqliteDatabase GetDatabase(this IGrainFactory grainFactory, DatabaseId database)
     {
         ArgumentNullException.ThrowIfNull(grainFactory);
-        return new SqliteDatabase(database, grainFactory.GetGrain<IDatabaseGrain>(database.GrainKey), () => ClientLeaseHolder.For(grainFactory));
+        return new SqliteDatabase(database, grainFactory.GetGrain<IDatabaseGrain>(database.GrainKey), grainFactory);
     }
 }

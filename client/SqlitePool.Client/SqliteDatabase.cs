@@ -9,13 +9,13 @@ namespace SqlitePool.Client;
 /// <see cref="Statement"/> overloads.</remarks>
 public sealed class SqliteDatabase
 {
-    private readonly Func<ILeaseHolderObserver?> _holder;
+    private readonly IGrainFactory _grainFactory;
 
-    internal SqliteDatabase(DatabaseId id, IDatabaseGrain grain, Func<ILeaseHolderObserver?> holder)
+    internal SqliteDatabase(DatabaseId id, IDatabaseGrain grain, IGrainFactory grainFactory)
     {
         Id = id;
         Grain = grain;
-        _holder = holder;
+        _grainFactory = grainFactory;
     }
 
     /// <summary>The database's node and path.</summary>
@@ -102,7 +102,7 @@ public sealed class SqliteDatabase
     public async Task<T> TransactionAsync<T>(Func<DatabaseTransaction, Task<T>> work, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(work);
-        var id = await Grain.AcquireLeaseAsync(LeaseKind.Writer, _holder(), cancellationToken).ConfigureAwait(false);
+        var id = await RequestLeaseAsync(LeaseKind.Writer, cancellationToken).ConfigureAwait(false);
         await using var transaction = new DatabaseTransaction(Grain, id);
         await transaction.BeginAsync(cancellationToken).ConfigureAwait(false);
         T result;
@@ -155,7 +155,17 @@ public sealed class SqliteDatabase
     public Task CloseAsync() => Grain.CloseAsync();
 
     private async Task<DatabaseLease> AcquireAsync(LeaseKind kind, CancellationToken cancellationToken) =>
-        new(Grain, await Grain.AcquireLeaseAsync(kind, _holder(), cancellationToken).ConfigureAwait(false), kind);
+        new(Grain, await RequestLeaseAsync(kind, cancellationToken).ConfigureAwait(false), kind);
+
+    // The database learns the holder from the request: a client's liveness observer, a grain's id and silo.
+    private async Task<LeaseId> RequestLeaseAsync(LeaseKind kind, CancellationToken cancellationToken)
+    {
+        var (silo, grain) = LeaseRequesters.Locate(_grainFactory);
+        var observer = grain is null ? ClientLeaseHolder.For(_grainFactory) : null;
+        // Stamped inside this async method, so the stamp leaves with this request only.
+        LeaseRequesters.Stamp(silo, grain);
+        return await Grain.AcquireLeaseAsync(kind, observer, cancellationToken).ConfigureAwait(false);
+    }
 
     private async Task<T> WithLeaseAsync<T>(LeaseKind kind, Func<DatabaseLease, Task<T>> work, CancellationToken cancellationToken)
     {

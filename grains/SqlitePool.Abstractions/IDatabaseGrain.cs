@@ -38,9 +38,10 @@ public interface IDatabaseGrain : IGrainWithStringKey
     [Alias("Stream")]
     IAsyncEnumerable<QueryResult> StreamAsync(Statement statement, int batchRows = 1024, CancellationToken cancellationToken = default);
 
-    /// <summary>Acquires a lease; it must be released, or it expires after the idle timeout. The caller is recorded
-    /// as its holder; a client passes <paramref name="holder"/> so the database can revoke the lease when the
-    /// client goes away.</summary>
+    /// <summary>Acquires a lease; it must be released, or it expires after the idle timeout. A client passes
+    /// <paramref name="holder"/> so the database can revoke the lease when the client goes away; a grain's lease
+    /// is revoked when its silo leaves, if the request names the grain and its silo (the client library's
+    /// <c>SqliteDatabase</c> does, see <see cref="LeaseRequesters"/>).</summary>
     [Alias("AcquireLease")]
     Task<LeaseId> AcquireLeaseAsync(LeaseKind kind, ILeaseHolderObserver? holder = null, CancellationToken cancellationToken = default);
 

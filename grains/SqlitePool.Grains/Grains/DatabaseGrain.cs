@@ -22,10 +22,9 @@ internal sealed partial class DatabaseGrain(
     IOptions<SqlitePoolOptions> options,
     ILocalSiloDetails silo,
     IClusterMembershipService membership,
-    ILogger<DatabaseGrain> logger) : Grain, IDatabaseGrain, IIncomingGrainCallFilter
+    ILogger<DatabaseGrain> logger) : Grain, IDatabaseGrain
 {
     private const int MaxStreamBatchRows = 65536;
-    private static readonly AsyncLocal<GrainId?> Caller = new();
     private readonly LeaseHolderWatch _holders = new(options.Value.HolderCheckInterval);
     private DatabasePool? _pool;
     private Task<DatabasePool>? _opening;
@@ -36,9 +35,6 @@ internal sealed partial class DatabaseGrain(
         this.RegisterGrainTimer(RevokeAbandonedLeasesAsync, new GrainTimerCreationOptions(every, every) { Interleave = true });
         return Task.CompletedTask;
     }
-
-    public Task Invoke(IIncomingGrainCallContext context) =>
-        context.MethodName == nameof(AcquireLeaseAsync) ? InvokeAsCallerAsync(context) : context.Invoke();
 
     // The open pool is called directly (no await here): the hot paths cost one task, the engine's.
     public Task<ExecuteResult> ExecuteAsync(Statement statement) => ExecuteAsync(statement, CancellationToken.None);
@@ -70,9 +66,7 @@ internal sealed partial class DatabaseGrain(
 
     public async Task<LeaseId> AcquireLeaseAsync(LeaseKind kind, ILeaseHolderObserver? holder = null, CancellationToken cancellationToken = default)
     {
-        var caller = Caller.Value;
-        var holderSilo = RequestContext.Get(LeaseHolderSiloStamp.Key) as string;
-        var identity = caller is { } id ? new LeaseHolder(id.ToString(), holderSilo, id.IsClient()) : LeaseHolder.Unknown with { Silo = holderSilo };
+        var identity = Identify(holder);
         var lease = await (await GetPoolAsync()).AcquireAsync(kind, identity, cancellationToken);
         if (holder is not null)
         {
@@ -121,11 +115,18 @@ internal sealed partial class DatabaseGrain(
         }
     }
 
-    private static async Task InvokeAsCallerAsync(IIncomingGrainCallContext context)
+    // The client library stamps lease requests (no call filter: one would slow every call down).
+    private static LeaseHolder Identify(ILeaseHolderObserver? observer)
     {
-        // Set inside this async method, so the value reaches this call only.
-        Caller.Value = context.SourceId;
-        await context.Invoke();
+        var silo = RequestContext.Get(LeaseRequesters.SiloKey) as string;
+        if (RequestContext.Get(LeaseRequesters.CallerKey) is string grain)
+        {
+            return new LeaseHolder(grain, silo, IsClient: false);
+        }
+
+        return observer is not null
+            ? new LeaseHolder(observer.GetGrainId().ToString(), silo, IsClient: true)
+            : LeaseHolder.Unknown with { Silo = silo };
     }
 
     private async Task RevokeAbandonedLeasesAsync(CancellationToken cancellationToken)

@@ -37,7 +37,6 @@ public static class SqlitePoolSiloBuilderExtensions
     {
         var services = builder.Services;
         builder.AddPlacementDirector<NodeAffinePlacement, NodeAffinePlacementDirector>();
-        builder.AddOutgoingGrainCallFilter<LeaseHolderSiloStamp>();
         services.AddOptions<SiloOptions>().PostConfigure<IOptions<SqlitePoolOptions>>((silo, pool) =>
         {
             if (!string.IsNullOrEmpty(pool.Value.NodeName))
@@ -49,6 +48,7 @@ public static class SqlitePoolSiloBuilderExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<DatabasePoolRegistry>();
         services.TryAddSingleton<LocalDatabases>();
+        services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, LeaseRequesterRegistration>();
         services.AddSingleton<IConfigurationValidator, SqlitePoolOptionsValidator>();
     }
 }
