@@ -69,8 +69,18 @@ public sealed partial class DatabasePool
             throw new ArgumentOutOfRangeException(nameof(kind), kind, "Exclusive access is taken with AcquireAsync.");
         }
 
-        // Completed at once when a connection is free; otherwise this thread waits its turn.
-        var connection = AcquireConnectionAsync(kind, CancellationToken.None).GetAwaiter().GetResult();
+        PooledConnection? connection;
+        lock (_sync)
+        {
+            // The common case: a connection is free and nobody waits ahead.
+            if (!TryTake(kind, out connection, out var openReader) && openReader)
+            {
+                _readersOpening--;
+            }
+        }
+
+        // Otherwise this thread waits its turn like every other caller.
+        connection ??= AcquireConnectionAsync(kind, CancellationToken.None).GetAwaiter().GetResult();
         return new ConnectionLease(this, connection, kind);
     }
 

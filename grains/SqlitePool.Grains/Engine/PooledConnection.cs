@@ -8,6 +8,7 @@ internal sealed class PooledConnection(ConnectionWorker worker, bool isWriter)
 {
     // Used only by the one holder of a ConnectionLease at a time.
     private readonly Dictionary<string, SqliteCommand> _commands = new(StringComparer.Ordinal);
+    private SqliteCommand? _lastCommand;
 
     public ConnectionWorker Worker { get; } = worker;
 
@@ -17,6 +18,12 @@ internal sealed class PooledConnection(ConnectionWorker worker, bool isWriter)
     public SqliteCommand PreparedCommand(string sql)
     {
         ArgumentNullException.ThrowIfNull(sql);
+        if (ReferenceEquals(sql, _lastCommand?.CommandText))
+        {
+            // The same statement text again (a loop around one query): no lookup.
+            return _lastCommand;
+        }
+
         if (!_commands.TryGetValue(sql, out var command))
         {
             if (_commands.Count >= StatementCache.Capacity)
@@ -27,6 +34,7 @@ internal sealed class PooledConnection(ConnectionWorker worker, bool isWriter)
                 }
 
                 _commands.Clear();
+                _lastCommand = null;
             }
 
             command = Worker.ConnectionOrNull!.CreateCommand();
@@ -34,7 +42,7 @@ internal sealed class PooledConnection(ConnectionWorker worker, bool isWriter)
             _commands[sql] = command;
         }
 
-        return command;
+        return _lastCommand = command;
     }
 
     /// <summary>Runs on the worker: brings the connection back to autocommit before it returns to the pool.</summary>
