@@ -12,6 +12,7 @@ REDIS_PORT=${REDIS_PORT:-6390}
 NODES=(node-a node-b node-c)
 SILO_PORTS=(11121 11122 11123)
 GATEWAY_PORTS=(30000 30001 30002)
+HTTP_PORTS=(8080 8081 8082)
 CLUSTER_ID=${CLUSTER_ID:-sqlitepool}
 
 silo_dll() { find "$ROOT/silo/SqlitePool.Silo/bin/Release" -name SqlitePool.Silo.dll 2>/dev/null | head -1; }
@@ -21,7 +22,7 @@ start_silo() {
   local i=$1 node=${NODES[$1]}
   mkdir -p "$DIR/$node"
   (cd "$DIR/$node" && exec dotnet "$(silo_dll)" --node "$node" --data-root "$DIR/$node/data" \
-      --silo-port "${SILO_PORTS[$i]}" --gateway-port "${GATEWAY_PORTS[$i]}" --cluster-id "$CLUSTER_ID" \
+      --silo-port "${SILO_PORTS[$i]}" --gateway-port "${GATEWAY_PORTS[$i]}" --http-port "${HTTP_PORTS[$i]}" --cluster-id "$CLUSTER_ID" \
       --redis "127.0.0.1:$REDIS_PORT" \
       --Silo:Membership:ProbeTimeout=00:00:02 --Silo:Membership:NumMissedProbesLimit=2 \
       --Silo:Membership:TableRefreshTimeout=00:00:02 >"$DIR/$node/silo.log" 2>&1) &

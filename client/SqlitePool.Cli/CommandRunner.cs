@@ -7,11 +7,27 @@ namespace SqlitePool.Cli;
 /// <summary>Connects, runs one command against a database and maps every failure to an exit code.</summary>
 internal static class CommandRunner
 {
-    public static async Task<int> RunAsync(string gateway, string? redis, string clusterId, TimeSpan connectTimeout, string database, SqliteDatabaseCommand command, CancellationToken cancellationToken)
+    public static Task<int> RunAsync(string gateway, string? redis, string clusterId, TimeSpan connectTimeout, string database, SqliteDatabaseCommand command, CancellationToken cancellationToken)
+    {
+        DatabaseId id;
+        try
+        {
+            // A bad database id is reported before connecting.
+            id = DatabaseId.Parse(database);
+        }
+        catch (Exception ex)
+        {
+            return Task.FromResult(Fail(ExitCode(ex), Describe(ex)));
+        }
+
+        return RunOnClusterAsync(gateway, redis, clusterId, connectTimeout, (client, ct) => command(client.GetDatabase(id), ct), cancellationToken);
+    }
+
+    /// <summary>Connects, runs a command that needs the cluster rather than one database, and maps failures to exit codes.</summary>
+    public static async Task<int> RunOnClusterAsync(string gateway, string? redis, string clusterId, TimeSpan connectTimeout, Func<IClusterClient, CancellationToken, Task> command, CancellationToken cancellationToken)
     {
         try
         {
-            var id = DatabaseId.Parse(database);
             ClusterConnection connection;
             try
             {
@@ -24,9 +40,14 @@ internal static class CommandRunner
 
             await using (connection)
             {
-                await command(connection.Client.GetDatabase(id), cancellationToken);
+                await command(connection.Client, cancellationToken);
             }
 
+            return ExitCodes.Ok;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Ctrl+C ends a watch: a normal end.
             return ExitCodes.Ok;
         }
         catch (Exception ex)

@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using SqlitePool;
 using SqlitePool.Cli;
+using SqlitePool.Client;
 
 var gateway = new Option<string>("--gateway") { Description = "Gateway to connect to, HOST:PORT", DefaultValueFactory = _ => "localhost:30000", Recursive = true };
 var redis = new Option<string?>("--redis") { Description = "Redis membership store HOST:PORT; finds every gateway (instead of --gateway)", Recursive = true };
@@ -81,12 +82,53 @@ Command Add(Command command, Func<ParseResult, SqliteDatabaseCommand> body)
 }
 
 {
-    var db = Db();
-    Add(new Command("stats", "Print the pool statistics as JSON") { db }, _ => async (database, ct) =>
+    var db = new Argument<string?>("DB") { Description = "[node:]path of the database; without it, every open database of the cluster", Arity = ArgumentArity.ZeroOrOne };
+    var watch = new Option<bool>("--watch") { Description = "refresh until Ctrl+C" };
+    var interval = new Option<double>("--interval") { Description = "seconds between refreshes with --watch", DefaultValueFactory = _ => 2 };
+    interval.Validators.Add(r =>
     {
-        var options = new JsonSerializerOptions(JsonSerializerDefaults.Web) { WriteIndented = true, Converters = { new JsonStringEnumConverter(), new LeaseIdJsonConverter() } };
-        Console.WriteLine(JsonSerializer.Serialize(await database.GetStatisticsAsync(), options));
+        if (r.GetValueOrDefault<double>() is not > 0)
+        {
+            r.AddError("--interval must be more than 0 seconds.");
+        }
     });
+    var format = Format("table");
+    var stats = new Command("stats", "Pool statistics: of one database as JSON, or of every open database of the cluster (a table, or --format json)") { db, watch, interval, format };
+    stats.SetAction((r, cancellationToken) =>
+    {
+        DatabaseId? id = null;
+        try
+        {
+            // A bad database id is reported before connecting.
+            id = r.GetValue(db) is { } text ? DatabaseId.Parse(text) : null;
+        }
+        catch (InvalidDatabasePathException ex)
+        {
+            Console.Error.WriteLine($"error: {CommandRunner.Describe(ex)}");
+            return Task.FromResult(CommandRunner.ExitCode(ex));
+        }
+
+        Func<IClusterClient, Task<string>> render = id is { } one
+            ? async client => StatsView.Json(await client.GetDatabase(one).GetStatisticsAsync())
+            : async client => r.GetValue(format) == "json" ? StatsView.Json(await client.GetOpenDatabasesAsync()) : StatsView.Table(await client.GetOpenDatabasesAsync());
+        return CommandRunner.RunOnClusterAsync(r.GetValue(gateway)!, r.GetValue(redis), r.GetValue(clusterId)!, TimeSpan.FromSeconds(r.GetValue(connectTimeout)), async (client, ct) =>
+        {
+            Console.WriteLine(await render(client));
+            while (r.GetValue(watch))
+            {
+                await Task.Delay(TimeSpan.FromSeconds(r.GetValue(interval)), ct);
+                var text = await render(client);
+                if (!Console.IsOutputRedirected)
+                {
+                    Console.Clear();
+                }
+
+                Console.WriteLine($"{DateTimeOffset.Now:HH:mm:ss}");
+                Console.WriteLine(text);
+            }
+        }, cancellationToken);
+    });
+    root.Subcommands.Add(stats);
 }
 
 {

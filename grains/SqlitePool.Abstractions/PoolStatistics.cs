@@ -65,6 +65,9 @@ public sealed record PoolStatistics
     /// <summary>Commits of autocommit writes and batches since the pool opened; <see cref="Writes"/> / <c>Commits</c>
     /// is about the group-commit size (leases' own transactions are not counted).</summary>
     [Id(19)] public long Commits { get; init; }
+
+    /// <summary>Frames in the write-ahead log not yet copied back into the database by a checkpoint.</summary>
+    [Id(20)] public long WalFramesToCheckpoint { get; init; }
 }
 
 /// <summary>A lease held now, by whom and since when.</summary>

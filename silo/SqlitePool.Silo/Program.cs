@@ -1,24 +1,30 @@
-using Orleans.Configuration;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Orleans.Configuration;
+using Orleans.Dashboard;
 using SqlitePool.Hosting;
 using SqlitePool.Silo;
 
-var settings = new HostApplicationBuilderSettings
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions
 {
     Args = args,
     // appsettings.json ships beside the binary; the data root stays relative to the working directory.
     ContentRootPath = AppContext.BaseDirectory,
-    Configuration = new ConfigurationManager(),
-};
+});
 
-// Watching files for configuration reloads costs CPU that SQLite needs; settings are read once at start.
-settings.Configuration["hostBuilder:reloadConfigOnChange"] = "false";
-var builder = Host.CreateApplicationBuilder(settings);
-builder.Configuration.AddCommandLine(args, SiloSettings.SwitchMappings);
+// Watching files for configuration reloads costs CPU that SQLite needs: settings are read once at start.
+builder.Configuration.Sources.Clear();
+builder.Configuration
+    .AddJsonFile(Path.Combine(AppContext.BaseDirectory, "appsettings.json"), optional: true, reloadOnChange: false)
+    .AddEnvironmentVariables()
+    .AddCommandLine(args, SiloSettings.SwitchMappings);
 
 var silo = SiloSettings.Read(builder.Configuration);
 if (silo.Kubernetes)
@@ -27,17 +33,23 @@ if (silo.Kubernetes)
     builder.Configuration[$"{SqlitePoolOptions.SectionName}:NodeName"] = "";
 }
 
+builder.WebHost.UseKestrel(kestrel => kestrel.ListenAnyIP(silo.HttpPort));
 builder.UseOrleans(orleans =>
 {
     SiloClustering.Configure(orleans, silo);
     orleans.Configure<ClusterMembershipOptions>(builder.Configuration.GetSection("Silo:Membership"));
     orleans.AddSqlitePool(builder.Configuration.GetSection(SqlitePoolOptions.SectionName));
+    orleans.AddDashboard();
 });
+SiloWeb.AddServices(builder.Services, silo);
 
-var host = builder.Build();
-await host.StartAsync();
-var pool = host.Services.GetRequiredService<IOptions<SqlitePoolOptions>>().Value;
-host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("SqlitePool.Silo").LogInformation(
-    "SqlitePool silo '{Node}' ready: data root {DataRoot}, gateway port {GatewayPort}, silo port {SiloPort}, cluster '{ClusterId}', membership {Membership}",
-    host.Services.GetRequiredService<ILocalSiloDetails>().Name, Path.GetFullPath(pool.DataRoot), silo.GatewayPort, silo.SiloPort, silo.ClusterId, silo.Membership);
-await host.WaitForShutdownAsync();
+var app = builder.Build();
+SiloWeb.Map(app);
+await app.StartAsync();
+
+var pool = app.Services.GetRequiredService<IOptions<SqlitePoolOptions>>().Value;
+var http = string.Join(", ", app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? []);
+app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("SqlitePool.Silo").LogInformation(
+    "SqlitePool silo '{Node}' ready: data root {DataRoot}, gateway port {GatewayPort}, silo port {SiloPort}, cluster '{ClusterId}', membership {Membership}; http {Http} (/databases, /dashboard, /health, /api/databases)",
+    app.Services.GetRequiredService<ILocalSiloDetails>().Name, Path.GetFullPath(pool.DataRoot), silo.GatewayPort, silo.SiloPort, silo.ClusterId, silo.Membership, http);
+await app.WaitForShutdownAsync();

@@ -10,7 +10,9 @@ internal sealed record SiloSettings(
     string ServiceId,
     string? Redis,
     string? AdvertisedHost,
-    bool Kubernetes)
+    bool Kubernetes,
+    int HttpPort,
+    string? OtlpEndpoint)
 {
     public static readonly Dictionary<string, string> SwitchMappings = new(StringComparer.OrdinalIgnoreCase)
     {
@@ -23,6 +25,8 @@ internal sealed record SiloSettings(
         ["--cluster-id"] = "Silo:ClusterId",
         ["--redis"] = "Silo:Redis",
         ["--advertise"] = "Silo:AdvertisedHost",
+        ["--http-port"] = "Silo:HttpPort",
+        ["--otlp"] = "Silo:OtlpEndpoint",
     };
 
     /// <summary>How membership is kept, for the start-up log.</summary>
@@ -39,7 +43,9 @@ internal sealed record SiloSettings(
             section["ServiceId"] ?? clusterId,
             NullIfEmpty(section["Redis"]),
             NullIfEmpty(section["AdvertisedHost"]),
-            section.GetValue("Kubernetes", false));
+            section.GetValue("Kubernetes", false),
+            section.GetValue("HttpPort", 8080),
+            NullIfEmpty(section["OtlpEndpoint"]));
     }
 
     private static string? NullIfEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;

@@ -83,7 +83,7 @@ public sealed partial class DatabasePool
                 {
                     if (_idleReaders.TryPop(out connection))
                     {
-                        return true;
+                        return Took(connection);
                     }
 
                     if (_readers.Count + _readersOpening < _options.MaxReaders)
@@ -100,7 +100,7 @@ public sealed partial class DatabasePool
                 {
                     _writerBusy = true;
                     connection = _writer;
-                    return true;
+                    return Took(connection);
                 }
 
                 return false;
@@ -109,11 +109,23 @@ public sealed partial class DatabasePool
                 {
                     _exclusiveHeld = _writerBusy = true;
                     connection = _writer;
-                    return true;
+                    return Took(connection);
                 }
 
                 return false;
         }
+    }
+
+    // A connection taken at once: no wait, and its use starts now.
+    private bool Took(PooledConnection connection)
+    {
+        if (Metrics is { } metrics)
+        {
+            connection.TakenAt = metrics.Now();
+            metrics.Waited(connection.TakenAt);
+        }
+
+        return true;
     }
 
     private void StartRead(PooledConnection reader, WorkItem<QueryResult> job)
@@ -125,7 +137,13 @@ public sealed partial class DatabasePool
     private void StartWrites(List<WriteJob> jobs)
     {
         jobs.ForEach(j => j.MarkPosted());
-        _writer.Worker.Post(new WriteGroup(jobs, () => ReleaseConnection(_writer, LeaseKind.Writer), () => Interlocked.Increment(ref _commits)));
+        _writer.Worker.Post(new WriteGroup(jobs, () => ReleaseConnection(_writer, LeaseKind.Writer), Committed));
+    }
+
+    private void Committed(int writes)
+    {
+        Interlocked.Increment(ref _commits);
+        Metrics?.Committed(writes);
     }
 
     /// <summary>Under <c>_sync</c>: the write jobs at the head of the writer queue, up to <see cref="WriteGroup.MaxSize"/>.</summary>
@@ -135,6 +153,7 @@ public sealed partial class DatabasePool
         while (group.Count < WriteGroup.MaxSize && _writerWaiters.First is { Value.WriteJob: { } job } node)
         {
             Detach(node.Value);
+            Metrics?.Waited(node.Value.EnqueuedAt);
             group.Add(job);
         }
 
@@ -144,6 +163,7 @@ public sealed partial class DatabasePool
     /// <summary>Gives a connection back and hands it, or what it frees, to the next waiters.</summary>
     private void ReleaseConnection(PooledConnection connection, LeaseKind kind)
     {
+        Metrics?.Used(connection.TakenAt);
         lock (_sync)
         {
             if (connection.IsWriter)
@@ -273,6 +293,8 @@ public sealed partial class DatabasePool
     private void Grant(Waiter waiter, PooledConnection connection)
     {
         Detach(waiter);
+        Metrics?.Waited(waiter.EnqueuedAt);
+        connection.TakenAt = Metrics?.Now() ?? 0;
         if (waiter.ReadJob is { } read)
         {
             StartRead(connection, read);
@@ -366,6 +388,7 @@ public sealed partial class DatabasePool
         public void TimeOut()
         {
             pool._timeouts++;
+            pool.Metrics?.Timeout();
             Detach(this);
             var what = kind switch
             {

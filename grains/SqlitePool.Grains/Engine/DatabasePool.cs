@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Microsoft.Data.Sqlite;
+using SqlitePool.Diagnostics;
 using SqlitePool.Hosting;
 using SQLitePCL;
 
@@ -75,6 +76,9 @@ public sealed partial class DatabasePool : IAsyncDisposable
     /// <summary>True once <see cref="CloseAsync"/> has begun.</summary>
     public bool IsClosed => Volatile.Read(ref _closed);
 
+    /// <summary>Where measurements go (set by the registry); null reports nothing.</summary>
+    internal PoolMetrics? Metrics { get; set; }
+
     /// <summary>The settings in force.</summary>
     public DatabaseOptions Options => _options;
 
@@ -86,7 +90,10 @@ public sealed partial class DatabasePool : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(statement);
         Interlocked.Increment(ref _writes);
-        return (await SubmitWrite(new WriteJob([statement], isBatch: false, cancellationToken)).ConfigureAwait(false))[0];
+        var started = Metrics?.Now() ?? 0;
+        var result = (await SubmitWrite(new WriteJob([statement], isBatch: false, cancellationToken)).ConfigureAwait(false))[0];
+        Metrics?.Wrote(result.Changes, started, "execute");
+        return result;
     }
 
     /// <summary>Runs the statements all or nothing (one transaction, or one savepoint of a commit group).</summary>
@@ -95,7 +102,15 @@ public sealed partial class DatabasePool : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(statements);
         Interlocked.Add(ref _writes, statements.Count);
-        return statements.Count == 0 ? Task.FromResult(Array.Empty<ExecuteResult>()) : SubmitWrite(new WriteJob([.. statements], isBatch: true, cancellationToken));
+        return statements.Count == 0 ? Task.FromResult(Array.Empty<ExecuteResult>()) : RunBatchAsync([.. statements], cancellationToken);
+    }
+
+    private async Task<ExecuteResult[]> RunBatchAsync(Statement[] statements, CancellationToken cancellationToken)
+    {
+        var started = Metrics?.Now() ?? 0;
+        var results = await SubmitWrite(new WriteJob(statements, isBatch: true, cancellationToken)).ConfigureAwait(false);
+        Metrics?.Wrote(results.Sum(r => r.Changes), started, "batch");
+        return results;
     }
 
     /// <summary>Runs a read on a reader connection.</summary>
@@ -105,9 +120,12 @@ public sealed partial class DatabasePool : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(statement);
         cancellationToken.ThrowIfCancellationRequested();
         Interlocked.Increment(ref _reads);
-        var job = new WorkItem<QueryResult>(c => RunQuery(c, statement), cancellationToken);
+        var job = Metrics is { } metrics ? Measured(metrics, metrics.Now()) : new WorkItem<QueryResult>(c => RunQuery(c, statement), cancellationToken);
         SubmitRead(job, cancellationToken);
         return job.Task;
+
+        WorkItem<QueryResult> Measured(PoolMetrics metrics, long submitted) =>
+            new(c => metrics.Queried(RunQuery(c, statement), submitted), cancellationToken);
     }
 
     /// <summary>Opens a cursor over one read statement on a reader it holds until disposed (FIFO with reader leases).</summary>
@@ -171,6 +189,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
                 Commits = Interlocked.Read(ref _commits),
                 Leases = [.. _leases.Values.Select(l => l.ToInfo()).OrderBy(l => l.AcquiredAt)],
                 WalBytes = walBytes,
+                WalFramesToCheckpoint = WalIndex.CheckpointLag(Path),
                 OpenedAt = OpenedAt,
             };
         }
@@ -201,6 +220,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
     private DatabaseTimeoutException StatementTimedOut()
     {
         Interlocked.Increment(ref _statementTimeouts);
+        Metrics?.Timeout();
         return new DatabaseTimeoutException(Database, "a statement to finish", _options.StatementTimeout, nameof(DatabaseOptions.StatementTimeout));
     }
 

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using SqlitePool.Diagnostics;
 using SqlitePool.Hosting;
 
 namespace SqlitePool.Engine;
@@ -7,9 +8,19 @@ namespace SqlitePool.Engine;
 /// The process-wide map of open pools, keyed by full file path: a file is opened by one pool at a time,
 /// and concurrent first openers share one open (the open hook runs once).
 /// </summary>
-public sealed class DatabasePoolRegistry(TimeProvider timeProvider) : IAsyncDisposable
+public sealed class DatabasePoolRegistry : IAsyncDisposable
 {
+    private readonly TimeProvider _time;
+    private readonly SqlitePoolMetrics? _metrics;
     private readonly ConcurrentDictionary<string, Lazy<Task<DatabasePool>>> _pools = new(StringComparer.Ordinal);
+
+    /// <summary>Creates the registry; with <paramref name="metrics"/>, its pools report to that meter.</summary>
+    public DatabasePoolRegistry(TimeProvider timeProvider, SqlitePoolMetrics? metrics = null)
+    {
+        _time = timeProvider;
+        _metrics = metrics;
+        metrics?.Observe(() => OpenPools);
+    }
 
     /// <summary>The open pool of a file, or the one being opened; a failed open is forgotten so the next call retries.</summary>
     public Task<DatabasePool> GetOrOpenAsync(string database, string fullPath, DatabaseOptions options, Action<DatabaseOpenContext>? onOpened) =>
@@ -30,7 +41,9 @@ public sealed class DatabasePoolRegistry(TimeProvider timeProvider) : IAsyncDisp
     {
         try
         {
-            return await DatabasePool.OpenAsync(database, fullPath, options, timeProvider, onOpened, onClosed: Forget).ConfigureAwait(false);
+            var pool = await DatabasePool.OpenAsync(database, fullPath, options, _time, onOpened, onClosed: Forget).ConfigureAwait(false);
+            pool.Metrics = _metrics is null ? null : new PoolMetrics(_metrics, database, _time);
+            return pool;
         }
         catch
         {

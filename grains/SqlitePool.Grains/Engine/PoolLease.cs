@@ -45,9 +45,15 @@ public sealed class PoolLease : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(statement);
         var readPath = Kind == LeaseKind.Reader;
-        return RunAsync(c => readPath
-            ? new ExecuteResult(0, 0, StatementRunner.Query(c.Handle!, statement, readPath: true))
-            : StatementRunner.Execute(c.Handle!, statement), cancellationToken);
+        var (metrics, started) = (_pool.Metrics, _pool.Metrics?.Now() ?? 0);
+        return RunAsync(c =>
+        {
+            var result = readPath
+                ? new ExecuteResult(0, 0, StatementRunner.Query(c.Handle!, statement, readPath: true))
+                : StatementRunner.Execute(c.Handle!, statement);
+            metrics?.Wrote(result.Changes, started, "execute");
+            return result;
+        }, cancellationToken);
     }
 
     /// <summary>Runs a query; on a reader lease, statements that write are refused.</summary>
@@ -55,7 +61,12 @@ public sealed class PoolLease : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(statement);
         var readPath = Kind == LeaseKind.Reader;
-        return RunAsync(c => StatementRunner.Query(c.Handle!, statement, readPath), cancellationToken);
+        var (metrics, started) = (_pool.Metrics, _pool.Metrics?.Now() ?? 0);
+        return RunAsync(c =>
+        {
+            var result = StatementRunner.Query(c.Handle!, statement, readPath);
+            return metrics is null ? result : metrics.Queried(result, started);
+        }, cancellationToken);
     }
 
     /// <summary>Runs <paramref name="work"/> with the leased <see cref="SqliteConnection"/> on its worker thread.

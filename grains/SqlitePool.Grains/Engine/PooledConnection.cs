@@ -14,6 +14,9 @@ internal sealed class PooledConnection(ConnectionWorker worker, bool isWriter)
 
     public bool IsWriter { get; } = isWriter;
 
+    /// <summary>When it was last handed out (a <see cref="TimeProvider"/> timestamp; 0 when not measured).</summary>
+    public long TakenAt { get; set; }
+
     /// <summary>A prepared command kept with the connection (at most <see cref="StatementCache.Capacity"/>).</summary>
     public SqliteCommand PreparedCommand(string sql)
     {

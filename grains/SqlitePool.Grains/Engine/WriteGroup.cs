@@ -150,7 +150,7 @@ internal sealed class WriteJob
 /// COMMIT. A write that fails is undone (by SQLite for a statement, by its savepoint for a batch) and fails
 /// alone; a write that cannot share a transaction runs by itself after the group.
 /// </summary>
-internal sealed class WriteGroup(List<WriteJob> jobs, Action after, Action committed) : WorkItem
+internal sealed class WriteGroup(List<WriteJob> jobs, Action after, Action<int> committed) : WorkItem
 {
     /// <summary>The most writes committed together.</summary>
     public const int MaxSize = 256;
@@ -344,7 +344,7 @@ internal sealed class WriteGroup(List<WriteJob> jobs, Action after, Action commi
             return;
         }
 
-        committed();
+        committed(succeeded.Count);
         succeeded.ForEach(s => s.Job.Succeed(s.Results));
     }
 
@@ -356,7 +356,7 @@ internal sealed class WriteGroup(List<WriteJob> jobs, Action after, Action commi
         try
         {
             job.Succeed(job.IsBatch ? RunBatch(connection.Handle!, job.Statements) : [RunAutocommit(connection.Handle!, job.Statements[0])]);
-            committed();
+            committed(1);
         }
         catch (Exception ex)
         {

@@ -26,6 +26,12 @@ public sealed class SqlitePoolOptions : DatabaseOptions
     /// (no reply within this interval revokes their leases) and grain holders' silos are looked up in membership.</summary>
     public TimeSpan HolderCheckInterval { get; set; } = DefaultHolderCheckInterval;
 
+    /// <summary>How long each open database has to answer <c>SELECT 1</c> in the health check (default 5 s).</summary>
+    public TimeSpan HealthCheckTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>The write-ahead log size above which the health check reports a database degraded (default 1 GiB).</summary>
+    public long HealthWalLimitBytes { get; set; } = 1L << 30;
+
     /// <summary>Per-database settings by path pattern; later entries win.</summary>
     public List<DatabaseOverride> Databases { get; } = [];
 

@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
+using SqlitePool.Diagnostics;
 using SqlitePool.Engine;
 using SqlitePool.Placement;
 
@@ -46,6 +47,8 @@ public static class SqlitePoolSiloBuilderExtensions
         });
         services.AddOptions<SqlitePoolOptions>();
         services.TryAddSingleton(TimeProvider.System);
+        services.AddMetrics();
+        services.TryAddSingleton<SqlitePoolMetrics>();
         services.TryAddSingleton<DatabasePoolRegistry>();
         services.TryAddSingleton<LocalDatabases>();
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, LeaseRequesterRegistration>();

@@ -1,10 +1,12 @@
 using Microsoft.Extensions.Logging;
 using Orleans.Runtime.Placement;
+using SqlitePool.Grains;
 
 namespace SqlitePool.Placement;
 
 /// <summary>
-/// Chooses the silo for a database grain: the active silo whose name is the key's node. When that node is
+/// Chooses the silo for a database grain: the active silo whose name is the key's node (a node grain's key is
+/// the node name itself). When that node is
 /// absent the caller gets <see cref="DatabaseNodeUnavailableException"/>: the database is never created elsewhere.
 /// </summary>
 /// <remarks>Runs only when no activation exists. The membership snapshot decides who is active; a silo that
@@ -14,19 +16,19 @@ internal sealed partial class NodeAffinePlacementDirector(IClusterMembershipServ
     public Task<SiloAddress> OnAddActivation(PlacementStrategy strategy, PlacementTarget target, IPlacementContext context)
     {
         var key = target.GrainIdentity.Key.ToString()!;
-        var id = DatabaseId.FromGrainKey(key);
+        var node = target.GrainIdentity.Type.ToString() == NodeDatabasesGrain.GrainTypeName ? key : DatabaseId.FromGrainKey(key).Node;
         var compatible = context.GetCompatibleSilos(target);
         var active = membership.CurrentSnapshot.Members.Values
             .Where(m => m.Status == SiloStatus.Active && compatible.Contains(m.SiloAddress))
             .ToList();
         // A restarted node and its killed predecessor can both look active until membership declares the
         // old one dead: the newest generation is the live one.
-        var owner = active.Where(m => string.Equals(m.Name, id.Node, StringComparison.Ordinal)).MaxBy(m => m.SiloAddress.Generation);
+        var owner = active.Where(m => string.Equals(m.Name, node, StringComparison.Ordinal)).MaxBy(m => m.SiloAddress.Generation);
         if (owner is null)
         {
             var live = active.Select(m => m.Name).Distinct().Order(StringComparer.Ordinal).ToArray();
-            LogNodeUnavailable(logger, key, id.Node, string.Join(", ", live));
-            throw new DatabaseNodeUnavailableException(key, id.Node, live);
+            LogNodeUnavailable(logger, key, node, string.Join(", ", live));
+            throw new DatabaseNodeUnavailableException(key, node, live);
         }
 
         return Task.FromResult(owner.SiloAddress);

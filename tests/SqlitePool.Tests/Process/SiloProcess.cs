@@ -31,9 +31,18 @@ internal sealed class ServerProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>Starts the silo host from its build output with <paramref name="workingDirectory"/> as working directory.</summary>
-    public static Task<ServerProcess> StartSiloAsync(string workingDirectory, IEnumerable<string> args) =>
-        StartAsync(ProcessRunner.Dotnet(ProcessRunner.SiloDll, args, workingDirectory), " ready: data root ");
+    /// <summary>Starts the silo host from its build output with <paramref name="workingDirectory"/> as working directory;
+    /// its HTTP side listens on a port of the system's choosing unless <paramref name="args"/> give <c>--http-port</c>.</summary>
+    public static Task<ServerProcess> StartSiloAsync(string workingDirectory, IEnumerable<string> args)
+    {
+        var all = args.ToList();
+        if (!all.Contains("--http-port"))
+        {
+            all.AddRange(["--http-port", "0"]);
+        }
+
+        return StartAsync(ProcessRunner.Dotnet(ProcessRunner.SiloDll, all, workingDirectory), " ready: data root ");
+    }
 
     public static Task<ServerProcess> StartRedisAsync(string workingDirectory, int port)
     {
