@@ -4,11 +4,15 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-# The process-level cluster test needs redis-server; install it from Debian when missing (CI runs as root).
-if ! command -v redis-server >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  echo "Installing redis-server..."
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server) >/dev/null 2>&1 \
-    || echo "redis-server could not be installed; the local-cluster process test will be skipped."
+# The process-level cluster test needs redis-server and the browser test chromium; install them from Debian
+# when missing (CI runs as root).
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+[ -x /usr/bin/chromium ] || [ -n "${CHROMIUM_PATH:-}" ] || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "Installing ${missing[*]}..."
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}") >/dev/null 2>&1 \
+    || echo "${missing[*]} could not be installed; the tests that need them will be skipped."
 fi
 
 log=$(mktemp)

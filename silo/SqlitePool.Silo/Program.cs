@@ -39,12 +39,16 @@ builder.UseOrleans(orleans =>
     SiloClustering.Configure(orleans, silo);
     orleans.Configure<ClusterMembershipOptions>(builder.Configuration.GetSection("Silo:Membership"));
     orleans.AddSqlitePool(builder.Configuration.GetSection(SqlitePoolOptions.SectionName));
-    orleans.AddDashboard();
+    if (silo.Dashboard)
+    {
+        // The dashboard profiles every grain call (a call filter): Silo:Dashboard=false saves that cost.
+        orleans.AddDashboard();
+    }
 });
 SiloWeb.AddServices(builder.Services, silo);
 
 var app = builder.Build();
-SiloWeb.Map(app);
+SiloWeb.Map(app, silo);
 await app.StartAsync();
 
 var pool = app.Services.GetRequiredService<IOptions<SqlitePoolOptions>>().Value;

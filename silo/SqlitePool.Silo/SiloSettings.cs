@@ -12,7 +12,8 @@ internal sealed record SiloSettings(
     string? AdvertisedHost,
     bool Kubernetes,
     int HttpPort,
-    string? OtlpEndpoint)
+    string? OtlpEndpoint,
+    bool Dashboard)
 {
     public static readonly Dictionary<string, string> SwitchMappings = new(StringComparer.OrdinalIgnoreCase)
     {
@@ -45,7 +46,8 @@ internal sealed record SiloSettings(
             NullIfEmpty(section["AdvertisedHost"]),
             section.GetValue("Kubernetes", false),
             section.GetValue("HttpPort", 8080),
-            NullIfEmpty(section["OtlpEndpoint"]));
+            NullIfEmpty(section["OtlpEndpoint"]),
+            section.GetValue("Dashboard", true));
     }
 
     private static string? NullIfEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;

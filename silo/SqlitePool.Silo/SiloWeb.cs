@@ -32,9 +32,13 @@ internal static class SiloWeb
         }
     }
 
-    public static void Map(WebApplication app)
+    public static void Map(WebApplication app, SiloSettings silo)
     {
-        app.MapOrleansDashboard(routePrefix: "/dashboard");
+        if (silo.Dashboard)
+        {
+            app.MapOrleansDashboard(routePrefix: "/dashboard");
+        }
+
         app.MapGet("/", () => Results.Redirect("/databases"));
         app.MapGet("/databases", () => Results.Stream(typeof(SiloWeb).Assembly.GetManifestResourceStream("databases.html")!, "text/html; charset=utf-8"));
         app.MapGet("/api/databases", async (IClusterClient client) =>

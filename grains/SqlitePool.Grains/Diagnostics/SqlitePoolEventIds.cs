@@ -9,12 +9,30 @@ public static class SqlitePoolEventIds
     /// <summary>A database pool closed.</summary>
     public const int DatabaseClosed = 1001;
 
+    /// <summary>A database could not be opened; its callers get the error.</summary>
+    public const int DatabaseOpenFailed = 1002;
+
     /// <summary>A lease was granted.</summary>
     public const int LeaseAcquired = 2000;
 
     /// <summary>A lease was revoked because its holder's silo left or its client stopped answering.</summary>
     public const int LeaseRevoked = 2001;
 
+    /// <summary>A lease was released by its holder.</summary>
+    public const int LeaseReleased = 2002;
+
+    /// <summary>A lease expired: idle past <c>LeaseIdleTimeout</c> or held past <c>MaxLeaseHoldTime</c>.</summary>
+    public const int LeaseExpired = 2003;
+
+    /// <summary>A caller waited past <c>AcquireTimeout</c> for a connection.</summary>
+    public const int AcquireTimedOut = 2004;
+
+    /// <summary>A statement ran past <c>StatementTimeout</c> and was interrupted.</summary>
+    public const int StatementTimedOut = 3000;
+
     /// <summary>A database key named a node that is not an active silo.</summary>
     public const int NodeUnavailable = 4000;
+
+    /// <summary>A database grain was placed on its node's silo.</summary>
+    public const int DatabasePlaced = 4001;
 }

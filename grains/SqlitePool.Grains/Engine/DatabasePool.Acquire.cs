@@ -1,3 +1,4 @@
+using SqlitePool.Diagnostics;
 using SqlitePool.Hosting;
 
 namespace SqlitePool.Engine;
@@ -389,6 +390,7 @@ public sealed partial class DatabasePool
         {
             pool._timeouts++;
             pool.Metrics?.Timeout();
+            PoolLog.AcquireTimedOut(pool.Logger, kind, pool.Database, pool._options.AcquireTimeout);
             Detach(this);
             var what = kind switch
             {

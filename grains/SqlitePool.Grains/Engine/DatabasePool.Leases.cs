@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using SqlitePool.Diagnostics;
 
 namespace SqlitePool.Engine;
 
@@ -166,6 +167,7 @@ public sealed partial class DatabasePool
             {
                 Remember(lease.Id, expiry);
                 Interlocked.Increment(ref _expired);
+                PoolLog.LeaseExpired(Logger, lease.Id, lease.Kind, Database, lease.Holder, expiry);
                 _ = FinishLeaseAsync(lease);
             }
         }

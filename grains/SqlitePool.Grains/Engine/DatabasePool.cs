@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
 using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using SqlitePool.Diagnostics;
 using SqlitePool.Hosting;
 using SQLitePCL;
@@ -78,6 +80,9 @@ public sealed partial class DatabasePool : IAsyncDisposable
 
     /// <summary>Where measurements go (set by the registry); null reports nothing.</summary>
     internal PoolMetrics? Metrics { get; set; }
+
+    /// <summary>Where expiries and timeouts are logged (set by the registry).</summary>
+    internal ILogger Logger { get; set; } = NullLogger.Instance;
 
     /// <summary>The settings in force.</summary>
     public DatabaseOptions Options => _options;
@@ -221,6 +226,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
     {
         Interlocked.Increment(ref _statementTimeouts);
         Metrics?.Timeout();
+        PoolLog.StatementTimedOut(Logger, Database, _options.StatementTimeout);
         return new DatabaseTimeoutException(Database, "a statement to finish", _options.StatementTimeout, nameof(DatabaseOptions.StatementTimeout));
     }
 

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
 using SqlitePool.Diagnostics;
 using SqlitePool.Hosting;
 
@@ -12,13 +13,15 @@ public sealed class DatabasePoolRegistry : IAsyncDisposable
 {
     private readonly TimeProvider _time;
     private readonly SqlitePoolMetrics? _metrics;
+    private readonly ILoggerFactory? _loggers;
     private readonly ConcurrentDictionary<string, Lazy<Task<DatabasePool>>> _pools = new(StringComparer.Ordinal);
 
-    /// <summary>Creates the registry; with <paramref name="metrics"/>, its pools report to that meter.</summary>
-    public DatabasePoolRegistry(TimeProvider timeProvider, SqlitePoolMetrics? metrics = null)
+    /// <summary>Creates the registry; its pools report to <paramref name="metrics"/> and log to <paramref name="loggers"/> when given.</summary>
+    public DatabasePoolRegistry(TimeProvider timeProvider, SqlitePoolMetrics? metrics = null, ILoggerFactory? loggers = null)
     {
         _time = timeProvider;
         _metrics = metrics;
+        _loggers = loggers;
         metrics?.Observe(() => OpenPools);
     }
 
@@ -43,6 +46,7 @@ public sealed class DatabasePoolRegistry : IAsyncDisposable
         {
             var pool = await DatabasePool.OpenAsync(database, fullPath, options, _time, onOpened, onClosed: Forget).ConfigureAwait(false);
             pool.Metrics = _metrics is null ? null : new PoolMetrics(_metrics, database, _time);
+            pool.Logger = _loggers?.CreateLogger<DatabasePool>() ?? pool.Logger;
             return pool;
         }
         catch

@@ -88,6 +88,7 @@ internal sealed partial class DatabaseGrain(
         if (_pool is { } pool)
         {
             await pool.ReleaseAsync(lease);
+            LogLeaseReleased(logger, this.GetPrimaryKeyString(), lease);
         }
     }
 
@@ -167,15 +168,22 @@ internal sealed partial class DatabaseGrain(
             LogOpened(logger, key, path, pool.SqliteVersion);
             return _pool = pool;
         }
-        catch
+        catch (Exception ex)
         {
             _opening = null;
+            LogOpenFailed(logger, ex, this.GetPrimaryKeyString(), ex.Message);
             throw;
         }
     }
 
     [LoggerMessage(EventId = SqlitePoolEventIds.DatabaseOpened, Level = LogLevel.Information, Message = "Opened database {Database} at {Path} (SQLite {Version})")]
     private static partial void LogOpened(ILogger logger, string database, string path, string version);
+
+    [LoggerMessage(EventId = SqlitePoolEventIds.DatabaseOpenFailed, Level = LogLevel.Error, Message = "Could not open database {Database}: {Error}")]
+    private static partial void LogOpenFailed(ILogger logger, Exception exception, string database, string error);
+
+    [LoggerMessage(EventId = SqlitePoolEventIds.LeaseReleased, Level = LogLevel.Debug, Message = "Lease {LeaseId} on {Database} released")]
+    private static partial void LogLeaseReleased(ILogger logger, string database, LeaseId leaseId);
 
     [LoggerMessage(EventId = SqlitePoolEventIds.DatabaseClosed, Level = LogLevel.Information, Message = "Closed database {Database} ({Reason})")]
     private static partial void LogClosed(ILogger logger, string database, DeactivationReasonCode reason);

@@ -31,8 +31,12 @@ internal sealed partial class NodeAffinePlacementDirector(IClusterMembershipServ
             throw new DatabaseNodeUnavailableException(key, node, live);
         }
 
+        LogPlaced(logger, key, owner.SiloAddress);
         return Task.FromResult(owner.SiloAddress);
     }
+
+    [LoggerMessage(EventId = SqlitePoolEventIds.DatabasePlaced, Level = LogLevel.Debug, Message = "Placed {Grain} on silo {Silo}")]
+    private static partial void LogPlaced(ILogger logger, string grain, SiloAddress silo);
 
     [LoggerMessage(EventId = SqlitePoolEventIds.NodeUnavailable, Level = LogLevel.Warning, Message = "No active silo named {Node} for {Database}; live nodes: {LiveNodes}")]
     private static partial void LogNodeUnavailable(ILogger logger, string database, string node, string liveNodes);

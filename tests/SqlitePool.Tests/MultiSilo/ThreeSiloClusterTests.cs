@@ -42,6 +42,25 @@ public sealed class ThreeSiloClusterTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_cluster_lists_every_open_database_under_the_node_that_holds_it()
+    {
+        foreach (var node in Nodes)
+        {
+            await _cluster.Client.GetDatabase(node, $"listed/{node}.db").ExecuteAsync("CREATE TABLE IF NOT EXISTS t(v)");
+        }
+
+        var nodes = await _cluster.Client.GetOpenDatabasesAsync();
+
+        Assert.Equal(Nodes, nodes.Select(n => n.Node));
+        foreach (var node in nodes)
+        {
+            Assert.Null(node.Error);
+            Assert.Contains($"{node.Node}/listed/{node.Node}.db", node.Databases.Select(d => d.Database));
+            Assert.All(node.Databases, d => Assert.StartsWith(node.Node + "/", d.Database, StringComparison.Ordinal));
+        }
+    }
+
+    [Fact]
     public async Task A_database_on_node_b_is_served_to_a_client_and_to_grains_on_a_and_c_and_lives_only_on_b()
     {
         var db = _cluster.Client.GetDatabase("node-b", "orders/2026.db");

@@ -16,11 +16,20 @@ public sealed class SiloProcessFixture : IAsyncLifetime
 
     public string ClusterId { get; } = "cli-" + Guid.NewGuid().ToString("N")[..8];
 
+    /// <summary>The port of the silo's HTTP side (dashboard, Databases page, health).</summary>
+    public int HttpPort { get; } = ServerProcess.FreePort();
+
+    public Uri Http => new($"http://127.0.0.1:{HttpPort}");
+
+    /// <summary>The health check's deadline for each database's <c>SELECT 1</c>.</summary>
+    public static TimeSpan HealthCheckTimeout { get; } = TimeSpan.FromSeconds(1);
+
     public string[] Connection => ["--gateway", $"127.0.0.1:{GatewayPort}", "--cluster-id", ClusterId];
 
     public async ValueTask InitializeAsync() =>
         _silo = await ServerProcess.StartSiloAsync(_directory.Path,
-            ["--gateway-port", GatewayPort.ToString(), "--silo-port", ServerProcess.FreePort().ToString(), "--cluster-id", ClusterId]);
+            ["--gateway-port", GatewayPort.ToString(), "--silo-port", ServerProcess.FreePort().ToString(), "--cluster-id", ClusterId,
+             "--http-port", HttpPort.ToString(), $"--SqlitePool:HealthCheckTimeout={HealthCheckTimeout}"]);
 
     public async ValueTask DisposeAsync()
     {

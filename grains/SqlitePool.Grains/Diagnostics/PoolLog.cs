@@ -1,0 +1,16 @@
+using Microsoft.Extensions.Logging;
+
+namespace SqlitePool.Diagnostics;
+
+/// <summary>The pool engine's log messages (event ids in <see cref="SqlitePoolEventIds"/>).</summary>
+internal static partial class PoolLog
+{
+    [LoggerMessage(EventId = SqlitePoolEventIds.LeaseExpired, Level = LogLevel.Warning, Message = "Lease {LeaseId} ({Kind}) on {Database} held by {Holder} {Expiry}; its transaction was rolled back")]
+    public static partial void LeaseExpired(ILogger logger, LeaseId leaseId, LeaseKind kind, string database, LeaseHolder holder, string expiry);
+
+    [LoggerMessage(EventId = SqlitePoolEventIds.AcquireTimedOut, Level = LogLevel.Warning, Message = "A {Kind} request on {Database} waited longer than {Timeout} and timed out")]
+    public static partial void AcquireTimedOut(ILogger logger, LeaseKind kind, string database, TimeSpan timeout);
+
+    [LoggerMessage(EventId = SqlitePoolEventIds.StatementTimedOut, Level = LogLevel.Warning, Message = "A statement on {Database} ran longer than {Timeout} and was interrupted")]
+    public static partial void StatementTimedOut(ILogger logger, string database, TimeSpan timeout);
+}
