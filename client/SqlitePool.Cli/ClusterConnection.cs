@@ -23,6 +23,9 @@ internal sealed class ClusterConnection : IAsyncDisposable
     {
         var endpoint = redis is null ? await ResolveAsync(gateway, cancellationToken) : null;
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        // Ctrl+C and SIGTERM belong to the command (System.CommandLine cancels it); the host's console lifetime
+        // would swallow them waiting for a shutdown nobody awaits.
+        builder.Services.AddSingleton<IHostLifetime, CommandHostLifetime>();
         builder.UseOrleansClient(client =>
         {
             if (endpoint is null)
@@ -107,3 +110,11 @@ internal sealed class ClusterConnection : IAsyncDisposable
 
 /// <summary>The gateway could not be reached.</summary>
 internal sealed class GatewayUnreachableException(string message) : Exception(message);
+
+/// <summary>A host lifetime that leaves process signals to the command line.</summary>
+internal sealed class CommandHostLifetime : IHostLifetime
+{
+    public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}

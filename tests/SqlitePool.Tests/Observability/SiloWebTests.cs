@@ -65,6 +65,42 @@ public sealed class SiloWebTests(SiloProcessFixture silo) : IClassFixture<SiloPr
     }
 
     [Fact]
+    public async Task Stats_watch_refreshes_the_cluster_view_until_interrupted()
+    {
+        using var client = await GatewayClient.ConnectAsync(silo.GatewayPort, silo.ClusterId);
+        var db = client.Client.GetDatabase("local", $"watch/{Guid.NewGuid():N}.db");
+        await db.ExecuteAsync("CREATE TABLE t(v)");
+        using var watch = System.Diagnostics.Process.Start(ProcessRunner.Dotnet(ProcessRunner.CliDll, ["stats", .. silo.Connection, "--watch", "--interval", "0.2"]))!;
+        var refreshes = 0;
+        while (refreshes < 3 && await watch.StandardOutput.ReadLineAsync(Ct) is { } line)
+        {
+            refreshes += line.Contains(db.Id.Path, StringComparison.Ordinal) ? 1 : 0;
+        }
+
+        // Ctrl+C ends the watch promptly.
+        using (var interrupt = System.Diagnostics.Process.Start("kill", ["-INT", watch.Id.ToString()]))
+        {
+            await interrupt.WaitForExitAsync(Ct);
+        }
+
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        deadline.CancelAfter(TimeSpan.FromSeconds(15));
+        try
+        {
+            await watch.WaitForExitAsync(deadline.Token);
+        }
+        finally
+        {
+            if (!watch.HasExited)
+            {
+                watch.Kill();
+            }
+        }
+
+        Assert.Equal(3, refreshes);
+    }
+
+    [Fact]
     public async Task The_dashboard_and_the_databases_page_are_served()
     {
         using var http = new HttpClient { BaseAddress = silo.Http };
