@@ -74,7 +74,7 @@ internal sealed class PoolMetrics(SqlitePoolMetrics metrics, string database, Ti
 
     public void Waited(long since)
     {
-        if (metrics.WaitTime.Enabled)
+        if (since != 0 && metrics.WaitTime.Enabled)
         {
             metrics.WaitTime.Record(time.GetElapsedTime(since).TotalSeconds, _pool);
         }
@@ -90,7 +90,7 @@ internal sealed class PoolMetrics(SqlitePoolMetrics metrics, string database, Ti
 
     public void Operation(long since, string operation)
     {
-        if (metrics.OperationDuration.Enabled)
+        if (since != 0 && metrics.OperationDuration.Enabled)
         {
             metrics.OperationDuration.Record(time.GetElapsedTime(since).TotalSeconds, _pool, new KeyValuePair<string, object?>("db.operation.name", operation));
         }
@@ -116,5 +116,9 @@ internal sealed class PoolMetrics(SqlitePoolMetrics metrics, string database, Ti
 
     public void Written(long rows) => metrics.RowsWritten.Add(rows, _pool);
 
-    public long Now() => time.GetTimestamp();
+    /// <summary>A timestamp to measure an operation from, or 0 when no listener wants durations (nothing to pay then).</summary>
+    public long OperationStart() => metrics.OperationDuration.Enabled ? time.GetTimestamp() : 0;
+
+    /// <summary>A timestamp to measure a connection's wait and use from, or 0 when no listener wants them.</summary>
+    public long ConnectionStart() => metrics.WaitTime.Enabled || metrics.UseTime.Enabled ? time.GetTimestamp() : 0;
 }

@@ -23,7 +23,16 @@ public sealed partial class DatabasePool
             }
         }
 
-        return waiter?.Completion.Task ?? (connection is not null ? Task.FromResult(connection) : OpenReaderAsync());
+        return waiter?.Completion.Task ?? (connection is not null ? Task.FromResult(connection) : TakeNewReaderAsync());
+    }
+
+    private async Task<PooledConnection> TakeNewReaderAsync()
+    {
+        var since = Metrics?.ConnectionStart() ?? 0;
+        var reader = await OpenReaderAsync().ConfigureAwait(false);
+        Metrics?.Waited(since);
+        reader.TakenAt = since;
+        return reader;
     }
 
     /// <summary>Runs a read on the next free reader; it waits FIFO with reader leases.</summary>
@@ -48,7 +57,7 @@ public sealed partial class DatabasePool
         {
             // A reader is opening for it: a cancellation now is reported once that reader is back.
             job.Attach(static () => { });
-            _ = StartOnNewReaderAsync(new Waiter(this, LeaseKind.Reader) { ReadJob = job });
+            _ = StartOnNewReaderAsync(new Waiter(this, LeaseKind.Reader) { ReadJob = job, EnqueuedAt = _time.GetTimestamp() });
         }
     }
 
@@ -122,7 +131,7 @@ public sealed partial class DatabasePool
     {
         if (Metrics is { } metrics)
         {
-            connection.TakenAt = metrics.Now();
+            connection.TakenAt = metrics.ConnectionStart();
             metrics.Waited(connection.TakenAt);
         }
 
@@ -295,7 +304,7 @@ public sealed partial class DatabasePool
     {
         Detach(waiter);
         Metrics?.Waited(waiter.EnqueuedAt);
-        connection.TakenAt = Metrics?.Now() ?? 0;
+        connection.TakenAt = Metrics?.ConnectionStart() ?? 0;
         if (waiter.ReadJob is { } read)
         {
             StartRead(connection, read);

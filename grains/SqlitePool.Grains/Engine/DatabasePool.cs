@@ -95,7 +95,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(statement);
         Interlocked.Increment(ref _writes);
-        var started = Metrics?.Now() ?? 0;
+        var started = Metrics?.OperationStart() ?? 0;
         var result = (await SubmitWrite(new WriteJob([statement], isBatch: false, cancellationToken)).ConfigureAwait(false))[0];
         Metrics?.Wrote(result.Changes, started, "execute");
         return result;
@@ -112,7 +112,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
 
     private async Task<ExecuteResult[]> RunBatchAsync(Statement[] statements, CancellationToken cancellationToken)
     {
-        var started = Metrics?.Now() ?? 0;
+        var started = Metrics?.OperationStart() ?? 0;
         var results = await SubmitWrite(new WriteJob(statements, isBatch: true, cancellationToken)).ConfigureAwait(false);
         Metrics?.Wrote(results.Sum(r => r.Changes), started, "batch");
         return results;
@@ -125,7 +125,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(statement);
         cancellationToken.ThrowIfCancellationRequested();
         Interlocked.Increment(ref _reads);
-        var job = Metrics is { } metrics ? Measured(metrics, metrics.Now()) : new WorkItem<QueryResult>(c => RunQuery(c, statement), cancellationToken);
+        var job = Metrics is { } metrics ? Measured(metrics, metrics.OperationStart()) : new WorkItem<QueryResult>(c => RunQuery(c, statement), cancellationToken);
         SubmitRead(job, cancellationToken);
         return job.Task;
 

@@ -45,7 +45,7 @@ public sealed class PoolLease : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(statement);
         var readPath = Kind == LeaseKind.Reader;
-        var (metrics, started) = (_pool.Metrics, _pool.Metrics?.Now() ?? 0);
+        var (metrics, started) = (_pool.Metrics, _pool.Metrics?.OperationStart() ?? 0);
         return RunAsync(c =>
         {
             var result = readPath
@@ -61,7 +61,7 @@ public sealed class PoolLease : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(statement);
         var readPath = Kind == LeaseKind.Reader;
-        var (metrics, started) = (_pool.Metrics, _pool.Metrics?.Now() ?? 0);
+        var (metrics, started) = (_pool.Metrics, _pool.Metrics?.OperationStart() ?? 0);
         return RunAsync(c =>
         {
             var result = StatementRunner.Query(c.Handle!, statement, readPath);

@@ -33,6 +33,9 @@ public sealed class MetricsTests(ClusterFixture cluster)
         Assert.Equal(1 + 7 + 1 + 2, Count(exported, "db.client.operation.duration", pool));
         Assert.Equal(1 + 7 + 1, Sum(exported, "sqlitepool.group_commit.size", pool));
         Assert.Equal(11, Count(exported, "db.client.connection.wait_time", pool));
+        // Seconds, measured from when each caller asked: the whole workload took far less than a minute.
+        Assert.InRange(Points(exported, "db.client.connection.wait_time", pool).Sum(p => p.GetHistogramSum()), 0, 60);
+        Assert.InRange(Points(exported, "db.client.operation.duration", pool).Sum(p => p.GetHistogramSum()), 1e-6, 60);
         // One use of the writer serves a whole commit group: at least CREATE, one group, the batch and two reads.
         Assert.InRange(Count(exported, "db.client.connection.use_time", pool), 5, 11);
 
