@@ -13,6 +13,8 @@ internal sealed record SiloSettings(
     bool Kubernetes,
     int HttpPort,
     string? OtlpEndpoint,
+    string OtlpProtocol,
+    TimeSpan OtlpInterval,
     bool Dashboard)
 {
     public static readonly Dictionary<string, string> SwitchMappings = new(StringComparer.OrdinalIgnoreCase)
@@ -28,6 +30,7 @@ internal sealed record SiloSettings(
         ["--advertise"] = "Silo:AdvertisedHost",
         ["--http-port"] = "Silo:HttpPort",
         ["--otlp"] = "Silo:OtlpEndpoint",
+        ["--otlp-protocol"] = "Silo:OtlpProtocol",
     };
 
     /// <summary>How membership is kept, for the start-up log.</summary>
@@ -47,6 +50,8 @@ internal sealed record SiloSettings(
             section.GetValue("Kubernetes", false),
             section.GetValue("HttpPort", 8080),
             NullIfEmpty(section["OtlpEndpoint"]),
+            section["OtlpProtocol"] ?? "grpc",
+            section.GetValue("OtlpInterval", TimeSpan.FromSeconds(15)),
             section.GetValue("Dashboard", true));
     }
 

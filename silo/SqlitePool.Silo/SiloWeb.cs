@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using OpenTelemetry.Exporter;
 using OpenTelemetry.Metrics;
 using Orleans.Dashboard;
 using SqlitePool.Client;
@@ -26,9 +27,20 @@ internal static class SiloWeb
         if (silo.OtlpEndpoint is { } endpoint)
         {
             // One setting turns export on: the pool's meter and Orleans' own, over OTLP.
+            var protocol = silo.OtlpProtocol switch
+            {
+                "grpc" => OtlpExportProtocol.Grpc,
+                "http/protobuf" => OtlpExportProtocol.HttpProtobuf,
+                _ => throw new InvalidOperationException($"Silo:OtlpProtocol is '{silo.OtlpProtocol}'; use 'grpc' or 'http/protobuf'."),
+            };
             services.AddOpenTelemetry().WithMetrics(metrics => metrics
                 .AddMeter(SqlitePoolMetrics.MeterName, "Microsoft.Orleans")
-                .AddOtlpExporter(o => o.Endpoint = new Uri(endpoint)));
+                .AddOtlpExporter((exporter, reader) =>
+                {
+                    exporter.Endpoint = new Uri(endpoint);
+                    exporter.Protocol = protocol;
+                    reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = (int)silo.OtlpInterval.TotalMilliseconds;
+                }));
         }
     }
 
