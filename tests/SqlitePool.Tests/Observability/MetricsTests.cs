@@ -57,24 +57,35 @@ public sealed class MetricsTests(ClusterFixture cluster)
     {
         var exported = new List<Metric>();
         using var meters = Sdk.CreateMeterProviderBuilder().AddMeter(SqlitePoolMetrics.MeterName).AddInMemoryExporter(exported).Build();
+        var db = cluster.NewDatabase("metrics");
         // "short/**" databases time out acquisitions after 300 ms.
-        var db = cluster.NewDatabase("short");
-        var pool = db.Id.GrainKey;
+        var hurried = cluster.NewDatabase("short");
         await db.ExecuteAsync("CREATE TABLE t(v)");
+        await hurried.ExecuteAsync("CREATE TABLE t(v)");
 
+        Task<QueryResult> waiting;
         await using (await db.AcquireExclusiveAsync(Ct))
         {
-            var waiting = db.QueryAsync("SELECT 1");
+            waiting = db.QueryAsync("SELECT 1");
             await ClusterWaits.UntilAsync(async () => (await db.GetStatisticsAsync()).ReaderWaiters == 1);
             meters.ForceFlush();
-            Assert.Equal(1, Value(exported, "db.client.connection.pending_requests", pool));
-            Assert.Equal(1, Value(exported, "db.client.connection.count", pool, ("db.client.connection.state", "used")));
-            await Assert.ThrowsAsync<DatabaseTimeoutException>(() => waiting);
+            Assert.Equal(1, Value(exported, "db.client.connection.pending_requests", db.Id.GrainKey));
+            Assert.Equal(1, Value(exported, "db.client.connection.count", db.Id.GrainKey, ("db.client.connection.state", "used")));
+            Assert.False(waiting.IsCompleted);
+        }
+
+        await waiting;
+
+        await using (await hurried.AcquireExclusiveAsync(Ct))
+        {
+            await Assert.ThrowsAsync<DatabaseTimeoutException>(() => hurried.QueryAsync("SELECT 1"));
         }
 
         exported.Clear();
         meters.ForceFlush();
-        Assert.Equal(1, Sum(exported, "db.client.connection.timeouts", pool));
+        Assert.Equal(1, Sum(exported, "db.client.connection.timeouts", hurried.Id.GrainKey));
+        Assert.Equal(0, Sum(exported, "db.client.connection.timeouts", db.Id.GrainKey));
+        Assert.Equal(0, Value(exported, "db.client.connection.pending_requests", db.Id.GrainKey));
     }
 
     private static List<MetricPoint> Points(List<Metric> exported, string name, string pool, (string Key, string Value)? tag = null)
