@@ -19,6 +19,15 @@ internal static class OutputFormatter
         w.WriteEndObject();
     });
 
+    public static string BackupJson(BackupResult result) => Json(w =>
+    {
+        w.WriteStartObject();
+        w.WriteString("source", result.Source);
+        w.WriteString("destination", result.Destination);
+        w.WriteNumber("bytes", result.Bytes);
+        w.WriteEndObject();
+    });
+
     /// <summary>An array of objects keyed by column name.</summary>
     public static string RowsJson(QueryResult result) => Json(w =>
     {

@@ -132,6 +132,19 @@ Command Add(Command command, Func<ParseResult, SqliteDatabaseCommand> body)
 }
 
 {
+    var (db, destination) = (Db(), new Argument<string>("DEST") { Description = "[node:]path of the new database that receives the copy" });
+    Add(new Command("backup", "Copy DB, consistent while writes go on, into the new database DEST (on any node)") { db, destination }, r => async (database, ct) =>
+        Console.WriteLine(OutputFormatter.BackupJson(await database.BackupToAsync(DatabaseId.Parse(r.GetValue(destination)!), ct))));
+}
+
+{
+    var (backup, db) = (new Argument<string>("BACKUP") { Description = "[node:]path of the backup (any database)" }, Db());
+    var restore = new Command("restore", "Create the new database DB as a copy of BACKUP") { backup, db };
+    Add(restore, r => async (database, ct) =>
+        Console.WriteLine(OutputFormatter.BackupJson(await database.RestoreFromAsync(DatabaseId.Parse(r.GetValue(backup)!), ct))));
+}
+
+{
     var (db, format) = (Db(), Format("table"));
     Add(new Command("shell", "Interactive SQL; with piped input, one statement per line and one output line each") { db, format }, r => (database, ct) =>
         new ShellSession(database, r.GetValue(format)!, Console.In, Console.Out).RunAsync(!Console.IsInputRedirected, ct));

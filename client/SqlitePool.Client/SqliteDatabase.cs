@@ -148,6 +148,17 @@ public sealed class SqliteDatabase
         }
     }
 
+    /// <summary>Copies this database into the new database <paramref name="destination"/> on any node, consistent
+    /// while writes go on: the copy holds exactly what was committed when it began.</summary>
+    /// <exception cref="DatabaseExistsException">The destination exists; nothing was written.</exception>
+    public Task<BackupResult> BackupToAsync(DatabaseId destination, CancellationToken cancellationToken = default) =>
+        Grain.BackupAsync(destination, cancellationToken);
+
+    /// <summary>Creates this database as a copy of <paramref name="source"/> (a backup, or any database on any node).</summary>
+    /// <exception cref="DatabaseExistsException">This database exists; nothing was written.</exception>
+    public Task<BackupResult> RestoreFromAsync(DatabaseId source, CancellationToken cancellationToken = default) =>
+        Grain.RestoreFromAsync(source, cancellationToken);
+
     /// <summary>A snapshot of the database's pool.</summary>
     public Task<PoolStatistics> GetStatisticsAsync() => Grain.GetStatisticsAsync();
 

@@ -38,6 +38,22 @@ public interface IDatabaseGrain : IGrainWithStringKey
     [Alias("Stream")]
     IAsyncEnumerable<QueryResult> StreamAsync(Statement statement, int batchRows = 1024, CancellationToken cancellationToken = default);
 
+    /// <summary>Copies this database into the new database <paramref name="destination"/> (on this node or another),
+    /// consistent while writes go on: the copy holds exactly what was committed when it began.</summary>
+    /// <exception cref="DatabaseExistsException">The destination exists; nothing was written.</exception>
+    [Alias("Backup")]
+    Task<BackupResult> BackupAsync(DatabaseId destination, CancellationToken cancellationToken = default);
+
+    /// <summary>Creates this database as a copy of <paramref name="source"/> (a backup, or any database on any node),
+    /// streamed from the source's node and checked with <c>integrity_check</c> before it is put in place.</summary>
+    /// <exception cref="DatabaseExistsException">This database exists; nothing was written.</exception>
+    [Alias("RestoreFrom")]
+    Task<BackupResult> RestoreFromAsync(DatabaseId source, CancellationToken cancellationToken = default);
+
+    /// <summary>Streams a consistent copy of the database file in chunks (what a restore on another node reads).</summary>
+    [Alias("Export")]
+    IAsyncEnumerable<byte[]> ExportAsync(CancellationToken cancellationToken = default);
+
     /// <summary>Acquires a lease; it must be released, or it expires after the idle timeout. A client passes
     /// <paramref name="holder"/> so the database can revoke the lease when the client goes away; a grain's lease
     /// is revoked when its silo leaves, if the request names the grain and its silo (the client library's

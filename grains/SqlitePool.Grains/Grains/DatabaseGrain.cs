@@ -150,20 +150,26 @@ internal sealed partial class DatabaseGrain(
 
     private Task<DatabasePool> GetPoolAsync() => _pool is { } pool ? Task.FromResult(pool) : _opening ??= OpenAsync();
 
+    /// <summary>This database's file. Placement never puts a database elsewhere; refuse rather than touch the wrong disk.</summary>
+    private (DatabaseId Id, string Path) Locate()
+    {
+        var key = this.GetPrimaryKeyString();
+        var id = DatabaseId.FromGrainKey(key);
+        if (!string.Equals(id.Node, silo.Name, StringComparison.Ordinal))
+        {
+            throw new DatabaseNodeUnavailableException(key, id.Node, [silo.Name]);
+        }
+
+        return (id, new DataRoot(options.Value.DataRoot).Resolve(id));
+    }
+
     private async Task<DatabasePool> OpenAsync()
     {
         try
         {
             var settings = options.Value;
             var key = this.GetPrimaryKeyString();
-            var id = DatabaseId.FromGrainKey(key);
-            if (!string.Equals(id.Node, silo.Name, StringComparison.Ordinal))
-            {
-                // Placement never puts a database elsewhere; refuse rather than create a file on the wrong disk.
-                throw new DatabaseNodeUnavailableException(key, id.Node, [silo.Name]);
-            }
-
-            var path = new DataRoot(settings.DataRoot).Resolve(id);
+            var (id, path) = Locate();
             var pool = await registry.GetOrOpenAsync(key, path, settings.ResolveFor(id.Path), settings.OnDatabaseOpened);
             LogOpened(logger, key, path, pool.SqliteVersion);
             return _pool = pool;

@@ -42,6 +42,26 @@ public sealed class ThreeSiloClusterTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_backup_streams_to_another_node_and_restores_there_as_a_new_database()
+    {
+        var source = _cluster.Client.GetDatabase("node-b", "sales.db");
+        await source.ExecuteAsync("CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)");
+        // About 3 MiB, so the copy travels in several chunks.
+        await source.ExecuteBatchAsync(Enumerable.Range(0, 300).Select(_ => new Statement("INSERT INTO t(v) VALUES (randomblob(10000))")), Ct);
+
+        var result = await source.BackupToAsync(new DatabaseId("node-c", "copies/sales.db"), Ct);
+
+        Assert.True(result.Bytes > 3_000_000, $"{result.Bytes} bytes");
+        Assert.True(File.Exists(Path.Combine(DataRoot("node-c"), "copies", "sales.db")));
+        Assert.False(Directory.Exists(Path.Combine(DataRoot("node-b"), "copies")));
+        var copy = _cluster.Client.GetDatabase("node-c", "copies/sales.db");
+        Assert.Equal(
+            (await source.QueryAsync("SELECT count(*), sum(length(v)), max(id) FROM t")).Values,
+            (await copy.QueryAsync("SELECT count(*), sum(length(v)), max(id) FROM t")).Values);
+        Assert.Equal("node-c/copies/sales.db", (await copy.GetStatisticsAsync()).Database);
+    }
+
+    [Fact]
     public async Task The_cluster_lists_every_open_database_under_the_node_that_holds_it()
     {
         foreach (var node in Nodes)

@@ -35,6 +35,25 @@ public sealed class CliTests(SiloProcessFixture silo) : IClassFixture<SiloProces
     }
 
     [Fact]
+    public async Task Backup_and_restore_copy_a_database_into_new_keys_and_refuse_existing_ones()
+    {
+        var (db, backup, restored) = (NewDb(), NewDb(), NewDb());
+        Assert.Equal(0, (await Cli("exec", db, "CREATE TABLE t(v)")).ExitCode);
+        Assert.Equal(0, (await Cli("exec", db, "INSERT INTO t VALUES ('kept')")).ExitCode);
+
+        var made = await Cli("backup", db, backup);
+        var again = await Cli("backup", db, backup);
+        var back = await Cli("restore", backup, restored);
+
+        Assert.Equal(0, made.ExitCode);
+        Assert.Matches($"^{{\"source\":\"local/{db}\",\"destination\":\"local/{backup}\",\"bytes\":[1-9][0-9]*}}$", made.Stdout);
+        Assert.Equal(1, again.ExitCode);
+        Assert.Contains("already exists", again.Stderr, StringComparison.Ordinal);
+        Assert.Equal(0, back.ExitCode);
+        Assert.Equal("[{\"v\":\"kept\"}]", (await Cli("query", restored, "SELECT v FROM t", "--format", "json")).Stdout);
+    }
+
+    [Fact]
     public async Task Piped_shell_prints_one_json_line_per_statement_and_goes_on_after_errors()
     {
         var db = NewDb();
