@@ -170,7 +170,13 @@ internal sealed partial class DatabaseGrain(
             var settings = options.Value;
             var key = this.GetPrimaryKeyString();
             var (id, path) = Locate();
-            var pool = await registry.GetOrOpenAsync(key, path, settings.ResolveFor(id.Path), settings.OnDatabaseOpened);
+            var migrations = Migrator.For(settings.Migrations, key, id.Path);
+            var onOpened = migrations.Count == 0 ? settings.OnDatabaseOpened : context =>
+            {
+                Migrator.Apply(context.Connection, key, migrations);
+                settings.OnDatabaseOpened?.Invoke(context);
+            };
+            var pool = await registry.GetOrOpenAsync(key, path, settings.ResolveFor(id.Path), onOpened);
             LogOpened(logger, key, path, pool.SqliteVersion);
             return _pool = pool;
         }

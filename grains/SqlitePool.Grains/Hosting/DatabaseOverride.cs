@@ -47,7 +47,10 @@ public sealed class DatabaseOverride
     public int? ReaderQueueCapacity { get; set; }
 
     /// <summary>True when <paramref name="path"/> matches <see cref="Pattern"/>.</summary>
-    public bool Matches(string path) => Regex.IsMatch(path, GlobToRegex(Pattern), RegexOptions.CultureInvariant);
+    public bool Matches(string path) => GlobMatches(Pattern, path);
+
+    /// <summary>True when <paramref name="path"/> matches the glob <paramref name="pattern"/> (<c>*</c>, <c>**</c>, <c>?</c>).</summary>
+    internal static bool GlobMatches(string pattern, string path) => Regex.IsMatch(path, GlobToRegex(pattern), RegexOptions.CultureInvariant);
 
     internal void ApplyTo(DatabaseOptions options)
     {

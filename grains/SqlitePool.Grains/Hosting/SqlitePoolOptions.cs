@@ -35,6 +35,18 @@ public sealed class SqlitePoolOptions : DatabaseOptions
     /// <summary>Per-database settings by path pattern; later entries win.</summary>
     public List<DatabaseOverride> Databases { get; } = [];
 
+    /// <summary>Schema migrations by path pattern (see <see cref="AddMigrations"/>), run as a database opens.</summary>
+    public List<DatabaseMigrations> Migrations { get; } = [];
+
+    /// <summary>Registers migrations for the databases matching <paramref name="pattern"/>: when one opens, each
+    /// migration newer than its <c>PRAGMA user_version</c> runs in its own transaction, in version order, before
+    /// any call is served (and before <see cref="OnDatabaseOpened"/>).</summary>
+    public SqlitePoolOptions AddMigrations(string pattern, params Migration[] migrations)
+    {
+        Migrations.Add(new DatabaseMigrations(pattern, migrations));
+        return this;
+    }
+
     /// <summary>Runs once each time a database is opened (before any call is served), on its writer
     /// connection: create the schema here. Runs once even when the first calls race.</summary>
     public Action<DatabaseOpenContext>? OnDatabaseOpened { get; set; }

@@ -25,6 +25,20 @@ internal sealed class SqlitePoolOptionsValidator(IOptions<SqlitePoolOptions> opt
         Require(o.HolderCheckInterval > TimeSpan.Zero && o.HolderCheckInterval.TotalMilliseconds <= int.MaxValue, "HolderCheckInterval", o.HolderCheckInterval, "more than zero, under 24 days");
         Require(o.HealthCheckTimeout > TimeSpan.Zero && o.HealthCheckTimeout.TotalMilliseconds <= int.MaxValue, "HealthCheckTimeout", o.HealthCheckTimeout, "more than zero, under 24 days");
         Require(o.HealthWalLimitBytes > 0, "HealthWalLimitBytes", o.HealthWalLimitBytes, "more than zero");
+        for (var i = 0; i < o.Migrations.Count; i++)
+        {
+            var (pattern, steps) = (o.Migrations[i].Pattern, o.Migrations[i].Steps);
+            Require(!string.IsNullOrWhiteSpace(pattern), $"Migrations[{i}]:Pattern", pattern, "a glob over database paths such as 'orders/**'");
+            foreach (var step in steps)
+            {
+                Require(step.Version >= 1, $"Migrations[{i}]:Version", step.Version, "1 or more");
+                Require(!string.IsNullOrWhiteSpace(step.Sql), $"Migrations[{i}]:{step.Version}:Sql", step.Sql, "SQL text");
+            }
+
+            var twice = steps.GroupBy(s => s.Version).FirstOrDefault(g => g.Count() > 1)?.Key;
+            Require(twice is null, $"Migrations[{i}]:Version", twice, "each version once");
+        }
+
         Validate(o, "");
         for (var i = 0; i < o.Databases.Count; i++)
         {

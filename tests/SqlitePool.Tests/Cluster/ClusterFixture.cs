@@ -40,6 +40,14 @@ public sealed class ClusterFixture : IAsyncLifetime
             o.HolderCheckInterval = TimeSpan.FromSeconds(1);
             o.OnDatabaseOpened = OnOpened;
             o.Databases.Add(new DatabaseOverride { Pattern = "short/**", AcquireTimeout = TimeSpan.FromMilliseconds(300) });
+            o.AddMigrations("migrated/**",
+                new Migration(1, "CREATE TABLE items(id INTEGER PRIMARY KEY, name TEXT NOT NULL); CREATE TABLE runs(version INTEGER)"),
+                new Migration(2, "ALTER TABLE items ADD COLUMN price REAL; INSERT INTO runs VALUES (2)"),
+                new Migration(3, "CREATE INDEX items_by_name ON items(name); INSERT INTO runs VALUES (3)"));
+            o.AddMigrations("badmigration/**",
+                new Migration(1, "CREATE TABLE a(x)"),
+                new Migration(2, "CREATE TABLE b(y); INSERT INTO no_such_table VALUES (1)"),
+                new Migration(3, "CREATE TABLE c(z)"));
             o.Databases.Add(new DatabaseOverride { Pattern = "ttl/**", LeaseIdleTimeout = TimeSpan.FromMilliseconds(300) });
             o.Databases.Add(new DatabaseOverride
             {

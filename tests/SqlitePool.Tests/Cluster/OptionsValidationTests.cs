@@ -16,6 +16,8 @@ public sealed class OptionsValidationTests
         { "HolderCheckInterval", "SqlitePool:HolderCheckInterval is '-00:00:01'" },
         { "Override", "SqlitePool:Databases[0]:WriterQueueCapacity is '0'" },
         { "Pattern", "SqlitePool:Databases[0]:Pattern is ''" },
+        { "HealthCheckTimeout", "SqlitePool:HealthCheckTimeout is '00:00:00'" },
+        { "MigrationVersion", "SqlitePool:Migrations[0]:Version is '2'" },
     };
 
     [Theory]
@@ -42,6 +44,8 @@ public sealed class OptionsValidationTests
             case "NodeName": o.NodeName = "bad node"; break;
             case "HolderCheckInterval": o.HolderCheckInterval = TimeSpan.FromSeconds(-1); break;
             case "Override": o.Databases.Add(new DatabaseOverride { Pattern = "x/**", WriterQueueCapacity = 0 }); break;
+            case "HealthCheckTimeout": o.HealthCheckTimeout = TimeSpan.Zero; break;
+            case "MigrationVersion": o.AddMigrations("x/**", new Migration(2, "CREATE TABLE a(x)"), new Migration(2, "CREATE TABLE b(x)")); break;
             default: o.Databases.Add(new DatabaseOverride()); break;
         }
     }

@@ -28,6 +28,7 @@ public sealed class ThreeSiloClusterTests : IAsyncLifetime
                 o.NodeName = node;
                 o.DataRoot = DataRoot(node);
                 o.HolderCheckInterval = TimeSpan.FromSeconds(1);
+                o.AddMigrations("raced/**", new Migration(1, "CREATE TABLE t(v TEXT); CREATE TABLE applied(on_node TEXT); INSERT INTO applied VALUES ('once')"));
             });
         });
         _cluster = builder.Build();
@@ -39,6 +40,23 @@ public sealed class ThreeSiloClusterTests : IAsyncLifetime
         await _cluster.StopAllSilosAsync();
         await _cluster.DisposeAsync();
         _directory.Dispose();
+    }
+
+    [Fact]
+    public async Task Callers_on_two_silos_racing_to_activate_a_database_see_its_migration_applied_once()
+    {
+        var onA = _cluster.Client.GetGrain<IRelayGrain>("node-a/racer");
+        var onC = _cluster.Client.GetGrain<IRelayGrain>("node-c/racer");
+
+        await Task.WhenAll(
+            onA.InsertAsync("node-b", "raced/r.db", "from-a"),
+            onC.InsertAsync("node-b", "raced/r.db", "from-c"),
+            _cluster.Client.GetDatabase("node-b", "raced/r.db").ExecuteAsync("INSERT INTO t(v) VALUES ('client')"));
+
+        var db = _cluster.Client.GetDatabase("node-b", "raced/r.db");
+        Assert.Equal(["once"], (await db.QueryAsync("SELECT on_node FROM applied")).Values);
+        Assert.Equal(1L, (await db.QueryAsync("PRAGMA user_version"))[0, 0]);
+        Assert.Equal(3L, (await db.QueryAsync("SELECT count(*) FROM t"))[0, 0]);
     }
 
     [Fact]
