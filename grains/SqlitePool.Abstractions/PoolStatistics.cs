@@ -68,6 +68,9 @@ public sealed record PoolStatistics
 
     /// <summary>Frames in the write-ahead log not yet copied back into the database by a checkpoint.</summary>
     [Id(20)] public long WalFramesToCheckpoint { get; init; }
+
+    /// <summary>How long the oldest snapshot held by a reader lease or a stream has been held, or null when none is.</summary>
+    [Id(21)] public TimeSpan? OldestReaderAge { get; init; }
 }
 
 /// <summary>A lease held now, by whom and since when.</summary>

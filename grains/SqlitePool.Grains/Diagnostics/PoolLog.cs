@@ -11,6 +11,12 @@ internal static partial class PoolLog
     [LoggerMessage(EventId = SqlitePoolEventIds.AcquireTimedOut, Level = LogLevel.Warning, Message = "A {Kind} request on {Database} waited longer than {Timeout} and timed out")]
     public static partial void AcquireTimedOut(ILogger logger, LeaseKind kind, string database, TimeSpan timeout);
 
+    [LoggerMessage(EventId = SqlitePoolEventIds.SnapshotEnded, Level = LogLevel.Warning, Message = "Ended {Holder} on {Database}: it held a read snapshot longer than {Limit} while the write-ahead log was over its limit")]
+    public static partial void SnapshotEnded(ILogger logger, string database, string holder, TimeSpan limit);
+
+    [LoggerMessage(EventId = SqlitePoolEventIds.Checkpointed, Level = LogLevel.Debug, Message = "Checkpoint on {Database}: {Outcome}")]
+    public static partial void Checkpointed(ILogger logger, string database, string outcome);
+
     [LoggerMessage(EventId = SqlitePoolEventIds.StatementTimedOut, Level = LogLevel.Warning, Message = "A statement on {Database} ran longer than {Timeout} and was interrupted")]
     public static partial void StatementTimedOut(ILogger logger, string database, TimeSpan timeout);
 }

@@ -27,8 +27,14 @@ public static class SqlitePoolEventIds
     /// <summary>A caller waited past <c>AcquireTimeout</c> for a connection.</summary>
     public const int AcquireTimedOut = 2004;
 
+    /// <summary>A reader lease or stream lost its snapshot: held past <c>MaxReaderSnapshotAge</c> while the log was over its limit.</summary>
+    public const int SnapshotEnded = 2005;
+
     /// <summary>A statement ran past <c>StatementTimeout</c> and was interrupted.</summary>
     public const int StatementTimedOut = 3000;
+
+    /// <summary>The checkpoint governor ran a checkpoint.</summary>
+    public const int Checkpointed = 3001;
 
     /// <summary>A database key named a node that is not an active silo.</summary>
     public const int NodeUnavailable = 4000;

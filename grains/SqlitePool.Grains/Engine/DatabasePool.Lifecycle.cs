@@ -250,5 +250,6 @@ public sealed partial class DatabasePool
         }
 
         StatementRunner.Exec(db, $"PRAGMA synchronous = {options.Synchronous}");
+        StatementRunner.Exec(db, $"PRAGMA journal_size_limit = {options.WalLimitBytes}");
     }
 }

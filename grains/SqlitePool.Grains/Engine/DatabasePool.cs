@@ -170,7 +170,8 @@ public sealed partial class DatabasePool : IAsyncDisposable
     /// <summary>A snapshot of the pool's state.</summary>
     public PoolStatistics GetStatistics()
     {
-        var walBytes = new FileInfo(Path + "-wal") is { Exists: true } wal ? wal.Length : 0;
+        var walBytes = WalBytes();
+        var oldestReader = OldestReaderSnapshot();
         lock (_sync)
         {
             return new PoolStatistics
@@ -195,6 +196,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
                 Leases = [.. _leases.Values.Select(l => l.ToInfo()).OrderBy(l => l.AcquiredAt)],
                 WalBytes = walBytes,
                 WalFramesToCheckpoint = WalIndex.CheckpointLag(Path),
+                OldestReaderAge = oldestReader is { } since ? Now - since : null,
                 OpenedAt = OpenedAt,
             };
         }

@@ -14,6 +14,7 @@ public sealed class QueryCursor : IAsyncDisposable
     private readonly string _sql;
     private int _disposed;
     private bool _done;
+    private Exception? _ended;
 
     internal QueryCursor(DatabasePool pool, PooledConnection reader, sqlite3_stmt stmt, string sql)
     {
@@ -22,7 +23,11 @@ public sealed class QueryCursor : IAsyncDisposable
         _stmt = stmt;
         _sql = sql;
         Columns = StatementShape.ColumnNames(stmt);
+        OpenedAt = pool.Now;
     }
+
+    /// <summary>When its snapshot began.</summary>
+    public DateTimeOffset OpenedAt { get; }
 
     /// <summary>The result's column names.</summary>
     public string[] Columns { get; }
@@ -33,7 +38,7 @@ public sealed class QueryCursor : IAsyncDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(maxRows, 1);
         if (_disposed != 0)
         {
-            throw _pool.IsClosed ? new DatabaseClosedException(_pool.Database) : new ObjectDisposedException(nameof(QueryCursor));
+            throw _ended ?? (_pool.IsClosed ? new DatabaseClosedException(_pool.Database) : new ObjectDisposedException(nameof(QueryCursor)));
         }
 
         if (_done)
@@ -48,6 +53,13 @@ public sealed class QueryCursor : IAsyncDisposable
             _done = done;
             return batch;
         }, cancellationToken);
+    }
+
+    /// <summary>Ends the cursor for its owner: its snapshot is released and its next read throws <paramref name="error"/>.</summary>
+    internal ValueTask EndAsync(Exception error)
+    {
+        _ended = error;
+        return DisposeAsync();
     }
 
     /// <summary>Finalizes the statement (ending its snapshot) and gives the reader back.</summary>

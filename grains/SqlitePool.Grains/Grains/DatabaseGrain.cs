@@ -33,6 +33,8 @@ internal sealed partial class DatabaseGrain(
     {
         var every = options.Value.HolderCheckInterval;
         this.RegisterGrainTimer(RevokeAbandonedLeasesAsync, new GrainTimerCreationOptions(every, every) { Interleave = true });
+        var checkpoints = CheckpointInterval();
+        this.RegisterGrainTimer(GovernWalAsync, new GrainTimerCreationOptions(checkpoints, checkpoints) { Interleave = true });
         return Task.CompletedTask;
     }
 
@@ -129,6 +131,21 @@ internal sealed partial class DatabaseGrain(
             ? new LeaseHolder(observer.GetGrainId().ToString(), silo, IsClient: true)
             : LeaseHolder.Unknown with { Silo = silo };
     }
+
+    private TimeSpan CheckpointInterval()
+    {
+        try
+        {
+            return options.Value.ResolveFor(DatabaseId.FromGrainKey(this.GetPrimaryKeyString()).Path).CheckpointInterval;
+        }
+        catch (InvalidDatabasePathException)
+        {
+            // The first call reports the bad key; the timer never finds a pool.
+            return options.Value.CheckpointInterval;
+        }
+    }
+
+    private Task GovernWalAsync(CancellationToken cancellationToken) => _pool is { } pool ? pool.GovernWalAsync() : Task.CompletedTask;
 
     private async Task RevokeAbandonedLeasesAsync(CancellationToken cancellationToken)
     {

@@ -49,6 +49,19 @@ public class DatabaseOptions
     /// <summary>Most callers waiting for a reader before <see cref="DatabaseOverloadedException"/>.</summary>
     public int ReaderQueueCapacity { get; set; } = DefaultQueueCapacity;
 
+    /// <summary>The write-ahead log size the checkpoint governor keeps the database under (default 64 MiB): above
+    /// it, checkpoints TRUNCATE the log and readers holding a snapshot longer than <see cref="MaxReaderSnapshotAge"/>
+    /// lose it. Also SQLite's <c>journal_size_limit</c>.</summary>
+    public long WalLimitBytes { get; set; } = 64L << 20;
+
+    /// <summary>How long a reader lease or stream may hold one snapshot while the log is over
+    /// <see cref="WalLimitBytes"/> (default 5 min); past it the lease is revoked or the stream ended.</summary>
+    public TimeSpan MaxReaderSnapshotAge { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>How often the governor looks at the log (default 2 s): it runs a PASSIVE checkpoint after a quiet
+    /// interval, a TRUNCATE one when the log is over the limit or nothing reads.</summary>
+    public TimeSpan CheckpointInterval { get; set; } = TimeSpan.FromSeconds(2);
+
     /// <summary>Allow ATTACH and DETACH; attached files must still lie inside the data root (as SQLite
     /// resolves them: relative names against the working directory). Off by default.</summary>
     public bool AllowAttach { get; set; }
@@ -76,5 +89,8 @@ public class DatabaseOptions
         AcquireTimeout = AcquireTimeout,
         WriterQueueCapacity = WriterQueueCapacity,
         ReaderQueueCapacity = ReaderQueueCapacity,
+        WalLimitBytes = WalLimitBytes,
+        MaxReaderSnapshotAge = MaxReaderSnapshotAge,
+        CheckpointInterval = CheckpointInterval,
     };
 }

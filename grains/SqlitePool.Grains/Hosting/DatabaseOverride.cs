@@ -46,6 +46,15 @@ public sealed class DatabaseOverride
     /// <inheritdoc cref="DatabaseOptions.ReaderQueueCapacity"/>
     public int? ReaderQueueCapacity { get; set; }
 
+    /// <inheritdoc cref="DatabaseOptions.WalLimitBytes"/>
+    public long? WalLimitBytes { get; set; }
+
+    /// <inheritdoc cref="DatabaseOptions.MaxReaderSnapshotAge"/>
+    public TimeSpan? MaxReaderSnapshotAge { get; set; }
+
+    /// <inheritdoc cref="DatabaseOptions.CheckpointInterval"/>
+    public TimeSpan? CheckpointInterval { get; set; }
+
     /// <summary>True when <paramref name="path"/> matches <see cref="Pattern"/>.</summary>
     public bool Matches(string path) => GlobMatches(Pattern, path);
 
@@ -66,6 +75,9 @@ public sealed class DatabaseOverride
         options.AcquireTimeout = AcquireTimeout ?? options.AcquireTimeout;
         options.WriterQueueCapacity = WriterQueueCapacity ?? options.WriterQueueCapacity;
         options.ReaderQueueCapacity = ReaderQueueCapacity ?? options.ReaderQueueCapacity;
+        options.WalLimitBytes = WalLimitBytes ?? options.WalLimitBytes;
+        options.MaxReaderSnapshotAge = MaxReaderSnapshotAge ?? options.MaxReaderSnapshotAge;
+        options.CheckpointInterval = CheckpointInterval ?? options.CheckpointInterval;
     }
 
     private static string GlobToRegex(string glob)

@@ -65,6 +65,9 @@ internal sealed class SqlitePoolOptionsValidator(IOptions<SqlitePoolOptions> opt
         Require(o.AcquireTimeout > TimeSpan.Zero, prefix + "AcquireTimeout", o.AcquireTimeout, "more than zero");
         Require(o.WriterQueueCapacity >= 1, prefix + "WriterQueueCapacity", o.WriterQueueCapacity, "1 or more");
         Require(o.ReaderQueueCapacity >= 1, prefix + "ReaderQueueCapacity", o.ReaderQueueCapacity, "1 or more");
+        Require(o.WalLimitBytes >= 1 << 16, prefix + "WalLimitBytes", o.WalLimitBytes, "64 KiB or more");
+        Require(o.MaxReaderSnapshotAge > TimeSpan.Zero, prefix + "MaxReaderSnapshotAge", o.MaxReaderSnapshotAge, "more than zero");
+        Require(o.CheckpointInterval >= TimeSpan.FromMilliseconds(10) && o.CheckpointInterval.TotalMilliseconds <= int.MaxValue, prefix + "CheckpointInterval", o.CheckpointInterval, "10 ms or more, under 24 days");
     }
 
     private static void Require(bool ok, string setting, object? value, string expected)

@@ -38,8 +38,17 @@ public sealed class ClusterFixture : IAsyncLifetime
             o.DataRoot = DataRoot;
             o.NodeName = "local";
             o.HolderCheckInterval = TimeSpan.FromSeconds(1);
+            // Tests read WAL sizes right after writing; the checkpoint governor has tests of its own ("walgov/**").
+            o.CheckpointInterval = TimeSpan.FromMinutes(10);
             o.OnDatabaseOpened = OnOpened;
             o.Databases.Add(new DatabaseOverride { Pattern = "short/**", AcquireTimeout = TimeSpan.FromMilliseconds(300) });
+            o.Databases.Add(new DatabaseOverride
+            {
+                Pattern = "walgov/**",
+                WalLimitBytes = 1 << 20,
+                MaxReaderSnapshotAge = TimeSpan.FromSeconds(2),
+                CheckpointInterval = TimeSpan.FromMilliseconds(200),
+            });
             o.AddMigrations("migrated/**",
                 new Migration(1, "CREATE TABLE items(id INTEGER PRIMARY KEY, name TEXT NOT NULL); CREATE TABLE runs(version INTEGER)"),
                 new Migration(2, "ALTER TABLE items ADD COLUMN price REAL; INSERT INTO runs VALUES (2)"),

@@ -1,0 +1,94 @@
+using SqlitePool.Diagnostics;
+using SqlitePool.Hosting;
+
+namespace SqlitePool.Engine;
+
+/// <summary>
+/// The checkpoint governor: keeps the write-ahead log under <see cref="DatabaseOptions.WalLimitBytes"/>. SQLite's
+/// auto-checkpoint copies pages back on commits, but cannot pass the oldest reader's snapshot and never shrinks
+/// the file; so, run every <see cref="DatabaseOptions.CheckpointInterval"/>, this takes snapshots held longer than
+/// <see cref="DatabaseOptions.MaxReaderSnapshotAge"/> away while the log is over the limit, and runs checkpoints
+/// on the writer (under the same arbitration as writes): TRUNCATE when over the limit or when nothing reads,
+/// PASSIVE after a quiet interval.
+/// </summary>
+public sealed partial class DatabasePool
+{
+    private long _writesAtLastLook = -1;
+
+    /// <summary>When the oldest snapshot held by a reader lease or a stream began, or null.</summary>
+    public DateTimeOffset? OldestReaderSnapshot() =>
+        _leases.Values.Where(l => l.Kind == LeaseKind.Reader).Select(l => (DateTimeOffset?)l.AcquiredAt)
+            .Concat(_cursors.Keys.Select(c => (DateTimeOffset?)c.OpenedAt))
+            .Min();
+
+    /// <summary>One look at the log: ends over-age snapshots when it is over the limit, then checkpoints if
+    /// there is reason to.</summary>
+    /// <returns>The checkpoint run (mode, then SQLite's busy flag, log frames and checkpointed frames), or null.</returns>
+    public async Task<string?> GovernWalAsync()
+    {
+        if (IsClosed)
+        {
+            return null;
+        }
+
+        var over = WalBytes() > _options.WalLimitBytes;
+        if (over)
+        {
+            await EndOverAgeSnapshotsAsync().ConfigureAwait(false);
+        }
+
+        var writes = Interlocked.Read(ref _writes);
+        var quiet = writes == Interlocked.Exchange(ref _writesAtLastLook, writes);
+        var nobodyReads = OldestReaderSnapshot() is null;
+        if (!over && !(quiet && WalIndex.CheckpointLag(Path) > 0) && !(quiet && nobodyReads && WalBytes() > 0))
+        {
+            return null;
+        }
+
+        var mode = over || nobodyReads ? "TRUNCATE" : "PASSIVE";
+        PooledConnection writer;
+        try
+        {
+            writer = await AcquireConnectionAsync(LeaseKind.Writer, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is DatabaseTimeoutException or DatabaseClosedException or DatabaseOverloadedException)
+        {
+            return null;
+        }
+
+        try
+        {
+            var result = await writer.Worker.RunAsync(c =>
+                StatementRunner.Query(c.Handle!, new Statement($"PRAGMA wal_checkpoint({mode})"), readPath: false).Values).ConfigureAwait(false);
+            var outcome = $"{mode} busy={result[0]} log={result[1]} checkpointed={result[2]}";
+            PoolLog.Checkpointed(Logger, Database, outcome);
+            return outcome;
+        }
+        finally
+        {
+            ReleaseConnection(writer, LeaseKind.Writer);
+        }
+    }
+
+    private async Task EndOverAgeSnapshotsAsync()
+    {
+        var limit = _options.MaxReaderSnapshotAge;
+        var oldest = Now - limit;
+        var reason = $"it held a read snapshot longer than MaxReaderSnapshotAge ({limit.TotalSeconds:0.###} s) while the write-ahead log was over WalLimitBytes ({_options.WalLimitBytes} bytes)";
+        foreach (var lease in _leases.Values.Where(l => l.Kind == LeaseKind.Reader && l.AcquiredAt < oldest).ToList())
+        {
+            if (await RevokeAsync(lease.Id, reason).ConfigureAwait(false))
+            {
+                PoolLog.SnapshotEnded(Logger, Database, "lease " + lease.Id, limit);
+            }
+        }
+
+        foreach (var cursor in _cursors.Keys.Where(c => c.OpenedAt < oldest).ToList())
+        {
+            await cursor.EndAsync(new DatabaseTimeoutException(Database, "a stream to finish its snapshot", limit, nameof(DatabaseOptions.MaxReaderSnapshotAge))).ConfigureAwait(false);
+            PoolLog.SnapshotEnded(Logger, Database, "a stream", limit);
+        }
+    }
+
+    private long WalBytes() => new FileInfo(Path + "-wal") is { Exists: true } wal ? wal.Length : 0;
+}
