@@ -54,6 +54,15 @@ public interface IDatabaseGrain : IGrainWithStringKey
     [Alias("Export")]
     IAsyncEnumerable<byte[]> ExportAsync(CancellationToken cancellationToken = default);
 
+    /// <summary>Subscribes <paramref name="observer"/> to the tables committed writes change (idempotent). Subscriptions
+    /// live in the database's activation: subscribe again after a while (or when notifications stop) to be safe.</summary>
+    [Alias("Subscribe")]
+    Task SubscribeAsync(IDatabaseChangeObserver observer);
+
+    /// <summary>Ends a subscription; unknown observers are ignored.</summary>
+    [Alias("Unsubscribe")]
+    Task UnsubscribeAsync(IDatabaseChangeObserver observer);
+
     /// <summary>Acquires a lease; it must be released, or it expires after the idle timeout. A client passes
     /// <paramref name="holder"/> so the database can revoke the lease when the client goes away; a grain's lease
     /// is revoked when its silo leaves, if the request names the grain and its silo (the client library's

@@ -145,6 +145,12 @@ internal sealed class ConnectionWorker : IDisposable
                 _current = null;
             }
 
+            // On the writer with notifications on: what this burst committed becomes visible to subscribers.
+            if (ChangeTracker.Current is { } changes && _connection?.Handle is { } db)
+            {
+                changes.Settle(db);
+            }
+
             _draining.Clear();
         }
     }

@@ -88,6 +88,7 @@ public sealed partial class DatabasePool
     internal void ReturnLocal(PooledConnection connection, LeaseKind kind)
     {
         PooledConnection.Reset(connection.Worker.ConnectionOrNull!);
+        SettleChanges(connection);
         ReleaseConnection(connection, kind);
     }
 

@@ -208,9 +208,16 @@ internal static class StatementRunner
             if (onlyStatement && cache is not null)
             {
                 var entry = cache.Add(sql, stmt, traits);
+                var mark = ChangeTracker.Current?.Mark() ?? 0;
                 try
                 {
                     RunPrepared(db, stmt, traits, entry, statement, readPath, inGroup, onlyStatement, statementIndex, ref changes, ref rows);
+                }
+                catch
+                {
+                    // SQLite undid the failed statement's rows: its tables did not change.
+                    ChangeTracker.Current?.Undo(mark);
+                    throw;
                 }
                 finally
                 {
@@ -222,7 +229,16 @@ internal static class StatementRunner
 
             using (stmt)
             {
-                RunPrepared(db, stmt, traits, null, statement, readPath, inGroup, onlyStatement, statementIndex, ref changes, ref rows);
+                var mark = ChangeTracker.Current?.Mark() ?? 0;
+                try
+                {
+                    RunPrepared(db, stmt, traits, null, statement, readPath, inGroup, onlyStatement, statementIndex, ref changes, ref rows);
+                }
+                catch
+                {
+                    ChangeTracker.Current?.Undo(mark);
+                    throw;
+                }
             }
         }
     }

@@ -269,6 +269,7 @@ internal sealed class WriteGroup(List<WriteJob> jobs, Action after, Action<int> 
         StartedAt = Worker!.Time.GetTimestamp();
         TimedOut = false;
         var savepoint = _savepoints || job.IsBatch;
+        var changes = ChangeTracker.Current?.Mark() ?? 0;
         if (savepoint)
         {
             StatementRunner.Execute(db, Savepoint);
@@ -313,6 +314,9 @@ internal sealed class WriteGroup(List<WriteJob> jobs, Action after, Action<int> 
                 StatementRunner.Execute(db, RollbackTo);
                 StatementRunner.Execute(db, Release);
             }
+
+            // Nothing of this write stays: its tables did not change.
+            ChangeTracker.Current?.Undo(changes);
 
             if (ex is NotGroupableException)
             {

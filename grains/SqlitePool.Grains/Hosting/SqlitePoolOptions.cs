@@ -26,6 +26,10 @@ public sealed class SqlitePoolOptions : DatabaseOptions
     /// (no reply within this interval revokes their leases) and grain holders' silos are looked up in membership.</summary>
     public TimeSpan HolderCheckInterval { get; set; } = DefaultHolderCheckInterval;
 
+    /// <summary>How often change notifications go out (default 100 ms): the tables committed within one interval
+    /// reach subscribers in one call.</summary>
+    public TimeSpan ChangeNotificationInterval { get; set; } = TimeSpan.FromMilliseconds(100);
+
     /// <summary>How long each open database has to answer <c>SELECT 1</c> in the health check (default 5 s).</summary>
     public TimeSpan HealthCheckTimeout { get; set; } = TimeSpan.FromSeconds(5);
 

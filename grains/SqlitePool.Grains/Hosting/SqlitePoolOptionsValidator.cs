@@ -24,6 +24,7 @@ internal sealed class SqlitePoolOptionsValidator(IOptions<SqlitePoolOptions> opt
 
         Require(o.HolderCheckInterval > TimeSpan.Zero && o.HolderCheckInterval.TotalMilliseconds <= int.MaxValue, "HolderCheckInterval", o.HolderCheckInterval, "more than zero, under 24 days");
         Require(o.HealthCheckTimeout > TimeSpan.Zero && o.HealthCheckTimeout.TotalMilliseconds <= int.MaxValue, "HealthCheckTimeout", o.HealthCheckTimeout, "more than zero, under 24 days");
+        Require(o.ChangeNotificationInterval >= TimeSpan.FromMilliseconds(1) && o.ChangeNotificationInterval.TotalMilliseconds <= int.MaxValue, "ChangeNotificationInterval", o.ChangeNotificationInterval, "1 ms or more, under 24 days");
         Require(o.HealthWalLimitBytes > 0, "HealthWalLimitBytes", o.HealthWalLimitBytes, "more than zero");
         for (var i = 0; i < o.Migrations.Count; i++)
         {

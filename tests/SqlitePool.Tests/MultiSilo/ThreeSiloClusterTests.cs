@@ -43,6 +43,46 @@ public sealed class ThreeSiloClusterTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_subscriber_on_another_silo_learns_the_tables_of_committed_writes_and_never_of_rolled_back_ones()
+    {
+        var db = _cluster.Client.GetDatabase("node-b", "watched.db");
+        await db.ExecuteBatchAsync(
+        [
+            new Statement("CREATE TABLE orders(id INTEGER PRIMARY KEY, v TEXT)"), new Statement("CREATE TABLE audit(v TEXT)"),
+            new Statement("CREATE TABLE refunds(id INTEGER PRIMARY KEY)"), new Statement("CREATE TABLE customers(id INTEGER PRIMARY KEY, name TEXT)"),
+            new Statement("INSERT INTO refunds VALUES (1)"), new Statement("INSERT INTO customers VALUES (1, 'ann')"),
+        ], Ct);
+        var listener = _cluster.Client.GetGrain<IChangeListenerGrain>("node-c/listener");
+        await listener.ListenAsync("node-b", "watched.db");
+
+        await db.ExecuteAsync("INSERT INTO orders(v) VALUES ('committed')");
+        await Assert.ThrowsAsync<InvalidOperationException>(() => db.TransactionAsync(async tx =>
+        {
+            await tx.ExecuteAsync("INSERT INTO audit VALUES ('rolled back')");
+            throw new InvalidOperationException("changed my mind");
+        }, Ct));
+        // Row 2 is written (SQLite reports it) before row 1 fails the statement, which undoes both.
+        await Assert.ThrowsAsync<SqlStatementException>(() => db.ExecuteAsync("INSERT INTO refunds VALUES (2), (1)"));
+        await Assert.ThrowsAsync<SqlStatementException>(() => db.ExecuteBatchAsync([new Statement("INSERT INTO audit VALUES ('batch')"), new Statement("INSERT INTO nowhere VALUES (1)")], Ct));
+        // Inside a transaction that commits, a failed statement is undone alone.
+        await db.TransactionAsync(async tx =>
+        {
+            await Assert.ThrowsAsync<SqlStatementException>(() => tx.ExecuteAsync("INSERT INTO refunds VALUES (4), (1)"));
+            await tx.ExecuteAsync("INSERT INTO orders(v) VALUES ('in a transaction')");
+        }, Ct);
+        // Writes committed together: the failing one is undone alone.
+        var grouped = Enumerable.Range(0, 20).Select(i => i == 7
+            ? db.ExecuteAsync("INSERT INTO refunds VALUES (3), (1)")
+            : db.ExecuteAsync("UPDATE customers SET name = ? WHERE id = 1", $"ann {i}")).ToArray();
+        await Assert.ThrowsAsync<SqlStatementException>(() => Task.WhenAll(grouped));
+
+        await ClusterWaits.UntilAsync(async () => (await listener.GetSeenAsync()).Distinct().Count() >= 2);
+        await Task.Delay(500, Ct); // anything else on its way arrives meanwhile
+
+        Assert.Equal(["customers", "orders"], (await listener.GetSeenAsync()).Distinct().Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
     public async Task Callers_on_two_silos_racing_to_activate_a_database_see_its_migration_applied_once()
     {
         var onA = _cluster.Client.GetGrain<IRelayGrain>("node-a/racer");
