@@ -46,12 +46,18 @@ public sealed partial class DatabasePool
         }
 
         var mode = over || nobodyReads ? "TRUNCATE" : "PASSIVE";
-        PooledConnection writer;
+        PooledConnection? writer;
         try
         {
-            writer = await AcquireConnectionAsync(LeaseKind.Writer, CancellationToken.None).ConfigureAwait(false);
+            // Over the limit it waits its turn with the writes; otherwise it only uses a writer nobody wants.
+            writer = over ? await AcquireConnectionAsync(LeaseKind.Writer, CancellationToken.None).ConfigureAwait(false) : TakeIdleWriter();
         }
         catch (Exception ex) when (ex is DatabaseTimeoutException or DatabaseClosedException or DatabaseOverloadedException)
+        {
+            return null;
+        }
+
+        if (writer is null)
         {
             return null;
         }
@@ -87,6 +93,14 @@ public sealed partial class DatabasePool
         {
             await cursor.EndAsync(new DatabaseTimeoutException(Database, "a stream to finish its snapshot", limit, nameof(DatabaseOptions.MaxReaderSnapshotAge))).ConfigureAwait(false);
             PoolLog.SnapshotEnded(Logger, Database, "a stream", limit);
+        }
+    }
+
+    private PooledConnection? TakeIdleWriter()
+    {
+        lock (_sync)
+        {
+            return TryTake(LeaseKind.Writer, out var writer, out _) ? writer : null;
         }
     }
 
