@@ -159,6 +159,18 @@ public sealed class SqliteDatabase
     public Task<BackupResult> RestoreFromAsync(DatabaseId source, CancellationToken cancellationToken = default) =>
         Grain.RestoreFromAsync(source, cancellationToken);
 
+    /// <summary>Calls <paramref name="onChanged"/> with the tables committed writes change, after each commit (at most
+    /// once per notification interval) until the returned subscription is disposed. For client processes; a grain
+    /// implements <see cref="IDatabaseChangeObserver"/> and subscribes itself through <see cref="Grain"/>.</summary>
+    public async Task<IAsyncDisposable> SubscribeAsync(Action<TablesChanged> onChanged)
+    {
+        ArgumentNullException.ThrowIfNull(onChanged);
+        var listener = new ChangeListener(onChanged);
+        var reference = _grainFactory.CreateObjectReference<IDatabaseChangeObserver>(listener);
+        await Grain.SubscribeAsync(reference).ConfigureAwait(false);
+        return new ChangeSubscription(Grain, _grainFactory, listener, reference);
+    }
+
     /// <summary>A snapshot of the database's pool.</summary>
     public Task<PoolStatistics> GetStatisticsAsync() => Grain.GetStatisticsAsync();
 
