@@ -208,16 +208,9 @@ internal static class StatementRunner
             if (onlyStatement && cache is not null)
             {
                 var entry = cache.Add(sql, stmt, traits);
-                var mark = ChangeTracker.Current?.Mark() ?? 0;
                 try
                 {
                     RunPrepared(db, stmt, traits, entry, statement, readPath, inGroup, onlyStatement, statementIndex, ref changes, ref rows);
-                }
-                catch
-                {
-                    // SQLite undid the failed statement's rows: its tables did not change.
-                    ChangeTracker.Current?.Undo(mark);
-                    throw;
                 }
                 finally
                 {
@@ -229,16 +222,7 @@ internal static class StatementRunner
 
             using (stmt)
             {
-                var mark = ChangeTracker.Current?.Mark() ?? 0;
-                try
-                {
-                    RunPrepared(db, stmt, traits, null, statement, readPath, inGroup, onlyStatement, statementIndex, ref changes, ref rows);
-                }
-                catch
-                {
-                    ChangeTracker.Current?.Undo(mark);
-                    throw;
-                }
+                RunPrepared(db, stmt, traits, null, statement, readPath, inGroup, onlyStatement, statementIndex, ref changes, ref rows);
             }
         }
     }
@@ -265,7 +249,17 @@ internal static class StatementRunner
                 SqliteRange, SqliteRange, statement.Sql, statementIndex);
         }
 
-        Step(db, stmt, cached, statement.Sql, statementIndex, ref changes, ref rows);
+        var mark = ChangeTracker.Current?.Mark() ?? 0;
+        try
+        {
+            Step(db, stmt, cached, statement.Sql, statementIndex, ref changes, ref rows);
+        }
+        catch
+        {
+            // SQLite undid the failed statement's rows: its tables did not change.
+            ChangeTracker.Current?.Undo(mark);
+            throw;
+        }
     }
 
     private static void Step(sqlite3 db, sqlite3_stmt stmt, CachedStatement? cached, string sql, int? statementIndex, ref long changes, ref QueryResult? rows)
