@@ -20,21 +20,19 @@ public static class LeaseRequesters
     /// <summary>The <see cref="RequestContext"/> key carrying the caller's silo address.</summary>
     public const string SiloKey = "SqlitePool.HolderSilo";
 
-    private static readonly ConditionalWeakTable<IGrainFactory, Func<GrainId?>> CallingGrains = new();
-    private static readonly ConditionalWeakTable<IGrainFactory, SiloAddress> Silos = new();
+    private static readonly ConditionalWeakTable<IGrainFactory, SiloFactory> Silos = new();
 
     /// <summary>Marks <paramref name="factory"/> as a silo's; <paramref name="callingGrain"/> gives the grain whose turn is running, if any.</summary>
     public static void RegisterSilo(IGrainFactory factory, SiloAddress silo, Func<GrainId?> callingGrain)
     {
         ArgumentNullException.ThrowIfNull(factory);
-        Silos.AddOrUpdate(factory, silo);
-        CallingGrains.AddOrUpdate(factory, callingGrain);
+        Silos.AddOrUpdate(factory, new SiloFactory(silo, callingGrain));
     }
 
     /// <summary>Where code calling through <paramref name="factory"/> runs: its silo (null in a client process)
     /// and the grain whose turn is running (null outside grain code).</summary>
     public static (SiloAddress? Silo, GrainId? Grain) Locate(IGrainFactory factory) =>
-        Silos.TryGetValue(factory, out var silo) && CallingGrains.TryGetValue(factory, out var grain) ? (silo, grain()) : (null, null);
+        Silos.TryGetValue(factory, out var registered) ? (registered.Silo, registered.CallingGrain()) : (null, null);
 
     /// <summary>Stamps the current <see cref="RequestContext"/>; call it in the async method that sends the request.</summary>
     public static void Stamp(SiloAddress? silo, GrainId? grain)
@@ -49,4 +47,6 @@ public static class LeaseRequesters
             RequestContext.Set(CallerKey, id.ToString());
         }
     }
+
+    private sealed record SiloFactory(SiloAddress Silo, Func<GrainId?> CallingGrain);
 }

@@ -31,7 +31,8 @@ public sealed partial class DatabasePool
             return null;
         }
 
-        var over = WalBytes() > _options.WalLimitBytes;
+        var wal = WalBytes();
+        var over = wal > _options.WalLimitBytes;
         if (over)
         {
             await EndOverAgeSnapshotsAsync().ConfigureAwait(false);
@@ -40,7 +41,7 @@ public sealed partial class DatabasePool
         var writes = Interlocked.Read(ref _writes);
         var quiet = writes == Interlocked.Exchange(ref _writesAtLastLook, writes);
         var nobodyReads = OldestReaderSnapshot() is null;
-        if (!over && !(quiet && WalIndex.CheckpointLag(Path) > 0) && !(quiet && nobodyReads && WalBytes() > 0))
+        if (!over && !(quiet && (WalIndex.CheckpointLag(Path) > 0 || (nobodyReads && wal > 0))))
         {
             return null;
         }

@@ -25,8 +25,15 @@ public sealed class ChangeSubscriptionTests(ClusterFixture cluster)
         }, Ct));
         await ClusterWaits.UntilAsync(() => Task.FromResult(!heard.IsEmpty));
         await subscription.DisposeAsync();
-        await db.ExecuteAsync("INSERT INTO c VALUES (1)");
-        await Task.Delay(400, Ct);
+        // A second subscriber hears the next write: by then the first would have too, had it stayed subscribed.
+        var later = new ConcurrentQueue<TablesChanged>();
+        await using (await db.SubscribeAsync(later.Enqueue))
+        {
+            await db.ExecuteAsync("INSERT INTO c VALUES (1)");
+            await ClusterWaits.UntilAsync(() => Task.FromResult(!later.IsEmpty));
+        }
+
+        Assert.Equal(["c"], Assert.Single(later).Tables);
 
         var change = Assert.Single(heard);
         Assert.Equal(db.Id.GrainKey, change.Database);
