@@ -35,6 +35,7 @@ internal static class RemoteClient
                 "point-select" => $"{await Scenarios.GrainPointSelectsAsync(db, TimeSpan.FromSeconds(double.Parse(parts[2], CultureInfo.InvariantCulture)))}",
                 "result" => $"{await Measure.MillisecondsAsync(int.Parse(parts[2], CultureInfo.InvariantCulture), () => db.QueryAsync(Scenarios.ResultSelect()))}",
                 "stream" => await StreamAsync(db),
+                "noop" => $"{await Measure.ThroughputAsync(Settings.Callers, TimeSpan.FromSeconds(double.Parse(parts[2], CultureInfo.InvariantCulture)), i => client.GetGrain<INoopGrain>(0).PingAsync(i))}",
                 _ => throw new InvalidOperationException("unknown command " + line),
             };
             Console.WriteLine("RESULT " + answer);

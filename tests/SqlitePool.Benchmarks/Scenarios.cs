@@ -28,6 +28,7 @@ internal sealed class Scenarios(Settings settings, BenchmarkSilo silo, RemotePro
         for (var r = 0; r < 2 && settings.Selected("orleans-noop"); r++)
         {
             Console.Error.WriteLine($"orleans no-op calls, {Settings.Callers} callers: {await Measure.ThroughputAsync(Settings.Callers, settings.RunTime, i => noop.PingAsync(i)):N0}/s");
+            Console.Error.WriteLine($"orleans no-op calls from the client process, {Settings.Callers} callers: {await remote.AskAsync($"noop - {settings.RunTime.TotalSeconds}"):N0}/s");
         }
 
         // Diagnostic: the pool engine alone (no Orleans call), to tell engine overhead from the grain call's.
@@ -101,6 +102,14 @@ internal sealed class Scenarios(Settings settings, BenchmarkSilo silo, RemotePro
         var oursNormal = new List<double>();
         var baseFull = new List<double>();
         var baseNormal = new List<double>();
+        for (var r = 0; r < settings.WarmupRounds; r++)
+        {
+            Direct.Inserts(directFull, "FULL", settings.RunTime);
+            await Ours(full);
+            Direct.Inserts(directNormal, "NORMAL", settings.RunTime);
+            await Ours(normal);
+        }
+
         for (var r = 0; r < settings.Repetitions; r++)
         {
             baseFull.Add(Direct.Inserts(directFull, "FULL", settings.RunTime));
@@ -132,7 +141,8 @@ internal sealed class Scenarios(Settings settings, BenchmarkSilo silo, RemotePro
         return result is null ? null : result with { MemoryGrowthMiB = growth.Max() };
     }
 
-    /// <summary>Runs baseline and ours alternately, <see cref="Settings.Repetitions"/> times each.</summary>
+    /// <summary>Runs baseline and ours alternately, <see cref="Settings.WarmupRounds"/> unmeasured and then
+    /// <see cref="Settings.Repetitions"/> measured times each.</summary>
     private async Task<ScenarioResult?> CompareAsync(string id, Unit unit, string baseline, Func<Task<double>> ours, Func<Task<double>> direct)
     {
         if (!settings.Selected(id))
@@ -142,7 +152,12 @@ internal sealed class Scenarios(Settings settings, BenchmarkSilo silo, RemotePro
 
         var oursValues = new List<double>();
         var baselineValues = new List<double>();
-        await ours(); // warm-up
+        for (var r = 0; r < settings.WarmupRounds; r++)
+        {
+            await direct();
+            await ours();
+        }
+
         for (var r = 0; r < settings.Repetitions; r++)
         {
             baselineValues.Add(await direct());

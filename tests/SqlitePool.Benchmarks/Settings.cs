@@ -3,6 +3,11 @@ namespace SqlitePool.Benchmarks;
 /// <summary>How long and how often each scenario runs.</summary>
 internal sealed record Settings(TimeSpan RunTime, int Repetitions, int TimedIterations, int StreamRows, string Output)
 {
+    /// <summary>Unmeasured rounds of each side before the measured ones. Under load on few cores the JIT's tier-1
+    /// compiler gets little time, so the Orleans path (many methods) reaches steady state seconds after direct SQLite
+    /// (a few): without these, the first repetitions measure start-up, not the pool.</summary>
+    public int WarmupRounds { get; init; } = 2;
+
     /// <summary>Runs only scenarios whose id starts with this (<c>--only</c>), e.g. to profile one.</summary>
     public string? Only { get; init; }
 
@@ -18,8 +23,8 @@ internal sealed record Settings(TimeSpan RunTime, int Repetitions, int TimedIter
         string? Option(string name) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault();
         var output = Option("--out") ?? "benchmark-results.json";
         var settings = quick
-            ? new Settings(TimeSpan.FromSeconds(1), 3, 8, 1_000_000, output)
-            : new Settings(TimeSpan.FromSeconds(3), 5, 20, 1_000_000, output);
+            ? new Settings(TimeSpan.FromSeconds(1), 3, 24, 1_000_000, output)
+            : new Settings(TimeSpan.FromSeconds(3), 5, 60, 1_000_000, output);
         return settings with
         {
             Only = Option("--only"),
