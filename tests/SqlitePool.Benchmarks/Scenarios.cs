@@ -35,20 +35,20 @@ internal sealed class Scenarios(Settings settings, BenchmarkSilo silo, RemotePro
         await using (var engine = await DatabasePool.OpenAsync("engine", BenchPath, new DatabaseOptions { MaxReaders = 2 }))
         {
             results.Add(await CompareAsync("point-select-engine", Unit.OpsPerSecond, "direct, 2 threads",
-                () => Measure.ThroughputAsync(Settings.Callers, settings.RunTime, i => engine.QueryAsync(PointSelect(i % Settings.Rows + 1))),
-                () => Task.FromResult(Direct.PointSelects(BenchPath, 2, settings.RunTime))));
+                share => Measure.ThroughputAsync(Settings.Callers, settings.RunTime * share, i => engine.QueryAsync(PointSelect(i % Settings.Rows + 1))),
+                share => Task.FromResult(Direct.PointSelects(BenchPath, 2, settings.RunTime * share))));
         }
 
         // The engine pool above held the file's lock; the grain opens it now.
         var db = silo.Database(Bench);
         await db.QueryAsync(PointSelect(1));
         results.Add(await CompareAsync("point-select-grain", Unit.OpsPerSecond, "direct, 2 threads",
-            () => GrainPointSelectsAsync(db, settings.RunTime),
-            () => Task.FromResult(Direct.PointSelects(BenchPath, 2, settings.RunTime))));
+            share => GrainPointSelectsAsync(db, settings.RunTime * share),
+            share => Task.FromResult(Direct.PointSelects(BenchPath, 2, settings.RunTime * share))));
 
         var local = await silo.Services.GetRequiredService<LocalDatabases>().OpenLocalAsync(Bench);
         results.Add(await CompareAsync("point-select-local-lease", Unit.OpsPerSecond, "direct, 1 connection",
-            () => Task.FromResult(Measure.ThroughputOnThreads(1, settings.RunTime, _ => i =>
+            share => Task.FromResult(Measure.ThroughputOnThreads(1, settings.RunTime * share, _ => i =>
             {
                 // The lease is taken and given back around every query.
                 using var lease = local.AcquireReader();
@@ -56,25 +56,25 @@ internal sealed class Scenarios(Settings settings, BenchmarkSilo silo, RemotePro
                 var id = command.Parameters.Count == 0 ? command.Parameters.Add("$id", SqliteType.Integer) : command.Parameters[0];
                 Direct.ReadPoint(command, id, i % Settings.Rows + 1);
             })),
-            () => Task.FromResult(Direct.PointSelects(BenchPath, 1, settings.RunTime))));
+            share => Task.FromResult(Direct.PointSelects(BenchPath, 1, settings.RunTime * share))));
 
         results.AddRange(await InsertsAsync());
 
         using (var connection = Direct.Open(BenchPath))
         {
             results.Add(await CompareAsync("result-10k-local", Unit.Milliseconds, "direct read into QueryResult",
-                () => Measure.MillisecondsAsync(settings.TimedIterations, () => db.QueryAsync(ResultSelect())),
-                () => Measure.MillisecondsAsync(settings.TimedIterations, () => Task.FromResult(Direct.ReadRows(connection, Settings.ResultRows)))));
+                share => Measure.MillisecondsAsync(Iterations(share), () => db.QueryAsync(ResultSelect())),
+                share => Measure.MillisecondsAsync(Iterations(share), () => Task.FromResult(Direct.ReadRows(connection, Settings.ResultRows)))));
             results.Add(await CompareAsync("result-10k-remote", Unit.Milliseconds, "direct read into QueryResult",
-                () => remote.AskAsync($"result {Bench} {settings.TimedIterations}"),
-                () => Measure.MillisecondsAsync(settings.TimedIterations, () => Task.FromResult(Direct.ReadRows(connection, Settings.ResultRows)))));
+                share => remote.AskAsync($"result {Bench} {Iterations(share)}"),
+                share => Measure.MillisecondsAsync(Iterations(share), () => Task.FromResult(Direct.ReadRows(connection, Settings.ResultRows)))));
         }
 
         results.Add(await StreamAsync());
 
         results.Add(await CompareAsync("point-select-remote", Unit.OpsPerSecond, "direct, 2 threads",
-            () => remote.AskAsync($"point-select {Bench} {settings.RunTime.TotalSeconds}"),
-            () => Task.FromResult(Direct.PointSelects(BenchPath, 2, settings.RunTime))));
+            share => remote.AskAsync(FormattableString.Invariant($"point-select {Bench} {(settings.RunTime * share).TotalSeconds}")),
+            share => Task.FromResult(Direct.PointSelects(BenchPath, 2, settings.RunTime * share))));
         return [.. results.OfType<ScenarioResult>()];
     }
 
@@ -95,8 +95,8 @@ internal sealed class Scenarios(Settings settings, BenchmarkSilo silo, RemotePro
         Directory.CreateDirectory(Path.Combine(silo.DataRoot, "direct"));
         var directFull = Path.Combine(silo.DataRoot, "direct", "full.db");
         var directNormal = Path.Combine(silo.DataRoot, "direct", "normal.db");
-        Task<double> Ours(SqliteDatabase db) =>
-            Measure.ThroughputAsync(Settings.Callers, settings.RunTime, _ => db.ExecuteAsync("INSERT INTO w(v) VALUES ('value')"));
+        Task<double> Ours(SqliteDatabase db, double share) =>
+            Measure.ThroughputAsync(Settings.Callers, settings.RunTime * share, _ => db.ExecuteAsync("INSERT INTO w(v) VALUES ('value')"));
 
         var oursFull = new List<double>();
         var oursNormal = new List<double>();
@@ -105,17 +105,28 @@ internal sealed class Scenarios(Settings settings, BenchmarkSilo silo, RemotePro
         for (var r = 0; r < settings.WarmupRounds; r++)
         {
             Direct.Inserts(directFull, "FULL", settings.RunTime);
-            await Ours(full);
+            await Ours(full, 1);
             Direct.Inserts(directNormal, "NORMAL", settings.RunTime);
-            await Ours(normal);
+            await Ours(normal, 1);
         }
 
+        // Sliced like CompareAsync: the four sides take turns within each measured round.
         for (var r = 0; r < settings.Repetitions; r++)
         {
-            baseFull.Add(Direct.Inserts(directFull, "FULL", settings.RunTime));
-            oursFull.Add(await Ours(full));
-            baseNormal.Add(Direct.Inserts(directNormal, "NORMAL", settings.RunTime));
-            oursNormal.Add(await Ours(normal));
+            double bf = 0, of = 0, bn = 0, on = 0;
+            var share = 1.0 / Settings.Slices;
+            for (var slice = 0; slice < Settings.Slices; slice++)
+            {
+                bf += Direct.Inserts(directFull, "FULL", settings.RunTime * share);
+                of += await Ours(full, share);
+                bn += Direct.Inserts(directNormal, "NORMAL", settings.RunTime * share);
+                on += await Ours(normal, share);
+            }
+
+            baseFull.Add(bf / Settings.Slices);
+            oursFull.Add(of / Settings.Slices);
+            baseNormal.Add(bn / Settings.Slices);
+            oursNormal.Add(on / Settings.Slices);
         }
 
         return
@@ -131,19 +142,23 @@ internal sealed class Scenarios(Settings settings, BenchmarkSilo silo, RemotePro
     {
         var growth = new List<double>();
         var result = await CompareAsync("stream-1m-remote", Unit.OpsPerSecond, "direct read of every row",
-            async () =>
+            async _ =>
             {
                 var answer = await remote.AskAllAsync("stream stream.db");
                 growth.Add(answer[1]);
                 return answer[0];
             },
-            () => Task.FromResult(Direct.ReadAll(Path.Combine(silo.DataRoot, "stream.db"))));
+            _ => Task.FromResult(Direct.ReadAll(Path.Combine(silo.DataRoot, "stream.db"))),
+            slices: 1);
         return result is null ? null : result with { MemoryGrowthMiB = growth.Max() };
     }
 
-    /// <summary>Runs baseline and ours alternately, <see cref="Settings.WarmupRounds"/> unmeasured and then
-    /// <see cref="Settings.Repetitions"/> measured times each.</summary>
-    private async Task<ScenarioResult?> CompareAsync(string id, Unit unit, string baseline, Func<Task<double>> ours, Func<Task<double>> direct)
+    /// <summary>Runs baseline and ours alternately: <see cref="Settings.WarmupRounds"/> unmeasured rounds, then
+    /// <see cref="Settings.Repetitions"/> measured ones. Each measured round alternates the two sides in
+    /// <paramref name="slices"/> slices (each function is given its share of a full measurement), so a machine
+    /// whose speed drifts from one second to the next slows both sides alike.</summary>
+    private async Task<ScenarioResult?> CompareAsync(
+        string id, Unit unit, string baseline, Func<double, Task<double>> ours, Func<double, Task<double>> direct, int slices = Settings.Slices)
     {
         if (!settings.Selected(id))
         {
@@ -154,18 +169,28 @@ internal sealed class Scenarios(Settings settings, BenchmarkSilo silo, RemotePro
         var baselineValues = new List<double>();
         for (var r = 0; r < settings.WarmupRounds; r++)
         {
-            await direct();
-            await ours();
+            await direct(1);
+            await ours(1);
         }
 
         for (var r = 0; r < settings.Repetitions; r++)
         {
-            baselineValues.Add(await direct());
-            oursValues.Add(await ours());
+            // Equal slices: the mean of their rates (or of their per-iteration times) is the whole round's.
+            double oursSum = 0, baselineSum = 0;
+            for (var slice = 0; slice < slices; slice++)
+            {
+                baselineSum += await direct(1.0 / slices);
+                oursSum += await ours(1.0 / slices);
+            }
+
+            baselineValues.Add(baselineSum / slices);
+            oursValues.Add(oursSum / slices);
         }
 
         var result = new ScenarioResult(id, unit, baseline, oursValues, baselineValues);
         Console.Error.WriteLine(result.ToLine());
         return result;
     }
+
+    private int Iterations(double share) => Math.Max(1, (int)Math.Round(settings.TimedIterations * share));
 }
