@@ -14,7 +14,7 @@ internal sealed record Settings(TimeSpan RunTime, int Repetitions, int TimedIter
     public bool Selected(string id) => Only is null || id.StartsWith(Only, StringComparison.Ordinal);
 
     /// <summary>Slices each measured round alternates the two sides in.</summary>
-    public const int Slices = 4;
+    public const int Slices = 2;
 
     public const int Callers = 64;
     public const int Rows = 100_000;
