@@ -98,36 +98,14 @@ internal sealed class Scenarios(Settings settings, BenchmarkSilo silo, RemotePro
         Task<double> Ours(SqliteDatabase db, double share) =>
             Measure.ThroughputAsync(Settings.Callers, settings.RunTime * share, _ => db.ExecuteAsync("INSERT INTO w(v) VALUES ('value')"));
 
-        var oursFull = new List<double>();
-        var oursNormal = new List<double>();
-        var baseFull = new List<double>();
-        var baseNormal = new List<double>();
-        for (var r = 0; r < settings.WarmupRounds; r++)
-        {
-            Direct.Inserts(directFull, "FULL", settings.RunTime);
-            await Ours(full, 1);
-            Direct.Inserts(directNormal, "NORMAL", settings.RunTime);
-            await Ours(normal, 1);
-        }
-
-        // Sliced like CompareAsync: the four sides take turns within each measured round.
-        for (var r = 0; r < settings.Repetitions; r++)
-        {
-            double bf = 0, of = 0, bn = 0, on = 0;
-            var share = 1.0 / Settings.Slices;
-            for (var slice = 0; slice < Settings.Slices; slice++)
-            {
-                bf += Direct.Inserts(directFull, "FULL", settings.RunTime * share);
-                of += await Ours(full, share);
-                bn += Direct.Inserts(directNormal, "NORMAL", settings.RunTime * share);
-                on += await Ours(normal, share);
-            }
-
-            baseFull.Add(bf / Settings.Slices);
-            oursFull.Add(of / Settings.Slices);
-            baseNormal.Add(bn / Settings.Slices);
-            oursNormal.Add(on / Settings.Slices);
-        }
+        // The four sides take turns like a comparison's two.
+        var values = await MeasureInTurnsAsync(
+            Settings.Slices,
+            share => Task.FromResult(Direct.Inserts(directFull, "FULL", settings.RunTime * share)),
+            share => Ours(full, share),
+            share => Task.FromResult(Direct.Inserts(directNormal, "NORMAL", settings.RunTime * share)),
+            share => Ours(normal, share));
+        var (baseFull, oursFull, baseNormal, oursNormal) = (values[0], values[1], values[2], values[3]);
 
         return
         [
@@ -153,10 +131,7 @@ internal sealed class Scenarios(Settings settings, BenchmarkSilo silo, RemotePro
         return result is null ? null : result with { MemoryGrowthMiB = growth.Max() };
     }
 
-    /// <summary>Runs baseline and ours alternately: <see cref="Settings.WarmupRounds"/> unmeasured rounds, then
-    /// <see cref="Settings.Repetitions"/> measured ones. Each measured round alternates the two sides in
-    /// <paramref name="slices"/> slices (each function is given its share of a full measurement), so a machine
-    /// whose speed drifts from one second to the next slows both sides alike.</summary>
+    /// <summary>Measures baseline and ours in turns (see <see cref="MeasureInTurnsAsync"/>).</summary>
     private async Task<ScenarioResult?> CompareAsync(
         string id, Unit unit, string baseline, Func<double, Task<double>> ours, Func<double, Task<double>> direct, int slices = Settings.Slices)
     {
@@ -165,31 +140,46 @@ internal sealed class Scenarios(Settings settings, BenchmarkSilo silo, RemotePro
             return null;
         }
 
-        var oursValues = new List<double>();
-        var baselineValues = new List<double>();
+        var values = await MeasureInTurnsAsync(slices, direct, ours);
+        var result = new ScenarioResult(id, unit, baseline, values[1], values[0]);
+        Console.Error.WriteLine(result.ToLine());
+        return result;
+    }
+
+    /// <summary>Runs the sides in turn: <see cref="Settings.WarmupRounds"/> unmeasured rounds of each, then
+    /// <see cref="Settings.Repetitions"/> measured rounds, each alternating the sides in <paramref name="slices"/>
+    /// slices (each function is given its share of a full measurement), so a machine whose speed drifts slows
+    /// every side alike. Returns each side's value per measured round.</summary>
+    private async Task<List<double>[]> MeasureInTurnsAsync(int slices, params Func<double, Task<double>>[] sides)
+    {
+        var values = sides.Select(_ => new List<double>()).ToArray();
         for (var r = 0; r < settings.WarmupRounds; r++)
         {
-            await direct(1);
-            await ours(1);
+            foreach (var side in sides)
+            {
+                await side(1);
+            }
         }
 
         for (var r = 0; r < settings.Repetitions; r++)
         {
             // Equal slices: the mean of their rates (or of their per-iteration times) is the whole round's.
-            double oursSum = 0, baselineSum = 0;
+            var sums = new double[sides.Length];
             for (var slice = 0; slice < slices; slice++)
             {
-                baselineSum += await direct(1.0 / slices);
-                oursSum += await ours(1.0 / slices);
+                for (var i = 0; i < sides.Length; i++)
+                {
+                    sums[i] += await sides[i](1.0 / slices);
+                }
             }
 
-            baselineValues.Add(baselineSum / slices);
-            oursValues.Add(oursSum / slices);
+            for (var i = 0; i < sides.Length; i++)
+            {
+                values[i].Add(sums[i] / slices);
+            }
         }
 
-        var result = new ScenarioResult(id, unit, baseline, oursValues, baselineValues);
-        Console.Error.WriteLine(result.ToLine());
-        return result;
+        return values;
     }
 
     private int Iterations(double share) => Math.Max(1, (int)Math.Round(settings.TimedIterations * share));

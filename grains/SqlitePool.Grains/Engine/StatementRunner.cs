@@ -13,11 +13,10 @@ internal static class StatementRunner
 {
     private const int MaxKeptBufferValues = 1 << 20;
     private const int SqliteRange = 25;
+    private const int SqliteError = 1;
 
     [ThreadStatic]
     private static List<object?>? _rowBuffer;
-
-    private const int SqliteError = 1;
 
     /// <summary>Runs the statements of <paramref name="statement"/> as writes.</summary>
     /// <param name="db">The connection.</param>

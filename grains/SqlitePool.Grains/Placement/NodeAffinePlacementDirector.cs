@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Orleans.Runtime.Placement;
 using SqlitePool.Grains;
@@ -26,7 +27,7 @@ internal sealed partial class NodeAffinePlacementDirector(IClusterMembershipServ
         var key = target.GrainIdentity.Key.ToString()!;
         var node = target.GrainIdentity.Type.ToString() == NodeDatabasesGrain.GrainTypeName ? key : DatabaseId.FromGrainKey(key).Node;
         var refreshed = false;
-        var waited = System.Diagnostics.Stopwatch.StartNew();
+        var waited = Stopwatch.StartNew();
         while (true)
         {
             var members = membership.CurrentSnapshot.Members.Values;
@@ -46,7 +47,15 @@ internal sealed partial class NodeAffinePlacementDirector(IClusterMembershipServ
             {
                 // This silo's view may predate the node's arrival: read the membership table once.
                 refreshed = true;
-                await membership.Refresh();
+                try
+                {
+                    await membership.Refresh();
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    // The table could not be read: decide on the view this silo has.
+                }
+
                 continue;
             }
 
