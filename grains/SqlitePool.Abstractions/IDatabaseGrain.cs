@@ -32,6 +32,12 @@ public interface IDatabaseGrain : IGrainWithStringKey
     [Alias("QueryCancellable")]
     Task<QueryResult> QueryAsync(Statement statement, CancellationToken cancellationToken);
 
+    /// <summary>Runs several independent reads in one call, in order on one reader, each in autocommit like
+    /// <see cref="QueryAsync(Statement)"/>. A read that fails fails alone: its outcome carries its error.</summary>
+    /// <remarks>The client library sends concurrent reads of one process together this way.</remarks>
+    [Alias("QueryEach")]
+    Task<QueryOutcome[]> QueryEachAsync(Statement[] statements);
+
     /// <summary>Streams the rows of one read statement in batches of up to <paramref name="batchRows"/> rows, all
     /// from one snapshot, holding a reader until the enumeration ends. Only a batch at a time is in memory on the
     /// silo; the client asks for more as it reads.</summary>

@@ -71,6 +71,10 @@ public sealed record PoolStatistics
 
     /// <summary>How long the oldest snapshot held by a reader lease or a stream has been held, or null when none is.</summary>
     [Id(21)] public TimeSpan? OldestReaderAge { get; init; }
+
+    /// <summary>Calls that carried several reads together (<see cref="IDatabaseGrain.QueryEachAsync"/>); their reads
+    /// count in <see cref="Reads"/>.</summary>
+    [Id(22)] public long SharedReadCalls { get; init; }
 }
 
 /// <summary>A lease held now, by whom and since when.</summary>

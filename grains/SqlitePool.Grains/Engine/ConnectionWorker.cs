@@ -177,6 +177,16 @@ internal abstract class WorkItem
 
     public abstract void Execute(SqliteConnection connection);
 
+    /// <summary>For an item that runs several statements: the next one starts its own deadline.</summary>
+    internal void RestartDeadline()
+    {
+        TimedOut = false;
+        StartedAt = Worker!.Time.GetTimestamp();
+    }
+
+    /// <summary>The error one statement of an uncancellable item failed with, as its caller should see it.</summary>
+    internal Exception StatementError(Exception error) => Translate(error, CancellationToken.None, out _);
+
     /// <summary>The error of a failure, turned into a cancellation or deadline error where the interrupt was ours.</summary>
     protected Exception Translate(Exception error, CancellationToken cancellationToken, out bool cancelled)
     {
@@ -186,9 +196,19 @@ internal abstract class WorkItem
     }
 }
 
+/// <summary>A read waiting for a reader: told what to run after it (give the reader back), or failed before it starts.</summary>
+internal interface IReadJob
+{
+    WorkItem Item { get; }
+
+    void Attach(Action after);
+
+    bool TryFail(Exception error);
+}
+
 /// <summary>A function of the connection whose result completes a task; optionally followed by
 /// <c>after</c> on the worker thread (even when it was cancelled before it ran).</summary>
-internal sealed class WorkItem<T> : WorkItem
+internal sealed class WorkItem<T> : WorkItem, IReadJob
 {
     private const int Queued = 0, Running = 1, Done = 2;
     private readonly Func<SqliteConnection, T> _work;
@@ -209,6 +229,8 @@ internal sealed class WorkItem<T> : WorkItem
     }
 
     public Task<T> Task => _completion.Task;
+
+    WorkItem IReadJob.Item => this;
 
     /// <summary>Runs on the worker after the item, whatever became of it.</summary>
     public Action? After { get; private set; }

@@ -36,7 +36,7 @@ public sealed partial class DatabasePool
     }
 
     /// <summary>Runs a read on the next free reader; it waits FIFO with reader leases.</summary>
-    private void SubmitRead(WorkItem<QueryResult> job, CancellationToken cancellationToken)
+    private void SubmitRead(IReadJob job, CancellationToken cancellationToken)
     {
         PooledConnection? connection;
         bool openReader;
@@ -138,10 +138,10 @@ public sealed partial class DatabasePool
         return true;
     }
 
-    private void StartRead(PooledConnection reader, WorkItem<QueryResult> job)
+    private void StartRead(PooledConnection reader, IReadJob job)
     {
         job.Attach(() => ReleaseConnection(reader, LeaseKind.Reader));
-        reader.Worker.Post(job);
+        reader.Worker.Post(job.Item);
     }
 
     private void StartWrites(List<WriteJob> jobs)
@@ -382,7 +382,7 @@ public sealed partial class DatabasePool
         public TaskCompletionSource<PooledConnection> Completion => _completion ??= new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         /// <summary>A read to run on the reader when granted.</summary>
-        public WorkItem<QueryResult>? ReadJob { get; set; }
+        public IReadJob? ReadJob { get; set; }
 
         /// <summary>A write to run on the writer when granted.</summary>
         public WriteJob? WriteJob { get; set; }

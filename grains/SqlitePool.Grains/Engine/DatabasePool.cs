@@ -38,6 +38,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
     private Task? _closeTask;
     private TaskCompletionSource? _drained;
     private long _reads;
+    private long _sharedReadCalls;
     private long _writes;
     private long _timeouts;
     private long _expired;
@@ -133,6 +134,52 @@ public sealed partial class DatabasePool : IAsyncDisposable
             new(c => metrics.Queried(RunQuery(c, statement), submitted), cancellationToken);
     }
 
+    /// <summary>Runs independent reads one after another on one reader (a single hand-off), each in autocommit
+    /// and under its own statement deadline; a read that fails fails alone.</summary>
+    public Task<QueryOutcome[]> QueryEachAsync(IReadOnlyList<Statement> statements)
+    {
+        ArgumentNullException.ThrowIfNull(statements);
+        if (statements.Count == 0)
+        {
+            return Task.FromResult(Array.Empty<QueryOutcome>());
+        }
+
+        Statement[] reads = [.. statements];
+        foreach (var read in reads)
+        {
+            ArgumentNullException.ThrowIfNull(read, nameof(statements));
+        }
+
+        Interlocked.Add(ref _reads, reads.Length);
+        Interlocked.Increment(ref _sharedReadCalls);
+        var metrics = Metrics;
+        WorkItem<QueryOutcome[]> job = null!;
+        job = new WorkItem<QueryOutcome[]>(c => RunEach(c, reads, job, metrics), CancellationToken.None);
+        SubmitRead(job, CancellationToken.None);
+        return job.Task;
+    }
+
+    private static QueryOutcome[] RunEach(SqliteConnection connection, Statement[] reads, WorkItem job, PoolMetrics? metrics)
+    {
+        var outcomes = new QueryOutcome[reads.Length];
+        for (var i = 0; i < reads.Length; i++)
+        {
+            var started = metrics?.OperationStart() ?? 0;
+            job.RestartDeadline();
+            try
+            {
+                var result = RunQuery(connection, reads[i]);
+                outcomes[i] = new QueryOutcome(metrics is null ? result : metrics.Queried(result, started), null);
+            }
+            catch (Exception ex)
+            {
+                outcomes[i] = new QueryOutcome(null, job.StatementError(ex));
+            }
+        }
+
+        return outcomes;
+    }
+
     /// <summary>Opens a cursor over one read statement on a reader it holds until disposed (FIFO with reader leases).</summary>
     /// <exception cref="WriteOnReadPathException">The statement writes or controls transactions.</exception>
     public async Task<QueryCursor> OpenCursorAsync(Statement statement, CancellationToken cancellationToken = default)
@@ -189,6 +236,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
                 ExclusiveWaiters = _exclusiveWaiters.Count,
                 Writes = Interlocked.Read(ref _writes),
                 Reads = Interlocked.Read(ref _reads),
+                SharedReadCalls = Interlocked.Read(ref _sharedReadCalls),
                 Timeouts = _timeouts + Interlocked.Read(ref _statementTimeouts),
                 ExpiredLeases = Interlocked.Read(ref _expired),
                 RevokedLeases = Interlocked.Read(ref _revoked),
