@@ -78,6 +78,9 @@ public sealed class SiloWebTests(SiloProcessFixture silo) : IClassFixture<SiloPr
             refreshes += line.Contains(db.Id.Path, StringComparison.Ordinal) ? 1 : 0;
         }
 
+        // Keep reading: a full pipe would block the watch's next refresh, and so its exit.
+        var rest = watch.StandardOutput.ReadToEndAsync(Ct);
+
         // Ctrl+C ends the watch promptly.
         using (var interrupt = System.Diagnostics.Process.Start("kill", ["-INT", watch.Id.ToString()]))
         {
@@ -98,6 +101,7 @@ public sealed class SiloWebTests(SiloProcessFixture silo) : IClassFixture<SiloPr
             }
         }
 
+        await rest;
         Assert.Equal(3, refreshes);
     }
 
