@@ -42,17 +42,24 @@ public sealed class SqliteDatabase
 
     /// <summary>Runs a read on a reader connection.</summary>
     /// <exception cref="WriteOnReadPathException">The statement writes; use <see cref="ExecuteAsync(string, object?[])"/>.</exception>
-    public Task<QueryResult> QueryAsync(string sql, params object?[] parameters) => Grain.QueryAsync(new Statement(sql, parameters));
+    /// <remarks>Concurrent reads of one database from this process may share a grain call (see <see cref="QueryEachAsync"/>);
+    /// each still gets its own result or error.</remarks>
+    public Task<QueryResult> QueryAsync(string sql, params object?[] parameters) => QueryAsync(new Statement(sql, parameters));
 
     /// <inheritdoc cref="QueryAsync(string, object?[])"/>
-    public Task<QueryResult> QueryAsync(Statement statement, CancellationToken cancellationToken = default) => (cancellationToken.CanBeCanceled ? Grain.QueryAsync(statement, cancellationToken) : Grain.QueryAsync(statement));
+    public Task<QueryResult> QueryAsync(Statement statement, CancellationToken cancellationToken = default) =>
+        cancellationToken.CanBeCanceled ? Grain.QueryAsync(statement, cancellationToken) : ReadCoalescer.QueryAsync(_grainFactory, Grain, statement);
+
+    /// <summary>Runs independent reads in one call, in order on one reader, each in autocommit; a read that
+    /// fails fails alone (its outcome holds the error).</summary>
+    public Task<QueryOutcome[]> QueryEachAsync(IEnumerable<Statement> statements) => Grain.QueryEachAsync([.. statements]);
 
     /// <summary>Runs a read and maps each row to <typeparamref name="T"/> by column name (see <see cref="RowMapper{T}"/>).</summary>
     public Task<IReadOnlyList<T>> QueryAsync<T>(string sql, params object?[] parameters) => QueryAsync<T>(new Statement(sql, parameters));
 
     /// <inheritdoc cref="QueryAsync{T}(string, object?[])"/>
     public async Task<IReadOnlyList<T>> QueryAsync<T>(Statement statement, CancellationToken cancellationToken = default) =>
-        RowMapper<T>.MapAll(await (cancellationToken.CanBeCanceled ? Grain.QueryAsync(statement, cancellationToken) : Grain.QueryAsync(statement)).ConfigureAwait(false));
+        RowMapper<T>.MapAll(await QueryAsync(statement, cancellationToken).ConfigureAwait(false));
 
     /// <summary>Runs a read that must return exactly one row, mapped to <typeparamref name="T"/>.</summary>
     /// <exception cref="InvalidOperationException">No row, or more than one.</exception>
@@ -60,7 +67,7 @@ public sealed class SqliteDatabase
 
     /// <inheritdoc cref="QuerySingleAsync{T}(string, object?[])"/>
     public async Task<T> QuerySingleAsync<T>(Statement statement, CancellationToken cancellationToken = default) =>
-        RowMapper<T>.MapSingle(await (cancellationToken.CanBeCanceled ? Grain.QueryAsync(statement, cancellationToken) : Grain.QueryAsync(statement)).ConfigureAwait(false));
+        RowMapper<T>.MapSingle(await QueryAsync(statement, cancellationToken).ConfigureAwait(false));
 
     /// <summary>Leases a reader: its statements share one snapshot until it is disposed.</summary>
     public Task<DatabaseLease> AcquireReaderAsync(CancellationToken cancellationToken = default) => AcquireAsync(LeaseKind.Reader, cancellationToken);
