@@ -26,11 +26,17 @@ public sealed class SqliteDatabase
 
     /// <summary>Runs a write with autocommit semantics.</summary>
     /// <exception cref="SqlStatementException">SQLite failed the statement; nothing was written.</exception>
-    public Task<ExecuteResult> ExecuteAsync(string sql, params object?[] parameters) => Grain.ExecuteAsync(new Statement(sql, parameters));
+    /// <remarks>Concurrent writes to one database from this process may share a grain call (see <see cref="ExecuteEachAsync"/>);
+    /// each still joins a commit group on its own and gets its own result or error.</remarks>
+    public Task<ExecuteResult> ExecuteAsync(string sql, params object?[] parameters) => ExecuteAsync(new Statement(sql, parameters));
 
     /// <inheritdoc cref="ExecuteAsync(string, object?[])"/>
     public Task<ExecuteResult> ExecuteAsync(Statement statement, CancellationToken cancellationToken = default) =>
-        cancellationToken.CanBeCanceled ? Grain.ExecuteAsync(statement, cancellationToken) : Grain.ExecuteAsync(statement);
+        cancellationToken.CanBeCanceled ? Grain.ExecuteAsync(statement, cancellationToken) : CallCoalescer<ExecuteResult>.RunAsync(_grainFactory, Grain, statement, SharedCalls.Writes);
+
+    /// <summary>Runs independent autocommit writes in one call: each joins a commit group on its own, and a write
+    /// that fails is undone alone (its outcome holds the error).</summary>
+    public Task<ExecuteOutcome[]> ExecuteEachAsync(IEnumerable<Statement> statements) => Grain.ExecuteEachAsync([.. statements]);
 
     /// <summary>Runs the statements in one transaction: all or nothing.</summary>
     /// <exception cref="SqlStatementException">A statement failed (see <see cref="SqlStatementException.StatementIndex"/>); nothing was written.</exception>
@@ -48,7 +54,7 @@ public sealed class SqliteDatabase
 
     /// <inheritdoc cref="QueryAsync(string, object?[])"/>
     public Task<QueryResult> QueryAsync(Statement statement, CancellationToken cancellationToken = default) =>
-        cancellationToken.CanBeCanceled ? Grain.QueryAsync(statement, cancellationToken) : ReadCoalescer.QueryAsync(_grainFactory, Grain, statement);
+        cancellationToken.CanBeCanceled ? Grain.QueryAsync(statement, cancellationToken) : CallCoalescer<QueryResult>.RunAsync(_grainFactory, Grain, statement, SharedCalls.Reads);
 
     /// <summary>Runs independent reads in one call, in order on one reader, each in autocommit; a read that
     /// fails fails alone (its outcome holds the error).</summary>

@@ -18,6 +18,12 @@ public interface IDatabaseGrain : IGrainWithStringKey
     [Alias("ExecuteCancellable")]
     Task<ExecuteResult> ExecuteAsync(Statement statement, CancellationToken cancellationToken);
 
+    /// <summary>Runs several independent autocommit writes in one call, each as <see cref="ExecuteAsync(Statement)"/>
+    /// would: they join a commit group, and a write that fails is undone alone (its outcome carries its error).</summary>
+    /// <remarks>The client library sends concurrent writes of one process together this way.</remarks>
+    [Alias("ExecuteEach")]
+    Task<ExecuteOutcome[]> ExecuteEachAsync(Statement[] statements);
+
     /// <summary>Runs the statements in one transaction on the writer: all succeed or none has an effect.</summary>
     [Alias("ExecuteBatch")]
     Task<ExecuteResult[]> ExecuteBatchAsync(Statement[] statements, CancellationToken cancellationToken = default);

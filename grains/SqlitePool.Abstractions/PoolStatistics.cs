@@ -75,6 +75,10 @@ public sealed record PoolStatistics
     /// <summary>Calls that carried several reads together (<see cref="IDatabaseGrain.QueryEachAsync"/>); their reads
     /// count in <see cref="Reads"/>.</summary>
     [Id(22)] public long SharedReadCalls { get; init; }
+
+    /// <summary>Calls that carried several autocommit writes together (<see cref="IDatabaseGrain.ExecuteEachAsync"/>);
+    /// their writes count in <see cref="Writes"/>.</summary>
+    [Id(23)] public long SharedWriteCalls { get; init; }
 }
 
 /// <summary>A lease held now, by whom and since when.</summary>

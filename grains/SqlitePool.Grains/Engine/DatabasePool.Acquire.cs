@@ -78,6 +78,41 @@ public sealed partial class DatabasePool
         return job.Task;
     }
 
+    /// <summary>Runs writes that arrived together: on a free writer as one commit group (up to
+    /// <see cref="WriteGroup.MaxSize"/>), the others queued behind it; those past the queue's capacity fail.</summary>
+    private void SubmitWrites(List<WriteJob> jobs)
+    {
+        List<WriteJob> start = [];
+        var overloaded = new List<(WriteJob Job, Exception Error)>();
+        lock (_sync)
+        {
+            var rest = jobs;
+            if (TryTake(LeaseKind.Writer, out _, out _))
+            {
+                start = jobs[..Math.Min(jobs.Count, WriteGroup.MaxSize)];
+                rest = jobs[start.Count..];
+            }
+
+            foreach (var job in rest)
+            {
+                try
+                {
+                    Enqueue(LeaseKind.Writer, CancellationToken.None).WriteJob = job;
+                }
+                catch (DatabaseOverloadedException ex)
+                {
+                    overloaded.Add((job, ex));
+                }
+            }
+        }
+
+        overloaded.ForEach(o => o.Job.TryFail(o.Error));
+        if (start.Count > 0)
+        {
+            StartWrites(start);
+        }
+    }
+
     /// <summary>Under <c>_sync</c>: takes a connection when one is free and nobody waits ahead; for a reader, may
     /// instead reserve the opening of a new one (<paramref name="openReader"/>).</summary>
     private bool TryTake(LeaseKind kind, out PooledConnection? connection, out bool openReader)

@@ -39,6 +39,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
     private TaskCompletionSource? _drained;
     private long _reads;
     private long _sharedReadCalls;
+    private long _sharedWriteCalls;
     private long _writes;
     private long _timeouts;
     private long _expired;
@@ -100,6 +101,39 @@ public sealed partial class DatabasePool : IAsyncDisposable
         var result = (await SubmitWrite(new WriteJob([statement], isBatch: false, cancellationToken)).ConfigureAwait(false))[0];
         Metrics?.Wrote(result.Changes, started, "execute");
         return result;
+    }
+
+    /// <summary>Runs independent autocommit writes as one arrival: they join one commit group (as many as fit),
+    /// and each has its own outcome, as if each had come through <see cref="ExecuteAsync"/>.</summary>
+    public async Task<ExecuteOutcome[]> ExecuteEachAsync(IReadOnlyList<Statement> statements)
+    {
+        ArgumentNullException.ThrowIfNull(statements);
+        foreach (var statement in statements)
+        {
+            ArgumentNullException.ThrowIfNull(statement, nameof(statements));
+        }
+
+        Interlocked.Add(ref _writes, statements.Count);
+        Interlocked.Increment(ref _sharedWriteCalls);
+        var started = Metrics?.OperationStart() ?? 0;
+        var jobs = statements.Select(s => new WriteJob([s], isBatch: false, CancellationToken.None)).ToList();
+        SubmitWrites(jobs);
+        var outcomes = new ExecuteOutcome[jobs.Count];
+        for (var i = 0; i < jobs.Count; i++)
+        {
+            try
+            {
+                var result = (await jobs[i].Task.ConfigureAwait(false))[0];
+                Metrics?.Wrote(result.Changes, started, "execute");
+                outcomes[i] = new ExecuteOutcome(result, null);
+            }
+            catch (Exception ex)
+            {
+                outcomes[i] = new ExecuteOutcome(null, ex);
+            }
+        }
+
+        return outcomes;
     }
 
     /// <summary>Runs the statements all or nothing (one transaction, or one savepoint of a commit group).</summary>
@@ -237,6 +271,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
                 Writes = Interlocked.Read(ref _writes),
                 Reads = Interlocked.Read(ref _reads),
                 SharedReadCalls = Interlocked.Read(ref _sharedReadCalls),
+                SharedWriteCalls = Interlocked.Read(ref _sharedWriteCalls),
                 Timeouts = _timeouts + Interlocked.Read(ref _statementTimeouts),
                 ExpiredLeases = Interlocked.Read(ref _expired),
                 RevokedLeases = Interlocked.Read(ref _revoked),

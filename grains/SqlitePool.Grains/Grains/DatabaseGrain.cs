@@ -52,6 +52,9 @@ internal sealed partial class DatabaseGrain(
     public Task<QueryResult> QueryAsync(Statement statement, CancellationToken cancellationToken) =>
         _pool is { } pool ? pool.QueryAsync(statement, cancellationToken) : OpenThen(p => p.QueryAsync(statement, cancellationToken));
 
+    public Task<ExecuteOutcome[]> ExecuteEachAsync(Statement[] statements) =>
+        _pool is { } pool ? pool.ExecuteEachAsync(statements) : OpenThen(p => p.ExecuteEachAsync(statements));
+
     public Task<QueryOutcome[]> QueryEachAsync(Statement[] statements) =>
         _pool is { } pool ? pool.QueryEachAsync(statements) : OpenThen(p => p.QueryEachAsync(statements));
 

@@ -2,9 +2,10 @@ using SqlitePool.Client;
 
 namespace SqlitePool.Tests.Cluster;
 
-/// <summary>Concurrent reads of one database from one process share grain calls, each keeping its own outcome.</summary>
+/// <summary>Concurrent reads, and concurrent writes, of one database from one process share grain calls, each
+/// statement keeping its own outcome.</summary>
 [Collection(ClusterCollection.Name)]
-public sealed class ReadCoalescingTests(ClusterFixture cluster)
+public sealed class SharedCallTests(ClusterFixture cluster)
 {
     private const int Rows = 50;
 
@@ -55,6 +56,48 @@ public sealed class ReadCoalescingTests(ClusterFixture cluster)
 
         Assert.Equal("changed", seen);
         await Task.WhenAll(busy);
+    }
+
+    [Fact]
+    public async Task Many_concurrent_writes_share_calls_and_a_failing_write_is_undone_alone()
+    {
+        var db = await SeededAsync();
+        var before = await db.GetStatisticsAsync();
+
+        // Every third write collides with a seeded row's key and fails; the others each insert a row.
+        var writes = Enumerable.Range(0, 600).Select(async i =>
+        {
+            try
+            {
+                var id = i % 3 == 0 ? (i % Rows) + 1 : 1000 + i;
+                return (await cluster.Client.GetDatabase(db.Id).ExecuteAsync("INSERT INTO t(id, name) VALUES (?, ?)", id, $"new {i}")).LastInsertRowId;
+            }
+            catch (SqlStatementException)
+            {
+                return -1;
+            }
+        }).ToArray();
+        var outcomes = await Task.WhenAll(writes);
+
+        Assert.Equal(Enumerable.Range(0, 600).Select(i => i % 3 == 0 ? -1L : 1000 + i), outcomes);
+        Assert.Equal(Rows + 400, await db.QuerySingleAsync<long>("SELECT count(*) FROM t"));
+        Assert.Equal(0, await db.QuerySingleAsync<long>("SELECT count(*) FROM t WHERE name LIKE 'new %' AND id <= ?", Rows));
+        var after = await db.GetStatisticsAsync();
+        Assert.Equal(600, after.Writes - before.Writes);
+        Assert.InRange(after.SharedWriteCalls - before.SharedWriteCalls, 1, 600 / 2);
+    }
+
+    [Fact]
+    public async Task ExecuteEachAsync_reports_each_outcome_in_order()
+    {
+        var db = await SeededAsync();
+
+        var outcomes = await db.ExecuteEachAsync(["INSERT INTO t(id, name) VALUES (100, 'a')", "INSERT INTO t(id, name) VALUES (1, 'dup')", "INSERT INTO missing VALUES (1)"]);
+
+        Assert.Equal(1, outcomes[0].GetResult().Changes);
+        Assert.IsType<SqlStatementException>(outcomes[1].Error);
+        Assert.Throws<SqlStatementException>(() => outcomes[2].GetResult());
+        Assert.Equal(Rows + 1, await db.QuerySingleAsync<long>("SELECT count(*) FROM t"));
     }
 
     [Fact]

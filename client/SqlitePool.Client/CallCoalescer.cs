@@ -1,0 +1,196 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+
+namespace SqlitePool.Client;
+
+/// <summary>The grain calls of one kind of statement (reads or autocommit writes): alone, or several together.</summary>
+internal sealed record StatementCalls<T>(
+    Func<IDatabaseGrain, Statement, Task<T>> One,
+    Func<IDatabaseGrain, Statement[], Task<(T? Result, Exception? Error)[]>> Each)
+    where T : class;
+
+/// <summary>The kinds of statements whose concurrent calls share grain calls.</summary>
+internal static class SharedCalls
+{
+    public static readonly StatementCalls<QueryResult> Reads = new(
+        static (grain, statement) => grain.QueryAsync(statement),
+        static async (grain, statements) => [.. (await grain.QueryEachAsync(statements).ConfigureAwait(false)).Select(o => (o.Result, o.Error))]);
+
+    public static readonly StatementCalls<ExecuteResult> Writes = new(
+        static (grain, statement) => grain.ExecuteAsync(statement),
+        static async (grain, statements) => [.. (await grain.ExecuteEachAsync(statements).ConfigureAwait(false)).Select(o => (o.Result, o.Error))]);
+}
+
+/// <summary>
+/// Lets concurrent calls of one kind (<see cref="SharedCalls"/>) to one database from this process share grain
+/// calls. While fewer than <see cref="MaxCallsInFlight"/> calls are in flight a statement is sent at once, on its
+/// own; beyond that it waits, and the next call to end sends everything waiting as one call
+/// (<see cref="IDatabaseGrain.QueryEachAsync"/>, <see cref="IDatabaseGrain.ExecuteEachAsync"/>), which the silo
+/// hands to its connection in one piece. Each statement still gets its own result or error.
+/// </summary>
+/// <remarks>One per grain factory, database and kind, shared by every handle; dropped when idle. Statements that
+/// carry something of their caller's (a cancellation token, <see cref="RequestContext"/> values, a trace) go alone.</remarks>
+internal sealed class CallCoalescer<T>
+    where T : class
+{
+    /// <summary>Calls in flight per database and kind before statements start to wait and share a call.</summary>
+    public const int MaxCallsInFlight = 4;
+
+    /// <summary>The most statements one shared call carries.</summary>
+    public const int MaxBatch = 256;
+
+    private static readonly ConditionalWeakTable<IGrainFactory, ConcurrentDictionary<string, CallCoalescer<T>>> Factories = new();
+    private readonly object _gate = new();
+    private readonly ConcurrentDictionary<string, CallCoalescer<T>> _owner;
+    private readonly string _key;
+    private readonly IDatabaseGrain _grain;
+    private readonly StatementCalls<T> _calls;
+    private List<Pending> _waiting = [];
+    private int _inFlight;
+    private bool _retired;
+
+    private CallCoalescer(ConcurrentDictionary<string, CallCoalescer<T>> owner, string key, IDatabaseGrain grain, StatementCalls<T> calls)
+    {
+        (_owner, _key, _grain, _calls) = (owner, key, grain, calls);
+    }
+
+    /// <summary>Runs a statement, sharing a call with others of this database and kind when many are in flight.</summary>
+    public static Task<T> RunAsync(IGrainFactory factory, IDatabaseGrain grain, Statement statement, StatementCalls<T> calls)
+    {
+        ArgumentNullException.ThrowIfNull(statement);
+        if (Activity.Current is not null || RequestContext.Entries.Any())
+        {
+            return calls.One(grain, statement);
+        }
+
+        var databases = Factories.GetValue(factory, static _ => new(StringComparer.Ordinal));
+        var key = grain.GetPrimaryKeyString();
+        while (true)
+        {
+            var coalescer = databases.GetOrAdd(key, static (k, s) => new CallCoalescer<T>(s.databases, k, s.grain, s.calls), (databases, grain, calls));
+            if (coalescer.TryRun(statement) is { } run)
+            {
+                return run;
+            }
+        }
+    }
+
+    /// <summary>Null when this coalescer has retired (look it up again).</summary>
+    private Task<T>? TryRun(Statement statement)
+    {
+        lock (_gate)
+        {
+            if (_retired)
+            {
+                return null;
+            }
+
+            if (_inFlight >= MaxCallsInFlight)
+            {
+                var waiting = new Pending(statement);
+                _waiting.Add(waiting);
+                return waiting.Task;
+            }
+
+            _inFlight++;
+        }
+
+        return SendAloneAsync(statement);
+    }
+
+    // Sent from the caller's context, as the statement would have been without the coalescer.
+    private async Task<T> SendAloneAsync(Statement statement)
+    {
+        try
+        {
+            return await _calls.One(_grain, statement).ConfigureAwait(false);
+        }
+        finally
+        {
+            CallEnded();
+        }
+    }
+
+    /// <summary>A call ended: its slot sends what waits, or is given back.</summary>
+    private void CallEnded()
+    {
+        List<Pending> batch;
+        lock (_gate)
+        {
+            if (_waiting.Count == 0)
+            {
+                if (--_inFlight == 0)
+                {
+                    _retired = true;
+                    _owner.TryRemove(KeyValuePair.Create(_key, this));
+                }
+
+                return;
+            }
+
+            batch = _waiting;
+            if (batch.Count > MaxBatch)
+            {
+                _waiting = batch[MaxBatch..];
+                batch.RemoveRange(MaxBatch, batch.Count - MaxBatch);
+            }
+            else
+            {
+                _waiting = [];
+            }
+        }
+
+        // Shared calls start from the thread pool, never from whichever grain's turn ended the last call.
+        ThreadPool.UnsafeQueueUserWorkItem(static s => _ = s.Coalescer.SendAsync(s.Batch), (Coalescer: this, Batch: batch), preferLocal: false);
+    }
+
+    private async Task SendAsync(List<Pending> batch)
+    {
+        try
+        {
+            if (batch.Count == 1)
+            {
+                batch[0].Complete(await _calls.One(_grain, batch[0].Statement).ConfigureAwait(false), null);
+            }
+            else
+            {
+                var outcomes = await _calls.Each(_grain, [.. batch.Select(r => r.Statement)]).ConfigureAwait(false);
+                for (var i = 0; i < batch.Count; i++)
+                {
+                    batch[i].Complete(outcomes[i].Result, outcomes[i].Error);
+                }
+            }
+        }
+        catch (Exception ex)
+        {
+            // A single statement's own error, or the call's (the silo, the network) for every statement it carried.
+            batch.ForEach(r => r.Complete(null, ex));
+        }
+        finally
+        {
+            CallEnded();
+        }
+    }
+
+    private sealed class Pending(Statement statement)
+    {
+        private readonly TaskCompletionSource<T> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Statement Statement { get; } = statement;
+
+        public Task<T> Task => _completion.Task;
+
+        public void Complete(T? result, Exception? error)
+        {
+            if (result is not null)
+            {
+                _completion.TrySetResult(result);
+            }
+            else
+            {
+                _completion.TrySetException(error ?? new InvalidOperationException("The statement has no outcome."));
+            }
+        }
+    }
+}
