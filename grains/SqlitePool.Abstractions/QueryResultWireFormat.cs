@@ -1,5 +1,6 @@
-using System.Buffers;
 using System.Buffers.Binary;
+using System.Diagnostics;
+using System.Numerics;
 using System.Text;
 
 namespace SqlitePool;
@@ -61,60 +62,77 @@ public sealed class QueryResultConverter : IConverter<QueryResult, QueryResultSu
     /// <inheritdoc />
     public QueryResultSurrogate ConvertToSurrogate(in QueryResult value)
     {
-        var buffer = new ArrayBufferWriter<byte>(16 + (value.Values.Length * 9));
-        WriteVarint(buffer, (ulong)value.Values.Length);
-        foreach (var item in value.Values)
+        // Sized exactly first, so the values are written once into the array that travels.
+        var values = value.Values;
+        var packed = GC.AllocateUninitializedArray<byte>(PackedSize(values));
+        var at = WriteVarint(packed, 0, (ulong)values.Length);
+        foreach (var item in values)
         {
             switch (item)
             {
                 case null:
-                    WriteByte(buffer, Null);
+                    packed[at++] = Null;
                     break;
                 case long l:
-                    WriteByte(buffer, Integer);
-                    WriteVarint(buffer, (ulong)((l << 1) ^ (l >> 63)));
+                    packed[at++] = Integer;
+                    at = WriteVarint(packed, at, ZigZag(l));
                     break;
                 case double d:
-                    WriteByte(buffer, Real);
-                    BinaryPrimitives.WriteDoubleLittleEndian(buffer.GetSpan(8), d);
-                    buffer.Advance(8);
+                    packed[at++] = Real;
+                    BinaryPrimitives.WriteDoubleLittleEndian(packed.AsSpan(at), d);
+                    at += 8;
                     break;
-                case string s:
-                    WriteByte(buffer, Text);
-                    WriteVarint(buffer, (ulong)Encoding.UTF8.GetByteCount(s));
-                    buffer.Advance(Encoding.UTF8.GetBytes(s, buffer.GetSpan(Encoding.UTF8.GetMaxByteCount(s.Length))));
+                case string text:
+                    packed[at++] = Text;
+                    at = WriteVarint(packed, at, (ulong)Encoding.UTF8.GetByteCount(text));
+                    at += Encoding.UTF8.GetBytes(text, packed.AsSpan(at));
                     break;
-                case byte[] b:
-                    WriteByte(buffer, Blob);
-                    WriteVarint(buffer, (ulong)b.Length);
-                    buffer.Write(b);
+                case byte[] blob:
+                    packed[at++] = Blob;
+                    at = WriteVarint(packed, at, (ulong)blob.Length);
+                    blob.CopyTo(packed.AsSpan(at));
+                    at += blob.Length;
                     break;
-                default:
-                    throw new InvalidOperationException($"A query result holds a {item.GetType().Name}; only SQLite storage classes travel.");
             }
         }
 
-        return new QueryResultSurrogate { Columns = value.Columns, Values = buffer.WrittenSpan.ToArray() };
+        Debug.Assert(at == packed.Length, "The packed size was computed wrongly.");
+        return new QueryResultSurrogate { Columns = value.Columns, Values = packed };
     }
 
-    private static void WriteByte(ArrayBufferWriter<byte> buffer, byte value)
+    private static int PackedSize(object?[] values)
     {
-        buffer.GetSpan(1)[0] = value;
-        buffer.Advance(1);
+        var size = VarintSize((ulong)values.Length);
+        foreach (var item in values)
+        {
+            size += 1 + item switch
+            {
+                null => 0,
+                long l => VarintSize(ZigZag(l)),
+                double => 8,
+                string text => VarintSize((ulong)Encoding.UTF8.GetByteCount(text)) + Encoding.UTF8.GetByteCount(text),
+                byte[] blob => VarintSize((ulong)blob.Length) + blob.Length,
+                _ => throw new InvalidOperationException($"A query result holds a {item.GetType().Name}; only SQLite storage classes travel."),
+            };
+        }
+
+        return size;
     }
 
-    private static void WriteVarint(ArrayBufferWriter<byte> buffer, ulong value)
+    private static ulong ZigZag(long value) => (ulong)((value << 1) ^ (value >> 63));
+
+    private static int VarintSize(ulong value) => value < 0x80 ? 1 : (70 - BitOperations.LeadingZeroCount(value)) / 7;
+
+    private static int WriteVarint(byte[] packed, int at, ulong value)
     {
-        var span = buffer.GetSpan(10);
-        var i = 0;
         while (value >= 0x80)
         {
-            span[i++] = (byte)(value | 0x80);
+            packed[at++] = (byte)(value | 0x80);
             value >>= 7;
         }
 
-        span[i++] = (byte)value;
-        buffer.Advance(i);
+        packed[at++] = (byte)value;
+        return at;
     }
 
     private static ulong ReadVarint(ref ReadOnlySpan<byte> reader)
