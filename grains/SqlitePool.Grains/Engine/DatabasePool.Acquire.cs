@@ -87,10 +87,16 @@ public sealed partial class DatabasePool
         lock (_sync)
         {
             var rest = jobs;
-            if (TryTake(LeaseKind.Writer, out _, out _))
+            if (TryTake(LeaseKind.Writer, out var writer, out _))
             {
                 start = jobs[..Math.Min(jobs.Count, WriteGroup.MaxSize)];
                 rest = jobs[start.Count..];
+
+                // Each write asked for the writer: the others got it at once with the first.
+                for (var i = 1; i < start.Count; i++)
+                {
+                    Metrics?.Waited(writer!.TakenAt);
+                }
             }
 
             foreach (var job in rest)
