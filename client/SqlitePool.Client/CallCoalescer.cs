@@ -56,7 +56,7 @@ internal sealed class CallCoalescer<T>
     }
 
     /// <summary>Runs a statement, sharing a call with others of this database and kind when many are in flight.</summary>
-    public static Task<T> RunAsync(IGrainFactory factory, IDatabaseGrain grain, Statement statement, StatementCalls<T> calls)
+    public static Task<T> RunAsync(IGrainFactory factory, IDatabaseGrain grain, string key, Statement statement, StatementCalls<T> calls)
     {
         ArgumentNullException.ThrowIfNull(statement);
         if (Activity.Current is not null || RequestContext.Entries.Any())
@@ -65,7 +65,6 @@ internal sealed class CallCoalescer<T>
         }
 
         var databases = Factories.GetValue(factory, static _ => new(StringComparer.Ordinal));
-        var key = grain.GetPrimaryKeyString();
         while (true)
         {
             var coalescer = databases.GetOrAdd(key, static (k, s) => new CallCoalescer<T>(s.databases, k, s.grain, s.calls), (databases, grain, calls));

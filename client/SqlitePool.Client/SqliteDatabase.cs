@@ -10,12 +10,14 @@ namespace SqlitePool.Client;
 public sealed class SqliteDatabase
 {
     private readonly IGrainFactory _grainFactory;
+    private readonly string _key;
 
     internal SqliteDatabase(DatabaseId id, IDatabaseGrain grain, IGrainFactory grainFactory)
     {
         Id = id;
         Grain = grain;
         _grainFactory = grainFactory;
+        _key = id.GrainKey;
     }
 
     /// <summary>The database's node and path.</summary>
@@ -32,7 +34,7 @@ public sealed class SqliteDatabase
 
     /// <inheritdoc cref="ExecuteAsync(string, object?[])"/>
     public Task<ExecuteResult> ExecuteAsync(Statement statement, CancellationToken cancellationToken = default) =>
-        cancellationToken.CanBeCanceled ? Grain.ExecuteAsync(statement, cancellationToken) : CallCoalescer<ExecuteResult>.RunAsync(_grainFactory, Grain, statement, SharedCalls.Writes);
+        cancellationToken.CanBeCanceled ? Grain.ExecuteAsync(statement, cancellationToken) : CallCoalescer<ExecuteResult>.RunAsync(_grainFactory, Grain, _key, statement, SharedCalls.Writes);
 
     /// <summary>Runs independent autocommit writes in one call: each joins a commit group on its own, and a write
     /// that fails is undone alone (its outcome holds the error).</summary>
@@ -54,7 +56,7 @@ public sealed class SqliteDatabase
 
     /// <inheritdoc cref="QueryAsync(string, object?[])"/>
     public Task<QueryResult> QueryAsync(Statement statement, CancellationToken cancellationToken = default) =>
-        cancellationToken.CanBeCanceled ? Grain.QueryAsync(statement, cancellationToken) : CallCoalescer<QueryResult>.RunAsync(_grainFactory, Grain, statement, SharedCalls.Reads);
+        cancellationToken.CanBeCanceled ? Grain.QueryAsync(statement, cancellationToken) : CallCoalescer<QueryResult>.RunAsync(_grainFactory, Grain, _key, statement, SharedCalls.Reads);
 
     /// <summary>Runs independent reads in one call, in order on one reader, each in autocommit; a read that
     /// fails fails alone (its outcome holds the error).</summary>
