@@ -35,7 +35,7 @@ internal sealed class CallCoalescer<T>
     where T : class
 {
     /// <summary>Calls in flight per database and kind before statements start to wait and share a call.</summary>
-    public const int MaxCallsInFlight = 4;
+    public const int MaxCallsInFlight = 8;
 
     /// <summary>The most statements one shared call carries.</summary>
     public const int MaxBatch = 256;
