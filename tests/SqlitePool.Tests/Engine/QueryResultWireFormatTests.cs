@@ -1,3 +1,6 @@
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Serialization;
+
 namespace SqlitePool.Tests.Engine;
 
 /// <summary>A result packed for the wire comes back value for value, storage class for storage class.</summary>
@@ -25,6 +28,26 @@ public sealed class QueryResultWireFormatTests
             Assert.Equal(values[i]?.GetType(), back.Values[i]?.GetType());
             Assert.Equal(values[i], back.Values[i]);
         }
+    }
+
+    [Fact]
+    public void Results_inside_outcomes_and_write_results_round_trip_through_Orleans_serializer()
+    {
+        using var services = new ServiceCollection().AddSerializer().BuildServiceProvider();
+        var serializer = services.GetRequiredService<Serializer>();
+        var rows = new QueryResult(["id", "name"], [1L, "a", 2L, null]);
+        var outcomes = new[] { new QueryOutcome(rows, null), new QueryOutcome(QueryResult.Empty, null), new QueryOutcome(null, new WriteOnReadPathException("DELETE FROM t")) };
+        var executed = new ExecuteOutcome(new ExecuteResult(3, 7, rows), null);
+
+        var (backOutcomes, backExecuted) = serializer.Deserialize<(QueryOutcome[], ExecuteOutcome)>(serializer.SerializeToArray((outcomes, executed)));
+
+        Assert.Equal(["id", "name"], backOutcomes[0].Result!.Columns);
+        Assert.Equal<object?>([1L, "a", 2L, null], backOutcomes[0].Result!.Values);
+        Assert.Equal(0, backOutcomes[1].Result!.RowCount);
+        Assert.IsType<WriteOnReadPathException>(backOutcomes[2].Error);
+        Assert.Throws<WriteOnReadPathException>(() => backOutcomes[2].GetResult());
+        var result = backExecuted.GetResult();
+        Assert.Equal((3L, 7L, 2), (result.Changes, result.LastInsertRowId, result.Rows!.RowCount));
     }
 
     [Fact]
