@@ -26,7 +26,7 @@ internal sealed record Settings(TimeSpan RunTime, int Repetitions, int TimedIter
         string? Option(string name) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault();
         var output = Option("--out") ?? "benchmark-results.json";
         var settings = quick
-            ? new Settings(TimeSpan.FromSeconds(1), 3, 24, 1_000_000, output)
+            ? new Settings(TimeSpan.FromSeconds(1), 3, 48, 1_000_000, output)
             : new Settings(TimeSpan.FromSeconds(3), 5, 60, 1_000_000, output);
         return settings with
         {
