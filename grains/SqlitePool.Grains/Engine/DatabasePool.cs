@@ -105,18 +105,18 @@ public sealed partial class DatabasePool : IAsyncDisposable
 
     /// <summary>Runs independent autocommit writes as one arrival: they join one commit group (as many as fit),
     /// and each has its own outcome, as if each had come through <see cref="ExecuteAsync"/>.</summary>
-    public async Task<ExecuteOutcome[]> ExecuteEachAsync(IReadOnlyList<Statement> statements)
+    public Task<ExecuteOutcome[]> ExecuteEachAsync(IReadOnlyList<Statement> statements)
     {
-        ArgumentNullException.ThrowIfNull(statements);
-        foreach (var statement in statements)
-        {
-            ArgumentNullException.ThrowIfNull(statement, nameof(statements));
-        }
+        var writes = Independent(statements);
+        return writes.Length == 0 ? Task.FromResult(Array.Empty<ExecuteOutcome>()) : RunEachWriteAsync(writes);
+    }
 
-        Interlocked.Add(ref _writes, statements.Count);
+    private async Task<ExecuteOutcome[]> RunEachWriteAsync(Statement[] writes)
+    {
+        Interlocked.Add(ref _writes, writes.Length);
         Interlocked.Increment(ref _sharedWriteCalls);
         var started = Metrics?.OperationStart() ?? 0;
-        var jobs = statements.Select(s => new WriteJob([s], isBatch: false, CancellationToken.None)).ToList();
+        var jobs = writes.Select(s => new WriteJob([s], isBatch: false, CancellationToken.None)).ToList();
         SubmitWrites(jobs);
         var outcomes = new ExecuteOutcome[jobs.Count];
         for (var i = 0; i < jobs.Count; i++)
@@ -172,16 +172,10 @@ public sealed partial class DatabasePool : IAsyncDisposable
     /// and under its own statement deadline; a read that fails fails alone.</summary>
     public Task<QueryOutcome[]> QueryEachAsync(IReadOnlyList<Statement> statements)
     {
-        ArgumentNullException.ThrowIfNull(statements);
-        if (statements.Count == 0)
+        var reads = Independent(statements);
+        if (reads.Length == 0)
         {
             return Task.FromResult(Array.Empty<QueryOutcome>());
-        }
-
-        Statement[] reads = [.. statements];
-        foreach (var read in reads)
-        {
-            ArgumentNullException.ThrowIfNull(read, nameof(statements));
         }
 
         Interlocked.Add(ref _reads, reads.Length);
@@ -191,6 +185,19 @@ public sealed partial class DatabasePool : IAsyncDisposable
         job = new WorkItem<QueryOutcome[]>(c => RunEach(c, reads, job, metrics), CancellationToken.None);
         SubmitRead(job, CancellationToken.None);
         return job.Task;
+    }
+
+    /// <summary>A copy of the statements of a QueryEach or ExecuteEach call, none of them null.</summary>
+    private static Statement[] Independent(IReadOnlyList<Statement> statements)
+    {
+        ArgumentNullException.ThrowIfNull(statements);
+        Statement[] copy = [.. statements];
+        foreach (var statement in copy)
+        {
+            ArgumentNullException.ThrowIfNull(statement, nameof(statements));
+        }
+
+        return copy;
     }
 
     private static QueryOutcome[] RunEach(SqliteConnection connection, Statement[] reads, WorkItem job, PoolMetrics? metrics)

@@ -2,7 +2,7 @@ using SqlitePool.Engine;
 
 namespace SqlitePool.Tests.Engine;
 
-/// <summary>Several independent reads handed to one reader at once.</summary>
+/// <summary>Several independent reads (or writes) handed over in one call.</summary>
 public sealed class QueryEachTests : PoolTestBase
 {
     [Fact]
@@ -46,6 +46,18 @@ public sealed class QueryEachTests : PoolTestBase
         Assert.Equal([1L, 1L], first.Select(o => o.GetResult()[0, 0]));
         Assert.Equal(2L, second[0].GetResult()[0, 0]);
         Assert.Empty(await pool.QueryEachAsync([]));
+    }
+
+    [Fact]
+    public async Task No_writes_in_one_call_leave_the_writer_free()
+    {
+        var pool = await OpenAsync();
+
+        Assert.Empty(await pool.ExecuteEachAsync([]));
+        var result = await pool.ExecuteAsync(new("CREATE TABLE t(id INTEGER PRIMARY KEY)"), Ct);
+
+        Assert.Equal(0, result.Changes);
+        Assert.Equal((0L, false), (pool.GetStatistics().SharedWriteCalls, pool.GetStatistics().WriterBusy));
     }
 
     [Fact]
