@@ -19,7 +19,7 @@ namespace SqlitePool.Engine;
 /// </remarks>
 public sealed partial class DatabasePool : IAsyncDisposable
 {
-    private readonly object _sync = new();
+    private readonly Lock _sync = new();
     private readonly DatabaseOptions _options;
     private readonly TimeProvider _time;
     private readonly Action<DatabasePool>? _onClosed;
