@@ -40,30 +40,6 @@ internal static class Direct
         transaction.Commit();
     }
 
-    /// <summary>Point SELECTs by primary key: each thread has its own connection and prepared command.</summary>
-    public static double PointSelects(string path, int threads, TimeSpan duration)
-    {
-        var connections = Enumerable.Range(0, threads).Select(_ => Open(path)).ToArray();
-        try
-        {
-            return Measure.ThroughputOnThreads(threads, duration, t =>
-            {
-                var command = connections[t].CreateCommand();
-                command.CommandText = PointSelect;
-                var id = command.Parameters.Add("$id", SqliteType.Integer);
-                command.Prepare();
-                return i => ReadPoint(command, id, i % Settings.Rows + 1);
-            });
-        }
-        finally
-        {
-            foreach (var connection in connections)
-            {
-                connection.Dispose();
-            }
-        }
-    }
-
     /// <summary>Runs one prepared point SELECT and reads its four columns.</summary>
     public static void ReadPoint(SqliteCommand command, SqliteParameter id, long value)
     {
@@ -89,30 +65,6 @@ internal static class Direct
         }
 
         return rows / clock.Elapsed.TotalSeconds;
-    }
-
-    /// <summary>Autocommit single-row INSERTs on one connection.</summary>
-    public static double Inserts(string path, string synchronous, TimeSpan duration)
-    {
-        using var connection = Open(path, synchronous);
-        using (var create = connection.CreateCommand())
-        {
-            create.CommandText = "CREATE TABLE IF NOT EXISTS w(id INTEGER PRIMARY KEY, v TEXT NOT NULL)";
-            create.ExecuteNonQuery();
-        }
-
-        return Measure.ThroughputOnThreads(1, duration, _ =>
-        {
-            var command = connection.CreateCommand();
-            command.CommandText = "INSERT INTO w(v) VALUES ($v)";
-            var v = command.Parameters.Add("$v", SqliteType.Text);
-            command.Prepare();
-            return i =>
-            {
-                v.Value = "value";
-                command.ExecuteNonQuery();
-            };
-        });
     }
 
     /// <summary>Reads <paramref name="rows"/> rows × 4 columns into the result type the grain returns.</summary>

@@ -31,12 +31,15 @@ internal sealed class Scenarios(Settings settings, BenchmarkSilo silo, RemotePro
             Console.Error.WriteLine($"orleans no-op calls from the client process, {Settings.Callers} callers: {await remote.AskAsync($"noop - {settings.RunTime.TotalSeconds}"):N0}/s");
         }
 
+        using var twoThreads = new DirectPointSelects(BenchPath, 2);
+        using var oneThread = new DirectPointSelects(BenchPath, 1);
+
         // Diagnostic: the pool engine alone (no Orleans call), to tell engine overhead from the grain call's.
         await using (var engine = await DatabasePool.OpenAsync("engine", BenchPath, new DatabaseOptions { MaxReaders = 2 }))
         {
             results.Add(await CompareAsync("point-select-engine", Unit.OpsPerSecond, "direct, 2 threads",
                 share => Measure.ThroughputAsync(Settings.Callers, settings.RunTime * share, i => engine.QueryAsync(PointSelect(i % Settings.Rows + 1))),
-                share => Task.FromResult(Direct.PointSelects(BenchPath, 2, settings.RunTime * share))));
+                share => Task.FromResult(twoThreads.Run(settings.RunTime * share))));
         }
 
         // The engine pool above held the file's lock; the grain opens it now.
@@ -44,19 +47,11 @@ internal sealed class Scenarios(Settings settings, BenchmarkSilo silo, RemotePro
         await db.QueryAsync(PointSelect(1));
         results.Add(await CompareAsync("point-select-grain", Unit.OpsPerSecond, "direct, 2 threads",
             share => GrainPointSelectsAsync(db, settings.RunTime * share),
-            share => Task.FromResult(Direct.PointSelects(BenchPath, 2, settings.RunTime * share))));
+            share => Task.FromResult(twoThreads.Run(settings.RunTime * share))));
 
         var local = await silo.Services.GetRequiredService<LocalDatabases>().OpenLocalAsync(Bench);
-        results.Add(await CompareAsync("point-select-local-lease", Unit.OpsPerSecond, "direct, 1 connection",
-            share => Task.FromResult(Measure.ThroughputOnThreads(1, settings.RunTime * share, _ => i =>
-            {
-                // The lease is taken and given back around every query.
-                using var lease = local.AcquireReader();
-                var command = lease.Prepare(Direct.PointSelect);
-                var id = command.Parameters.Count == 0 ? command.Parameters.Add("$id", SqliteType.Integer) : command.Parameters[0];
-                Direct.ReadPoint(command, id, i % Settings.Rows + 1);
-            })),
-            share => Task.FromResult(Direct.PointSelects(BenchPath, 1, settings.RunTime * share))));
+        results.Add(CompareInterleaved("point-select-local-lease", "direct, 1 connection", oneThread.Query(0), LeasePointSelect(
+            await silo.Services.GetRequiredService<LocalDatabases>().OpenLocalAsync(Bench))));
 
         results.AddRange(await InsertsAsync());
 
@@ -64,18 +59,56 @@ internal sealed class Scenarios(Settings settings, BenchmarkSilo silo, RemotePro
         {
             results.Add(await CompareAsync("result-10k-local", Unit.Milliseconds, "direct read into QueryResult",
                 share => Measure.MillisecondsAsync(Iterations(share), () => db.QueryAsync(ResultSelect())),
-                share => Measure.MillisecondsAsync(Iterations(share), () => Task.FromResult(Direct.ReadRows(connection, Settings.ResultRows)))));
+                share => Measure.MillisecondsAsync(Iterations(share), () => Task.FromResult(Direct.ReadRows(connection, Settings.ResultRows))),
+                settings.IterationSlices));
             results.Add(await CompareAsync("result-10k-remote", Unit.Milliseconds, "direct read into QueryResult",
                 share => remote.AskAsync($"result {Bench} {Iterations(share)}"),
-                share => Measure.MillisecondsAsync(Iterations(share), () => Task.FromResult(Direct.ReadRows(connection, Settings.ResultRows)))));
+                share => Measure.MillisecondsAsync(Iterations(share), () => Task.FromResult(Direct.ReadRows(connection, Settings.ResultRows))),
+                settings.IterationSlices));
         }
 
         results.Add(await StreamAsync());
 
         results.Add(await CompareAsync("point-select-remote", Unit.OpsPerSecond, "direct, 2 threads",
             share => remote.AskAsync(FormattableString.Invariant($"point-select {Bench} {(settings.RunTime * share).TotalSeconds}")),
-            share => Task.FromResult(Direct.PointSelects(BenchPath, 2, settings.RunTime * share))));
+            share => Task.FromResult(twoThreads.Run(settings.RunTime * share))));
         return [.. results.OfType<ScenarioResult>()];
+    }
+
+    /// <summary>A point SELECT on a silo-local lease, taken and given back around the query.</summary>
+    private static Action<long> LeasePointSelect(LocalDatabase local) => i =>
+    {
+        using var lease = local.AcquireReader();
+        var command = lease.Prepare(Direct.PointSelect);
+        var id = command.Parameters.Count == 0 ? command.Parameters.Add("$id", SqliteType.Integer) : command.Parameters[0];
+        Direct.ReadPoint(command, id, i % Settings.Rows + 1);
+    };
+
+    /// <summary>Measures two synchronous single-thread loops interleaved in short blocks (see
+    /// <see cref="Measure.Interleaved"/>): each round gives each side about <see cref="Settings.RunTime"/>.</summary>
+    private ScenarioResult? CompareInterleaved(string id, string baseline, Action<long> direct, Action<long> ours)
+    {
+        if (!settings.Selected(id))
+        {
+            return null;
+        }
+
+        for (var r = 0; r < settings.WarmupRounds; r++)
+        {
+            Measure.Interleaved(settings.RunTime, direct, ours);
+        }
+
+        var (directValues, oursValues) = (new List<double>(), new List<double>());
+        for (var r = 0; r < settings.Repetitions; r++)
+        {
+            var (directRate, oursRate) = Measure.Interleaved(settings.RunTime * 2, direct, ours);
+            directValues.Add(directRate);
+            oursValues.Add(oursRate);
+        }
+
+        var result = new ScenarioResult(id, Unit.OpsPerSecond, baseline, oursValues, directValues);
+        Console.Error.WriteLine(result.ToLine());
+        return result;
     }
 
     private async Task<IEnumerable<ScenarioResult>> InsertsAsync()
@@ -93,17 +126,17 @@ internal sealed class Scenarios(Settings settings, BenchmarkSilo silo, RemotePro
         }
 
         Directory.CreateDirectory(Path.Combine(silo.DataRoot, "direct"));
-        var directFull = Path.Combine(silo.DataRoot, "direct", "full.db");
-        var directNormal = Path.Combine(silo.DataRoot, "direct", "normal.db");
+        using var directFull = new DirectInserts(Path.Combine(silo.DataRoot, "direct", "full.db"), "FULL");
+        using var directNormal = new DirectInserts(Path.Combine(silo.DataRoot, "direct", "normal.db"), "NORMAL");
         Task<double> Ours(SqliteDatabase db, double share) =>
             Measure.ThroughputAsync(Settings.Callers, settings.RunTime * share, _ => db.ExecuteAsync("INSERT INTO w(v) VALUES ('value')"));
 
         // The four sides take turns like a comparison's two.
         var values = await MeasureInTurnsAsync(
             Settings.Slices,
-            share => Task.FromResult(Direct.Inserts(directFull, "FULL", settings.RunTime * share)),
+            share => Task.FromResult(directFull.Run(settings.RunTime * share)),
             share => Ours(full, share),
-            share => Task.FromResult(Direct.Inserts(directNormal, "NORMAL", settings.RunTime * share)),
+            share => Task.FromResult(directNormal.Run(settings.RunTime * share)),
             share => Ours(normal, share));
         var (baseFull, oursFull, baseNormal, oursNormal) = (values[0], values[1], values[2], values[3]);
 
@@ -133,14 +166,14 @@ internal sealed class Scenarios(Settings settings, BenchmarkSilo silo, RemotePro
 
     /// <summary>Measures baseline and ours in turns (see <see cref="MeasureInTurnsAsync"/>).</summary>
     private async Task<ScenarioResult?> CompareAsync(
-        string id, Unit unit, string baseline, Func<double, Task<double>> ours, Func<double, Task<double>> direct, int slices = Settings.Slices)
+        string id, Unit unit, string baseline, Func<double, Task<double>> ours, Func<double, Task<double>> direct, int? slices = null)
     {
         if (!settings.Selected(id))
         {
             return null;
         }
 
-        var values = await MeasureInTurnsAsync(slices, direct, ours);
+        var values = await MeasureInTurnsAsync(slices ?? Settings.Slices, direct, ours);
         var result = new ScenarioResult(id, unit, baseline, values[1], values[0]);
         Console.Error.WriteLine(result.ToLine());
         return result;
