@@ -43,6 +43,7 @@ try
             baseline = r.Baseline,
             baselineValue = r.BaselineValue,
             ratio = r.Ratio,
+            repetitions = r.Values.Count,
             min = r.Values.Min(),
             max = r.Values.Max(),
             baselineMin = r.BaselineValues.Min(),

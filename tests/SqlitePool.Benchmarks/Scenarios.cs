@@ -35,8 +35,9 @@ internal sealed class Scenarios(Settings settings, BenchmarkSilo silo, RemotePro
         using var oneThread = new DirectPointSelects(BenchPath, 1);
 
         // Diagnostic: the pool engine alone (no Orleans call), to tell engine overhead from the grain call's.
-        await using (var engine = await DatabasePool.OpenAsync("engine", BenchPath, new DatabaseOptions { MaxReaders = 2 }))
+        if (settings.Diagnostic("point-select-engine"))
         {
+            await using var engine = await DatabasePool.OpenAsync("engine", BenchPath, new DatabaseOptions { MaxReaders = 2 });
             results.Add(await CompareAsync("point-select-engine", Unit.OpsPerSecond, "direct, 2 threads",
                 share => Measure.ThroughputAsync(Settings.Callers, settings.RunTime * share, i => engine.QueryAsync(PointSelect(i % Settings.Rows + 1))),
                 share => Task.FromResult(twoThreads.Run(settings.RunTime * share))));
@@ -47,7 +48,8 @@ internal sealed class Scenarios(Settings settings, BenchmarkSilo silo, RemotePro
         await db.QueryAsync(PointSelect(1));
         results.Add(await CompareAsync("point-select-grain", Unit.OpsPerSecond, "direct, 2 threads",
             share => GrainPointSelectsAsync(db, settings.RunTime * share),
-            share => Task.FromResult(twoThreads.Run(settings.RunTime * share))));
+            share => Task.FromResult(twoThreads.Run(settings.RunTime * share)),
+            repetitions: settings.GrainCallRepetitions));
 
         var local = await silo.Services.GetRequiredService<LocalDatabases>().OpenLocalAsync(Bench);
         results.Add(CompareInterleaved("point-select-local-lease", "direct, 1 connection", oneThread.Query(0), LeasePointSelect(
@@ -71,7 +73,8 @@ internal sealed class Scenarios(Settings settings, BenchmarkSilo silo, RemotePro
 
         results.Add(await CompareAsync("point-select-remote", Unit.OpsPerSecond, "direct, 2 threads",
             share => remote.AskAsync(FormattableString.Invariant($"point-select {Bench} {(settings.RunTime * share).TotalSeconds}")),
-            share => Task.FromResult(twoThreads.Run(settings.RunTime * share))));
+            share => Task.FromResult(twoThreads.Run(settings.RunTime * share)),
+            repetitions: settings.GrainCallRepetitions));
         return [.. results.OfType<ScenarioResult>()];
     }
 
@@ -134,6 +137,7 @@ internal sealed class Scenarios(Settings settings, BenchmarkSilo silo, RemotePro
         // The four sides take turns like a comparison's two.
         var values = await MeasureInTurnsAsync(
             Settings.Slices,
+            settings.Repetitions,
             share => Task.FromResult(directFull.Run(settings.RunTime * share)),
             share => Ours(full, share),
             share => Task.FromResult(directNormal.Run(settings.RunTime * share)),
@@ -166,24 +170,25 @@ internal sealed class Scenarios(Settings settings, BenchmarkSilo silo, RemotePro
 
     /// <summary>Measures baseline and ours in turns (see <see cref="MeasureInTurnsAsync"/>).</summary>
     private async Task<ScenarioResult?> CompareAsync(
-        string id, Unit unit, string baseline, Func<double, Task<double>> ours, Func<double, Task<double>> direct, int? slices = null)
+        string id, Unit unit, string baseline, Func<double, Task<double>> ours, Func<double, Task<double>> direct,
+        int? slices = null, int? repetitions = null)
     {
         if (!settings.Selected(id))
         {
             return null;
         }
 
-        var values = await MeasureInTurnsAsync(slices ?? Settings.Slices, direct, ours);
+        var values = await MeasureInTurnsAsync(slices ?? Settings.Slices, repetitions ?? settings.Repetitions, direct, ours);
         var result = new ScenarioResult(id, unit, baseline, values[1], values[0]);
         Console.Error.WriteLine(result.ToLine());
         return result;
     }
 
     /// <summary>Runs the sides in turn: <see cref="Settings.WarmupRounds"/> unmeasured rounds of each, then
-    /// <see cref="Settings.Repetitions"/> measured rounds, each alternating the sides in <paramref name="slices"/>
+    /// <paramref name="repetitions"/> measured rounds, each alternating the sides in <paramref name="slices"/>
     /// slices (each function is given its share of a full measurement), so a machine whose speed drifts slows
     /// every side alike. Returns each side's value per measured round.</summary>
-    private async Task<List<double>[]> MeasureInTurnsAsync(int slices, params Func<double, Task<double>>[] sides)
+    private async Task<List<double>[]> MeasureInTurnsAsync(int slices, int repetitions, params Func<double, Task<double>>[] sides)
     {
         var values = sides.Select(_ => new List<double>()).ToArray();
         for (var r = 0; r < settings.WarmupRounds; r++)
@@ -194,7 +199,7 @@ internal sealed class Scenarios(Settings settings, BenchmarkSilo silo, RemotePro
             }
         }
 
-        for (var r = 0; r < settings.Repetitions; r++)
+        for (var r = 0; r < repetitions; r++)
         {
             // Equal slices: the mean of their rates (or of their per-iteration times) is the whole round's.
             var sums = new double[sides.Length];

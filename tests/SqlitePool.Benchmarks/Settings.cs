@@ -13,6 +13,16 @@ internal sealed record Settings(TimeSpan RunTime, int Repetitions, int TimedIter
 
     public bool Selected(string id) => Only is null || id.StartsWith(Only, StringComparison.Ordinal);
 
+    /// <summary>A quick run (<c>--quick</c>): the diagnostic scenarios run only when <c>--only</c> names them.</summary>
+    public bool Quick { get; init; }
+
+    /// <summary>Whether a diagnostic scenario (no target) runs.</summary>
+    public bool Diagnostic(string id) => Selected(id) && (!Quick || Only is not null);
+
+    /// <summary>Measured rounds of the point SELECTs through grain calls. They swing most: one 0.5 s turn of 64
+    /// callers reads anywhere from 0.45 to 1.46 of the direct turn beside it, so they take at least five rounds.</summary>
+    public int GrainCallRepetitions => Math.Max(Repetitions, 5);
+
     /// <summary>Slices each measured round alternates the sides in. A side with 64 async callers needs a while to
     /// reach its steady rate after a pause (shared calls, thread pool): in 0.1 s turns, even with the first 20 ms left
     /// uncounted, co-hosted point SELECTs read 0.72-0.79 of direct, against 0.76-0.91 in 0.5 s turns.</summary>
@@ -39,6 +49,7 @@ internal sealed record Settings(TimeSpan RunTime, int Repetitions, int TimedIter
         return settings with
         {
             Only = Option("--only"),
+            Quick = quick,
             RunTime = Option("--seconds") is { } seconds ? TimeSpan.FromSeconds(double.Parse(seconds, System.Globalization.CultureInfo.InvariantCulture)) : settings.RunTime,
         };
     }
