@@ -66,9 +66,28 @@ internal sealed partial class DatabaseGrain(
         }
 
         await using var cursor = await (await GetPoolAsync()).OpenCursorAsync(statement, cancellationToken);
-        while (await cursor.ReadAsync(batchRows, cancellationToken) is { } batch)
+
+        // One batch read ahead: the reader fills the next batch while this one travels to the caller.
+        var next = cursor.ReadAsync(batchRows, cancellationToken);
+        try
         {
-            yield return batch;
+            while (await next is { } batch)
+            {
+                next = cursor.ReadAsync(batchRows, cancellationToken);
+                yield return batch;
+            }
+        }
+        finally
+        {
+            // A caller that stops early leaves the read ahead running: it ends before the cursor does.
+            try
+            {
+                await next;
+            }
+            catch (Exception)
+            {
+                // Its error, if any, is the caller's no longer.
+            }
         }
     }
 

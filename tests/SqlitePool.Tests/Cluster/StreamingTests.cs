@@ -99,5 +99,34 @@ public sealed class StreamingTests(ClusterFixture cluster)
         Assert.Equal(0, (await db.GetStatisticsAsync()).ReadersBusy);
     }
 
+    [Fact]
+    public async Task The_next_batch_is_read_while_the_caller_holds_this_one_and_a_later_error_comes_after_the_rows_before_it()
+    {
+        var db = await RowsAsync(1000);
+        var readsBefore = (await db.GetStatisticsAsync()).Reads;
+
+        // Row 950 overflows: nine batches arrive whole, the tenth fails.
+        var rows = 0;
+        var error = await Assert.ThrowsAsync<SqlStatementException>(async () =>
+        {
+            await foreach (var batch in db.StreamAsync(new Statement("SELECT id, CASE WHEN id = 950 THEN abs(-9223372036854775807 - 1) ELSE id END FROM t ORDER BY id"), batchRows: 100, Ct))
+            {
+                if (rows == 0)
+                {
+                    // Holding the first batch, the second is read already (a read per batch; without the read
+                    // ahead the silo would wait for the caller to ask).
+                    await ClusterWaits.UntilAsync(async () => (await db.GetStatisticsAsync()).Reads - readsBefore >= 2);
+                }
+
+                rows += batch.RowCount;
+            }
+        });
+
+        Assert.Equal(900, rows);
+        Assert.Contains("overflow", error.Message, StringComparison.OrdinalIgnoreCase);
+        await ClusterWaits.UntilAsync(async () => (await db.GetStatisticsAsync()).ReadersBusy == 0);
+        Assert.Equal(1000L, await db.QuerySingleAsync<long>("SELECT count(*) FROM t"));
+    }
+
     private sealed record Row(long Id, string V);
 }
