@@ -49,7 +49,7 @@ internal sealed class Scenarios(Settings settings, BenchmarkSilo silo, RemotePro
         results.Add(await CompareAsync("point-select-grain", Unit.OpsPerSecond, "direct, 2 threads",
             share => GrainPointSelectsAsync(db, settings.RunTime * share),
             share => Task.FromResult(twoThreads.Run(settings.RunTime * share)),
-            repetitions: settings.GrainCallRepetitions));
+            repetitions: settings.PointSelectRepetitions));
 
         var local = await silo.Services.GetRequiredService<LocalDatabases>().OpenLocalAsync(Bench);
         results.Add(CompareInterleaved("point-select-local-lease", "direct, 1 connection", oneThread.Query(0), LeasePointSelect(
@@ -74,7 +74,7 @@ internal sealed class Scenarios(Settings settings, BenchmarkSilo silo, RemotePro
         results.Add(await CompareAsync("point-select-remote", Unit.OpsPerSecond, "direct, 2 threads",
             share => remote.AskAsync(FormattableString.Invariant($"point-select {Bench} {(settings.RunTime * share).TotalSeconds}")),
             share => Task.FromResult(twoThreads.Run(settings.RunTime * share)),
-            repetitions: settings.GrainCallRepetitions));
+            repetitions: settings.PointSelectRepetitions));
         return [.. results.OfType<ScenarioResult>()];
     }
 
@@ -102,7 +102,7 @@ internal sealed class Scenarios(Settings settings, BenchmarkSilo silo, RemotePro
         }
 
         var (directValues, oursValues) = (new List<double>(), new List<double>());
-        for (var r = 0; r < settings.Repetitions; r++)
+        for (var r = 0; r < settings.PointSelectRepetitions; r++)
         {
             var (directRate, oursRate) = Measure.Interleaved(settings.RunTime * 2, direct, ours);
             directValues.Add(directRate);
