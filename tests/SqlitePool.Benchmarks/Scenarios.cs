@@ -52,8 +52,7 @@ internal sealed class Scenarios(Settings settings, BenchmarkSilo silo, RemotePro
             repetitions: settings.PointSelectRepetitions));
 
         var local = await silo.Services.GetRequiredService<LocalDatabases>().OpenLocalAsync(Bench);
-        results.Add(CompareInterleaved("point-select-local-lease", "direct, 1 connection", oneThread.Query(0), LeasePointSelect(
-            await silo.Services.GetRequiredService<LocalDatabases>().OpenLocalAsync(Bench))));
+        results.Add(CompareInterleaved("point-select-local-lease", "direct, 1 connection", oneThread.Query(0), LeasePointSelect(local)));
 
         results.AddRange(await InsertsAsync());
 
