@@ -72,7 +72,7 @@ internal static class Measure
 
     /// <summary>
     /// Operations per second of two synchronous loops run on one thread in alternating blocks of
-    /// <paramref name="block"/> operations (about a millisecond) for <paramref name="duration"/> in all. This VM's
+    /// <paramref name="block"/> operations (1-2 ms of point SELECTs) for <paramref name="duration"/> in all. This VM's
     /// speed changes several times a second by up to a third, so sides measured even 0.1 s apart see different
     /// machines; blocks this short see the same one, and the ratio of the two rates holds within about 1%.
     /// </summary>
