@@ -41,6 +41,9 @@ internal sealed class ConnectionWorker : IDisposable
     /// <summary>The connection, once the first work item (the open) has set it.</summary>
     public SqliteConnection? ConnectionOrNull => _connection;
 
+    /// <summary>The statement policy installed on the connection, once it is open.</summary>
+    public StatementPolicy? Policy { get; set; }
+
     public void SetConnection(SqliteConnection connection)
     {
         _connection = connection;

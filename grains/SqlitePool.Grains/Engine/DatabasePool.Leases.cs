@@ -87,7 +87,7 @@ public sealed partial class DatabasePool
 
     internal void ReturnLocal(PooledConnection connection, LeaseKind kind)
     {
-        PooledConnection.Reset(connection.Worker.ConnectionOrNull!);
+        connection.ResetAfterLease();
         SettleChanges(connection);
         ReleaseConnection(connection, kind);
     }

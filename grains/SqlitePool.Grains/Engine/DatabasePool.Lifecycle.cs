@@ -118,7 +118,7 @@ public sealed partial class DatabasePool
                 var connection = Connect(Path, SqliteOpenMode.ReadWrite);
                 worker.SetConnection(connection);
                 ApplyPragmas(connection, _options, reader: true);
-                InstallPolicy(connection, _options, Path);
+                worker.Policy = InstallPolicy(connection, _options, Path);
                 return true;
             }).ConfigureAwait(false);
             reader = new PooledConnection(worker, isWriter: false);
@@ -200,12 +200,12 @@ public sealed partial class DatabasePool
             PooledConnection.Reset(connection);
         }
 
-        InstallPolicy(connection, options, path);
+        worker.Policy = InstallPolicy(connection, options, path);
         return version;
     }
 
     /// <summary>After the pool's own pragmas and the open hook (trusted code), user SQL meets the policy.</summary>
-    private static void InstallPolicy(SqliteConnection connection, DatabaseOptions options, string path) =>
+    private static StatementPolicy InstallPolicy(SqliteConnection connection, DatabaseOptions options, string path) =>
         StatementPolicy.Install(connection.Handle!, options.AllowAttach, options.AllowPragmaChanges,
             options.ConfinementRoot ?? System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!);
 

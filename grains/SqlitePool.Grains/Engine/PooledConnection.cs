@@ -48,6 +48,17 @@ internal sealed class PooledConnection(ConnectionWorker worker, bool isWriter)
         return _lastCommand = command;
     }
 
+    /// <summary>After a silo-local lease: rolls back a transaction its holder left open. A reader that never
+    /// prepared BEGIN or SAVEPOINT cannot be in one, which spares the native call on most returns. The writer is
+    /// always checked: the open hook used it before the policy watched.</summary>
+    public void ResetAfterLease()
+    {
+        if (IsWriter || Worker.Policy is not { TransactionControlSeen: false })
+        {
+            Reset(Worker.ConnectionOrNull!);
+        }
+    }
+
     /// <summary>Runs on the worker: brings the connection back to autocommit before it returns to the pool.</summary>
     public static void Reset(SqliteConnection connection)
     {

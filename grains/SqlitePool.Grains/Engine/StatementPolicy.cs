@@ -22,6 +22,7 @@ internal sealed class StatementPolicy
     private readonly bool _allowPragmaChanges;
     private readonly string _root;
     private readonly strdelegate_authorizer _callback;
+    private volatile bool _transactionControlSeen;
 
     private StatementPolicy(bool allowAttach, bool allowPragmaChanges, string root)
     {
@@ -39,6 +40,13 @@ internal sealed class StatementPolicy
         return policy;
     }
 
+    /// <summary>
+    /// True once a statement that can open a transaction (BEGIN, SAVEPOINT) has been prepared on the connection.
+    /// Until then it is always in autocommit, so returning it needs no native check; once seen it stays set,
+    /// since a prepared BEGIN can run again without being prepared again.
+    /// </summary>
+    public bool TransactionControlSeen => _transactionControlSeen;
+
     /// <summary>The reason of the refusal that failed the current statement on this thread, if any; cleared once read.</summary>
     public static string? TakeLastDenial()
     {
@@ -49,6 +57,12 @@ internal sealed class StatementPolicy
 
     private int Authorize(object userData, int action, string? arg1, string? arg2, string? database, string? trigger)
     {
+        if (action is raw.SQLITE_TRANSACTION or raw.SQLITE_SAVEPOINT)
+        {
+            _transactionControlSeen = true;
+            return raw.SQLITE_OK;
+        }
+
         var reason = action switch
         {
             raw.SQLITE_ATTACH when !_allowAttach => "ATTACH is refused; set AllowAttach to attach databases inside the data root",
