@@ -132,7 +132,15 @@ public sealed partial class DatabasePool
                 // A pending exclusive request holds new readers back, and earlier waiters go first.
                 if (!_exclusiveHeld && _exclusiveWaiters.Count == 0 && _readerWaiters.Count == 0)
                 {
-                    if (_idleReaders.TryPop(out connection))
+                    if (_idleReaders.TryPop(out connection) || TakeParkedReader(out connection))
+                    {
+                        return Took(connection);
+                    }
+
+                    // None is free: this caller opens a reader or waits, so leases stop parking theirs, and one
+                    // parked just now is taken here.
+                    _contended = true;
+                    if (TakeParkedReader(out connection))
                     {
                         return Took(connection);
                     }
@@ -156,6 +164,9 @@ public sealed partial class DatabasePool
 
                 return false;
             default:
+                // Exclusive access needs every reader idle, the parked one counted among them.
+                _contended = true;
+                UnparkReader();
                 if (_exclusiveWaiters.Count == 0 && CanGrantExclusive)
                 {
                     _exclusiveHeld = _writerBusy = true;
@@ -215,6 +226,11 @@ public sealed partial class DatabasePool
     private void ReleaseConnection(PooledConnection connection, LeaseKind kind)
     {
         Metrics?.Used(connection.TakenAt);
+        GiveBack(connection, kind);
+    }
+
+    private void GiveBack(PooledConnection connection, LeaseKind kind)
+    {
         lock (_sync)
         {
             if (connection.IsWriter)
@@ -236,6 +252,17 @@ public sealed partial class DatabasePool
 
     /// <summary>Under <c>_sync</c>: grants what the current state allows, oldest waiter first.</summary>
     private void Dispatch()
+    {
+        if (_contended)
+        {
+            UnparkReader();
+        }
+
+        Grant();
+        _contended = _closed || _exclusiveHeld || _exclusiveWaiters.Count > 0 || _readerWaiters.Count > 0;
+    }
+
+    private void Grant()
     {
         if (_closed)
         {

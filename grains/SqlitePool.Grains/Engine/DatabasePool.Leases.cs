@@ -70,6 +70,12 @@ public sealed partial class DatabasePool
             throw new ArgumentOutOfRangeException(nameof(kind), kind, "Exclusive access is taken with AcquireAsync.");
         }
 
+        if (kind == LeaseKind.Reader && TakeParkedReader(out var parked))
+        {
+            Took(parked);
+            return new ConnectionLease(this, parked, kind);
+        }
+
         PooledConnection? connection;
         lock (_sync)
         {
@@ -89,7 +95,11 @@ public sealed partial class DatabasePool
     {
         connection.ResetAfterLease();
         SettleChanges(connection);
-        ReleaseConnection(connection, kind);
+        Metrics?.Used(connection.TakenAt);
+        if (kind != LeaseKind.Reader || _contended || !TryParkReader(connection))
+        {
+            GiveBack(connection, kind);
+        }
     }
 
     /// <summary>Finds a live lease.</summary>

@@ -58,6 +58,8 @@ public sealed partial class DatabasePool
             if (_closeTask is null)
             {
                 _closed = true;
+                _contended = true;
+                UnparkReader();
                 FailAllWaiters(new DatabaseClosedException(Database));
                 _drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                 if (!_writerBusy && BusyReaders == 0)

@@ -262,6 +262,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
         var oldestReader = OldestReaderSnapshot();
         lock (_sync)
         {
+            UnparkReader();
             return new PoolStatistics
             {
                 Database = Database,

@@ -29,9 +29,10 @@ public abstract class PoolTestBase : IAsyncLifetime
 
     public async ValueTask DisposeAsync()
     {
+        // Bounded, so a pool that cannot drain fails its test instead of hanging the run.
         foreach (var pool in _pools)
         {
-            await pool.CloseAsync();
+            await pool.CloseAsync().WaitAsync(TimeSpan.FromSeconds(30));
         }
 
         Directory.Dispose();
