@@ -139,7 +139,7 @@ public sealed partial class DatabasePool
 
                     // None is free: this caller opens a reader or waits, so leases stop parking theirs, and one
                     // parked just now is taken here.
-                    _contended = true;
+                    Contend();
                     if (TakeParkedReader(out connection))
                     {
                         return Took(connection);
@@ -165,7 +165,7 @@ public sealed partial class DatabasePool
                 return false;
             default:
                 // Exclusive access needs every reader idle, the parked one counted among them.
-                _contended = true;
+                Contend();
                 UnparkReader();
                 if (_exclusiveWaiters.Count == 0 && CanGrantExclusive)
                 {
@@ -258,11 +258,11 @@ public sealed partial class DatabasePool
             UnparkReader();
         }
 
-        Grant();
+        GrantWaiting();
         _contended = _closed || _exclusiveHeld || _exclusiveWaiters.Count > 0 || _readerWaiters.Count > 0;
     }
 
-    private void Grant()
+    private void GrantWaiting()
     {
         if (_closed)
         {

@@ -58,7 +58,7 @@ public sealed partial class DatabasePool
             if (_closeTask is null)
             {
                 _closed = true;
-                _contended = true;
+                Contend();
                 UnparkReader();
                 FailAllWaiters(new DatabaseClosedException(Database));
                 _drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -9,9 +9,9 @@ namespace SqlitePool.Engine;
 /// A parked reader is idle. Under <c>_sync</c> it counts as busy until <see cref="UnparkReader"/> moves it to the
 /// idle stack, which everything that grants readers or counts them does first. Parking stops while
 /// <c>_contended</c> is set: when a reader caller found none free, when exclusive access is wanted or held, and
-/// when the pool closes. Setting the flag and then emptying the slot on one side, and filling the slot and then
-/// reading the flag on the other, both with full fences, means a reader parked in a race with a new waiter is
-/// seen by one of the two.
+/// when the pool closes. Setting the flag and then reading the slot on one side, and filling the slot and then
+/// reading the flag on the other, each with a full fence between, means a reader parked in a race with a new
+/// waiter is seen by one of the two.
 /// </remarks>
 public sealed partial class DatabasePool
 {
@@ -20,6 +20,14 @@ public sealed partial class DatabasePool
     /// <summary>Set under <c>_sync</c>; cleared by <see cref="Dispatch"/> once no reader caller waits, exclusive access
     /// is neither wanted nor held and the pool is open.</summary>
     private volatile bool _contended;
+
+    /// <summary>Under <c>_sync</c>: stops parking. The fence keeps the slot's next read after the flag's write, the
+    /// other half of the handshake with <see cref="TryParkReader"/>.</summary>
+    private void Contend()
+    {
+        _contended = true;
+        Interlocked.MemoryBarrier();
+    }
 
     private bool TakeParkedReader(out PooledConnection connection)
     {
