@@ -168,8 +168,9 @@ public sealed partial class DatabasePool : IAsyncDisposable
             new(c => metrics.Queried(RunQuery(c, statement), submitted), cancellationToken);
     }
 
-    /// <summary>Runs independent reads one after another on one reader (a single hand-off), each in autocommit
-    /// and under its own statement deadline; a read that fails fails alone.</summary>
+    /// <summary>Runs independent reads one after another on one reader (a single hand-off), in one snapshot taken
+    /// when the first starts (<see cref="SharedSnapshot"/>), each under its own statement deadline; a read that fails
+    /// fails alone.</summary>
     public Task<QueryOutcome[]> QueryEachAsync(IReadOnlyList<Statement> statements)
     {
         var reads = Independent(statements);
@@ -203,19 +204,29 @@ public sealed partial class DatabasePool : IAsyncDisposable
     private static QueryOutcome[] RunEach(SqliteConnection connection, Statement[] reads, WorkItem job, PoolMetrics? metrics)
     {
         var outcomes = new QueryOutcome[reads.Length];
-        for (var i = 0; i < reads.Length; i++)
+        var (db, policy) = (connection.Handle!, job.Worker?.Policy);
+        var snapshot = reads.Length > 1 ? SharedSnapshot.Begin(db, policy) : null;
+        try
         {
-            var started = metrics?.OperationStart() ?? 0;
-            job.RestartDeadline();
-            try
+            for (var i = 0; i < reads.Length; i++)
             {
-                var result = RunQuery(connection, reads[i]);
-                outcomes[i] = new QueryOutcome(metrics is null ? result : metrics.Queried(result, started), null);
+                var started = metrics?.OperationStart() ?? 0;
+                job.RestartDeadline();
+                try
+                {
+                    // Inside the shared snapshot the read path's refusal of transaction control keeps it open.
+                    var result = snapshot is null ? RunQuery(connection, reads[i]) : StatementRunner.Query(db, reads[i], readPath: true);
+                    outcomes[i] = new QueryOutcome(metrics is null ? result : metrics.Queried(result, started), null);
+                }
+                catch (Exception ex)
+                {
+                    outcomes[i] = new QueryOutcome(null, job.StatementError(ex));
+                }
             }
-            catch (Exception ex)
-            {
-                outcomes[i] = new QueryOutcome(null, job.StatementError(ex));
-            }
+        }
+        finally
+        {
+            snapshot?.End(db, policy);
         }
 
         return outcomes;

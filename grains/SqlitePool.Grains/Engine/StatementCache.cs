@@ -26,6 +26,9 @@ internal sealed class StatementCache : IDisposable
 
     public int Count => _statements.Count;
 
+    /// <summary>The connection's own BEGIN and COMMIT for reads that share a snapshot, once prepared.</summary>
+    public SharedSnapshot? Snapshot { get; set; }
+
     public bool TryGet(string sql, out CachedStatement statement) => _statements.TryGetValue(sql, out statement!);
 
     /// <summary>Takes ownership of <paramref name="stmt"/>; the oldest entry goes when the cache is full.</summary>
@@ -59,6 +62,8 @@ internal sealed class StatementCache : IDisposable
 
         _statements.Clear();
         _age.Clear();
+        Snapshot?.Dispose();
+        Snapshot = null;
     }
 }
 

@@ -24,6 +24,10 @@ internal sealed class StatementPolicy
     private readonly strdelegate_authorizer _callback;
     private volatile bool _transactionControlSeen;
 
+    /// <summary>Set on the worker thread while the pool prepares or runs its own transaction statement
+    /// (<see cref="SharedSnapshot"/>), which is not noted in <see cref="TransactionControlSeen"/>.</summary>
+    public bool RunningOwnStatement { get; set; }
+
     private StatementPolicy(bool allowAttach, bool allowPragmaChanges, string root)
     {
         _allowAttach = allowAttach;
@@ -41,9 +45,10 @@ internal sealed class StatementPolicy
     }
 
     /// <summary>
-    /// True once a statement that can open a transaction (BEGIN, SAVEPOINT) has been prepared on the connection.
-    /// Until then it is always in autocommit, so returning it needs no native check; once seen it stays set,
-    /// since a prepared BEGIN can run again without being prepared again.
+    /// True once a statement that can open a transaction (BEGIN, SAVEPOINT) has been prepared on the connection,
+    /// other than the pool's own (which always ends what it began). Until then it is in autocommit between uses, so
+    /// returning it needs no native check; once seen it stays set, since a prepared BEGIN can run again without
+    /// being prepared again.
     /// </summary>
     public bool TransactionControlSeen => _transactionControlSeen;
 
@@ -59,7 +64,7 @@ internal sealed class StatementPolicy
     {
         if (action is raw.SQLITE_TRANSACTION or raw.SQLITE_SAVEPOINT)
         {
-            _transactionControlSeen = true;
+            _transactionControlSeen |= !RunningOwnStatement;
             return raw.SQLITE_OK;
         }
 

@@ -1,0 +1,96 @@
+using SQLitePCL;
+
+namespace SqlitePool.Engine;
+
+/// <summary>
+/// One read transaction around the reads of one hand-off (<see cref="DatabasePool.QueryEachAsync"/>), its BEGIN
+/// and COMMIT prepared once per reader. An autocommit read pays SQLite's transaction start and end each time
+/// (file locks, the WAL index, the file size): point SELECTs on two connections ran about 2.7 times as fast in
+/// transactions of seven as in autocommit on this machine.
+/// </summary>
+/// <remarks>
+/// The reads of one call were all sent before it starts running, so a snapshot taken then shows each of them every
+/// write committed before it was sent, as autocommit would. The pool's own BEGIN is not noted by the statement
+/// policy: no lease holder can run it again (see <see cref="StatementPolicy.TransactionControlSeen"/>).
+/// </remarks>
+internal sealed class SharedSnapshot : IDisposable
+{
+    private readonly sqlite3_stmt _begin;
+    private readonly sqlite3_stmt _commit;
+
+    private SharedSnapshot(sqlite3_stmt begin, sqlite3_stmt commit) => (_begin, _commit) = (begin, commit);
+
+    /// <summary>On a worker thread: begins a read transaction on its connection. Null when none began; the reads
+    /// then run in autocommit.</summary>
+    public static SharedSnapshot? Begin(sqlite3 db, StatementPolicy? policy)
+    {
+        if (StatementCache.Current is not { } cache || raw.sqlite3_get_autocommit(db) == 0)
+        {
+            return null;
+        }
+
+        var snapshot = cache.Snapshot ??= Prepare(db, policy);
+        return snapshot is not null && Step(snapshot._begin, policy) ? snapshot : null;
+    }
+
+    /// <summary>Ends the transaction <see cref="Begin"/> opened, unless a failed read already ended it.</summary>
+    public void End(sqlite3 db, StatementPolicy? policy)
+    {
+        if (raw.sqlite3_get_autocommit(db) == 0 && !Step(_commit, policy))
+        {
+            OwnStatement(policy, db, static db => raw.sqlite3_exec(db, "ROLLBACK"));
+        }
+    }
+
+    public void Dispose()
+    {
+        _begin.Dispose();
+        _commit.Dispose();
+    }
+
+    private static SharedSnapshot? Prepare(sqlite3 db, StatementPolicy? policy) => OwnStatement(policy, db, static db =>
+    {
+        if (raw.sqlite3_prepare_v2(db, "BEGIN"u8, out var begin, out _) != raw.SQLITE_OK)
+        {
+            begin?.Dispose();
+            return null;
+        }
+
+        if (raw.sqlite3_prepare_v2(db, "COMMIT"u8, out var commit, out _) != raw.SQLITE_OK)
+        {
+            begin.Dispose();
+            commit?.Dispose();
+            return null;
+        }
+
+        return new SharedSnapshot(begin, commit);
+    });
+
+    // SQLite prepares a statement again inside sqlite3_step when it has expired, which the policy sees too.
+    private static bool Step(sqlite3_stmt stmt, StatementPolicy? policy) => OwnStatement(policy, stmt, static stmt =>
+    {
+        var rc = raw.sqlite3_step(stmt);
+        raw.sqlite3_reset(stmt);
+        return rc == raw.SQLITE_DONE;
+    });
+
+    private static TResult OwnStatement<TState, TResult>(StatementPolicy? policy, TState state, Func<TState, TResult> run)
+    {
+        if (policy is not null)
+        {
+            policy.RunningOwnStatement = true;
+        }
+
+        try
+        {
+            return run(state);
+        }
+        finally
+        {
+            if (policy is not null)
+            {
+                policy.RunningOwnStatement = false;
+            }
+        }
+    }
+}
