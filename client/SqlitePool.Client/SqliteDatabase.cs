@@ -58,8 +58,8 @@ public sealed class SqliteDatabase
     public Task<QueryResult> QueryAsync(Statement statement, CancellationToken cancellationToken = default) =>
         cancellationToken.CanBeCanceled ? Grain.QueryAsync(statement, cancellationToken) : CallCoalescer<QueryResult>.RunAsync(_grainFactory, Grain, _key, statement, SharedCalls.Reads);
 
-    /// <summary>Runs independent reads in one call, in order on one reader, each in autocommit; a read that
-    /// fails fails alone (its outcome holds the error).</summary>
+    /// <summary>Runs independent reads in one call, in order on one reader and in one snapshot (each sees every
+    /// write committed before the call); a read that fails fails alone (its outcome holds the error).</summary>
     public Task<QueryOutcome[]> QueryEachAsync(IEnumerable<Statement> statements) => Grain.QueryEachAsync([.. statements]);
 
     /// <summary>Runs a read and maps each row to <typeparamref name="T"/> by column name (see <see cref="RowMapper{T}"/>).</summary>

@@ -38,9 +38,11 @@ public interface IDatabaseGrain : IGrainWithStringKey
     [Alias("QueryCancellable")]
     Task<QueryResult> QueryAsync(Statement statement, CancellationToken cancellationToken);
 
-    /// <summary>Runs several independent reads in one call, in order on one reader, each in autocommit like
-    /// <see cref="QueryAsync(Statement)"/>. A read that fails fails alone: its outcome carries its error.</summary>
-    /// <remarks>The client library sends concurrent reads of one process together this way.</remarks>
+    /// <summary>Runs several independent reads in one call, in order on one reader, all in one snapshot taken when
+    /// the first starts. Each sees every write committed before the call was sent, as
+    /// <see cref="QueryAsync(Statement)"/> would. A read that fails fails alone: its outcome carries its error.</summary>
+    /// <remarks>The client library sends concurrent reads of one process together this way. Sharing one read
+    /// transaction spares each read SQLite's transaction start and end, the larger part of a point SELECT.</remarks>
     [Alias("QueryEach")]
     Task<QueryOutcome[]> QueryEachAsync(Statement[] statements);
 
