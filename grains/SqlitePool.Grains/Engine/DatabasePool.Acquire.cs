@@ -13,17 +13,18 @@ public sealed partial class DatabasePool
     private Task<PooledConnection> AcquireConnectionAsync(LeaseKind kind, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        Waiter? waiter = null;
+        Task<PooledConnection>? waiting = null;
         PooledConnection? connection;
         lock (_sync)
         {
             if (!TryTake(kind, out connection, out var openReader) && !openReader)
             {
-                waiter = Enqueue(kind, cancellationToken);
+                // Under the lock: the completion is made on first use, and a grant may come as soon as it is released.
+                waiting = Enqueue(kind, cancellationToken).Completion.Task;
             }
         }
 
-        return waiter?.Completion.Task ?? (connection is not null ? Task.FromResult(connection) : TakeNewReaderAsync());
+        return waiting ?? (connection is not null ? Task.FromResult(connection) : TakeNewReaderAsync());
     }
 
     private async Task<PooledConnection> TakeNewReaderAsync()
@@ -446,7 +447,7 @@ public sealed partial class DatabasePool
     {
         private TaskCompletionSource<PooledConnection>? _completion;
 
-        /// <summary>For a lease request: completed with the connection.</summary>
+        /// <summary>For a lease request: completed with the connection. Made on first use, so used only under <c>_sync</c>.</summary>
         public TaskCompletionSource<PooledConnection> Completion => _completion ??= new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         /// <summary>A read to run on the reader when granted.</summary>

@@ -109,7 +109,8 @@ public sealed class LocalLeaseFastPathTests : PoolTestBase
             Volatile.Write(ref stop, true);
         }
 
-        await Task.WhenAll(threads);
+        // Bounded: a caller whose grant went astray would wait forever.
+        await Task.WhenAll(threads).WaitAsync(TimeSpan.FromSeconds(30), Ct);
         var stats = pool.GetStatistics();
         Assert.Equal((Threads * LeasesPerThread, 0), (local, overlaps));
         Assert.True(exclusives > 0 && reads > 0);
