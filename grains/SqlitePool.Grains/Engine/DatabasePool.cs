@@ -204,14 +204,23 @@ public sealed partial class DatabasePool : IAsyncDisposable
     private static QueryOutcome[] RunEach(SqliteConnection connection, Statement[] reads, WorkItem job, PoolMetrics? metrics)
     {
         var outcomes = new QueryOutcome[reads.Length];
-        var (db, policy) = (connection.Handle!, job.Worker?.Policy);
+        var (db, policy) = (connection.Handle!, job.Worker!.Policy);
         var snapshot = reads.Length > 1 ? SharedSnapshot.Begin(db, policy) : null;
+        var snapshotTakenAt = job.StartedAt;
         try
         {
             for (var i = 0; i < reads.Length; i++)
             {
                 var started = metrics?.OperationStart() ?? 0;
                 job.RestartDeadline();
+                if (snapshot is not null && job.Worker.Time.GetElapsedTime(snapshotTakenAt, job.StartedAt) > SharedSnapshot.MaxAge)
+                {
+                    // Long reads in one call: a fresh snapshot, so the call never pins the log much past one read.
+                    snapshot.End(db, policy);
+                    snapshot = SharedSnapshot.Begin(db, policy);
+                    snapshotTakenAt = job.StartedAt;
+                }
+
                 try
                 {
                     // Inside the shared snapshot the read path's refusal of transaction control keeps it open.

@@ -9,12 +9,18 @@ namespace SqlitePool.Engine;
 /// transactions of seven as in autocommit on this machine.
 /// </summary>
 /// <remarks>
-/// The reads of one call were all sent before it starts running, so a snapshot taken then shows each of them every
-/// write committed before it was sent, as autocommit would. The pool's own BEGIN is not noted by the statement
-/// policy: no lease holder can run it again (see <see cref="StatementPolicy.TransactionControlSeen"/>).
+/// The reads of one call were all sent before it starts running, so a snapshot taken then (or later, once
+/// <see cref="MaxAge"/> has passed) shows each of them every write committed before it was sent, as autocommit
+/// would. The pool's own BEGIN is not noted by the statement policy: no lease holder can run it again (see
+/// <see cref="StatementPolicy.TransactionControlSeen"/>).
 /// </remarks>
 internal sealed class SharedSnapshot : IDisposable
 {
+    /// <summary>How long reads of one call go on in one snapshot before the next read takes a fresh one: far
+    /// longer than a burst of point reads, short enough that a call of long reads does not keep the write-ahead
+    /// log from being reset for much longer than its longest read.</summary>
+    public static readonly TimeSpan MaxAge = TimeSpan.FromMilliseconds(50);
+
     private readonly sqlite3_stmt _begin;
     private readonly sqlite3_stmt _commit;
 

@@ -1,4 +1,5 @@
 using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Time.Testing;
 using SQLitePCL;
 using SqlitePool.Engine;
 
@@ -9,10 +10,13 @@ public sealed class SharedSnapshotTests : PoolTestBase
 {
     private static readonly TimeSpan Liveness = TimeSpan.FromSeconds(10);
 
-    [Fact]
-    public async Task Reads_of_one_call_share_a_snapshot_and_a_later_read_sees_a_write_made_meanwhile()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Reads_of_one_call_share_a_snapshot_until_it_grows_old(bool outliveSnapshot)
     {
-        var pool = await OpenAsync(o => o.MaxReaders = 1);
+        var time = new FakeTimeProvider();
+        var pool = await OpenAsync(o => o.MaxReaders = 1, time);
         await pool.ExecuteAsync(new Statement("CREATE TABLE t(id INTEGER PRIMARY KEY)"), Ct);
         await pool.ExecuteAsync(new Statement("INSERT INTO t DEFAULT VALUES"), Ct);
         using var reading = new SemaphoreSlim(0);
@@ -30,10 +34,17 @@ public sealed class SharedSnapshotTests : PoolTestBase
         var query = pool.QueryEachAsync([new("SELECT count(*) + wait_for_write() FROM t"), new("SELECT count(*) FROM t")]);
         Assert.True(await reading.WaitAsync(Liveness, Ct));
         await pool.ExecuteAsync(new Statement("INSERT INTO t DEFAULT VALUES"), Ct);
+        if (outliveSnapshot)
+        {
+            time.Advance(SharedSnapshot.MaxAge * 2);
+        }
+
         written.Release();
         var outcomes = await query.WaitAsync(Liveness, Ct);
 
-        Assert.Equal([1L, 1L], outcomes.Select(o => o.GetResult()[0, 0]));
+        // In one snapshot the second read misses the write made during the first; once the snapshot is older
+        // than its limit, the second read takes a fresh one.
+        Assert.Equal([1L, outliveSnapshot ? 2L : 1L], outcomes.Select(o => o.GetResult()[0, 0]));
         Assert.Equal(2L, await CountAsync(pool));
         using var next = pool.AcquireLocal(LeaseKind.Reader);
         Assert.Equal(1, raw.sqlite3_get_autocommit(next.Connection.Handle));
