@@ -216,7 +216,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
                 if (snapshot is not null && job.Worker.Time.GetElapsedTime(snapshotTakenAt, job.StartedAt) > SharedSnapshot.MaxAge)
                 {
                     // Long reads in one call: a fresh snapshot, so the call never pins the log much past one read.
-                    snapshot.End(db, policy);
+                    snapshot.End();
                     snapshot = SharedSnapshot.Begin(db, policy);
                     snapshotTakenAt = job.StartedAt;
                 }
@@ -235,7 +235,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
         }
         finally
         {
-            snapshot?.End(db, policy);
+            snapshot?.End();
         }
 
         return outcomes;

@@ -21,10 +21,13 @@ internal sealed class SharedSnapshot : IDisposable
     /// log from being reset for much longer than its longest read.</summary>
     public static readonly TimeSpan MaxAge = TimeSpan.FromMilliseconds(50);
 
+    private readonly sqlite3 _db;
+    private readonly StatementPolicy? _policy;
     private readonly sqlite3_stmt _begin;
     private readonly sqlite3_stmt _commit;
 
-    private SharedSnapshot(sqlite3_stmt begin, sqlite3_stmt commit) => (_begin, _commit) = (begin, commit);
+    private SharedSnapshot(sqlite3 db, StatementPolicy? policy, sqlite3_stmt begin, sqlite3_stmt commit) =>
+        (_db, _policy, _begin, _commit) = (db, policy, begin, commit);
 
     /// <summary>On a worker thread: begins a read transaction on its connection. Null when none began; the reads
     /// then run in autocommit.</summary>
@@ -36,15 +39,17 @@ internal sealed class SharedSnapshot : IDisposable
         }
 
         var snapshot = cache.Snapshot ??= Prepare(db, policy);
-        return snapshot is not null && Step(snapshot._begin, policy) ? snapshot : null;
+        return snapshot is not null && snapshot.Step(snapshot._begin) ? snapshot : null;
     }
 
     /// <summary>Ends the transaction <see cref="Begin"/> opened, unless a failed read already ended it.</summary>
-    public void End(sqlite3 db, StatementPolicy? policy)
+    public void End()
     {
-        if (raw.sqlite3_get_autocommit(db) == 0 && !Step(_commit, policy))
+        if (raw.sqlite3_get_autocommit(_db) == 0 && !Step(_commit))
         {
-            OwnStatement(policy, db, static db => raw.sqlite3_exec(db, "ROLLBACK"));
+            // Not run as the pool's own statement: should this fail too, the policy has noted transaction control,
+            // so every later return of the reader checks for a transaction left open.
+            raw.sqlite3_exec(_db, "ROLLBACK");
         }
     }
 
@@ -54,49 +59,53 @@ internal sealed class SharedSnapshot : IDisposable
         _commit.Dispose();
     }
 
-    private static SharedSnapshot? Prepare(sqlite3 db, StatementPolicy? policy) => OwnStatement(policy, db, static db =>
+    private static SharedSnapshot? Prepare(sqlite3 db, StatementPolicy? policy)
     {
-        if (raw.sqlite3_prepare_v2(db, "BEGIN"u8, out var begin, out _) != raw.SQLITE_OK)
-        {
-            begin?.Dispose();
-            return null;
-        }
-
-        if (raw.sqlite3_prepare_v2(db, "COMMIT"u8, out var commit, out _) != raw.SQLITE_OK)
-        {
-            begin.Dispose();
-            commit?.Dispose();
-            return null;
-        }
-
-        return new SharedSnapshot(begin, commit);
-    });
-
-    // SQLite prepares a statement again inside sqlite3_step when it has expired, which the policy sees too.
-    private static bool Step(sqlite3_stmt stmt, StatementPolicy? policy) => OwnStatement(policy, stmt, static stmt =>
-    {
-        var rc = raw.sqlite3_step(stmt);
-        raw.sqlite3_reset(stmt);
-        return rc == raw.SQLITE_DONE;
-    });
-
-    private static TResult OwnStatement<TState, TResult>(StatementPolicy? policy, TState state, Func<TState, TResult> run)
-    {
-        if (policy is not null)
-        {
-            policy.RunningOwnStatement = true;
-        }
-
+        SetOwn(policy, true);
         try
         {
-            return run(state);
+            if (raw.sqlite3_prepare_v2(db, "BEGIN"u8, out var begin, out _) != raw.SQLITE_OK)
+            {
+                begin?.Dispose();
+                return null;
+            }
+
+            if (raw.sqlite3_prepare_v2(db, "COMMIT"u8, out var commit, out _) != raw.SQLITE_OK)
+            {
+                begin.Dispose();
+                commit?.Dispose();
+                return null;
+            }
+
+            return new SharedSnapshot(db, policy, begin, commit);
         }
         finally
         {
-            if (policy is not null)
-            {
-                policy.RunningOwnStatement = false;
-            }
+            SetOwn(policy, false);
+        }
+    }
+
+    // SQLite prepares a statement again inside sqlite3_step when it has expired, which the policy sees too.
+    private bool Step(sqlite3_stmt stmt)
+    {
+        SetOwn(_policy, true);
+        try
+        {
+            var rc = raw.sqlite3_step(stmt);
+            raw.sqlite3_reset(stmt);
+            return rc == raw.SQLITE_DONE;
+        }
+        finally
+        {
+            SetOwn(_policy, false);
+        }
+    }
+
+    private static void SetOwn(StatementPolicy? policy, bool own)
+    {
+        if (policy is not null)
+        {
+            policy.RunningOwnStatement = own;
         }
     }
 }

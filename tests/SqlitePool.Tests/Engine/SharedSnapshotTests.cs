@@ -82,7 +82,7 @@ public sealed class SharedSnapshotTests : PoolTestBase
                 var snapshot = SharedSnapshot.Begin(db, policy);
                 Assert.NotNull(snapshot);
                 Assert.Equal(0, raw.sqlite3_get_autocommit(db));
-                snapshot.End(db, policy);
+                snapshot.End();
                 Assert.Equal(1, raw.sqlite3_get_autocommit(db));
             }
 
