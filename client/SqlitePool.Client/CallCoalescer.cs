@@ -1,6 +1,9 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
 
 namespace SqlitePool.Client;
 
@@ -30,19 +33,25 @@ internal static class SharedCalls
 /// hands to its connection in one piece. Each statement still gets its own result or error.
 /// </summary>
 /// <remarks>One per grain factory, database and kind, shared by every handle; dropped when idle. Statements that
-/// carry something of their caller's (a cancellation token, <see cref="RequestContext"/> values, a trace) go alone.</remarks>
+/// carry something of their caller's (a cancellation token, <see cref="RequestContext"/> values, a trace) go alone.
+/// Waiting is bounded: at most <see cref="MaxWaiting"/> statements wait (more go alone, to the silo's own bounded
+/// queues), and a statement not answered within the response timeout of its process from when it began to wait gets
+/// a <see cref="DatabaseTimeoutException"/>, whatever became of the call that carries it.</remarks>
 internal sealed class CallCoalescer<T>
     where T : class
 {
     /// <summary>Calls in flight per database and kind before statements start to wait and share a call.</summary>
     public const int MaxCallsInFlight = 8;
 
+    /// <summary>The most statements waiting for a shared call per database and kind; more are sent alone.</summary>
+    public const int MaxWaiting = 4096;
+
     /// <summary>The most statements one shared call carries.</summary>
     public const int MaxBatch = 256;
 
-    private static readonly ConditionalWeakTable<IGrainFactory, ConcurrentDictionary<string, CallCoalescer<T>>> Factories = new();
+    private static readonly ConditionalWeakTable<IGrainFactory, Shared> Factories = new();
     private readonly object _gate = new();
-    private readonly ConcurrentDictionary<string, CallCoalescer<T>> _owner;
+    private readonly Shared _owner;
     private readonly string _key;
     private readonly IDatabaseGrain _grain;
     private readonly StatementCalls<T> _calls;
@@ -50,7 +59,7 @@ internal sealed class CallCoalescer<T>
     private int _inFlight;
     private bool _retired;
 
-    private CallCoalescer(ConcurrentDictionary<string, CallCoalescer<T>> owner, string key, IDatabaseGrain grain, StatementCalls<T> calls)
+    private CallCoalescer(Shared owner, string key, IDatabaseGrain grain, StatementCalls<T> calls)
     {
         (_owner, _key, _grain, _calls) = (owner, key, grain, calls);
     }
@@ -64,10 +73,10 @@ internal sealed class CallCoalescer<T>
             return calls.One(grain, statement);
         }
 
-        var databases = Factories.GetValue(factory, static _ => new(StringComparer.Ordinal));
+        var shared = Factories.GetValue(factory, static f => new Shared(f));
         while (true)
         {
-            var coalescer = databases.GetOrAdd(key, static (k, s) => new CallCoalescer<T>(s.databases, k, s.grain, s.calls), (databases, grain, calls));
+            var coalescer = shared.Databases.GetOrAdd(key, static (k, s) => new CallCoalescer<T>(s.shared, k, s.grain, s.calls), (shared, grain, calls));
             if (coalescer.TryRun(statement) is { } run)
             {
                 return run;
@@ -85,17 +94,30 @@ internal sealed class CallCoalescer<T>
                 return null;
             }
 
-            if (_inFlight >= MaxCallsInFlight)
+            if (_inFlight >= MaxCallsInFlight && _waiting.Count < MaxWaiting)
             {
                 var waiting = new Pending(statement);
                 _waiting.Add(waiting);
-                return waiting.Task;
+                return WithinResponseTimeoutAsync(waiting.Task);
             }
 
             _inFlight++;
         }
 
         return SendAloneAsync(statement);
+    }
+
+    /// <summary>A waiting statement's answer, or a typed timeout once it has waited the process's response timeout.</summary>
+    private async Task<T> WithinResponseTimeoutAsync(Task<T> answer)
+    {
+        try
+        {
+            return await answer.WaitAsync(_owner.ResponseTimeout).ConfigureAwait(false);
+        }
+        catch (TimeoutException) when (!answer.IsCompleted)
+        {
+            throw new DatabaseTimeoutException(_key, "a shared call to answer", _owner.ResponseTimeout, _owner.ResponseTimeoutSetting);
+        }
     }
 
     // Sent from the caller's context, as the statement would have been without the coalescer.
@@ -122,7 +144,7 @@ internal sealed class CallCoalescer<T>
                 if (--_inFlight == 0)
                 {
                     _retired = true;
-                    _owner.TryRemove(KeyValuePair.Create(_key, this));
+                    _owner.Databases.TryRemove(KeyValuePair.Create(_key, this));
                 }
 
                 return;
@@ -170,6 +192,19 @@ internal sealed class CallCoalescer<T>
         {
             CallEnded();
         }
+    }
+
+    /// <summary>The coalescers of one grain factory, and the response timeout of its process.</summary>
+    private sealed class Shared(IGrainFactory factory)
+    {
+        public ConcurrentDictionary<string, CallCoalescer<T>> Databases { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>A client's configured response timeout; Orleans' default where the factory does not tell (in a silo).</summary>
+        public TimeSpan ResponseTimeout { get; } =
+            (factory as IClusterClient)?.ServiceProvider.GetService<IOptions<ClientMessagingOptions>>()?.Value.ResponseTimeout
+            ?? new ClientMessagingOptions().ResponseTimeout;
+
+        public string ResponseTimeoutSetting => factory is IClusterClient ? "ClientMessagingOptions.ResponseTimeout" : "MessagingOptions.ResponseTimeout";
     }
 
     private sealed class Pending(Statement statement)

@@ -8,7 +8,7 @@ namespace SqlitePool;
 /// </summary>
 /// <remarks>
 /// Paths are validated on construction: relative, <c>/</c>-separated, no empty, <c>.</c> or <c>..</c>
-/// segments, no control characters, backslashes, colons or invalid UTF-16, at most
+/// segments, no segment ending in a space or a dot (nor one of spaces alone), no control characters, backslashes, colons or invalid UTF-16, at most
 /// <see cref="MaxPathLength"/> UTF-8 bytes (<see cref="MaxSegmentLength"/> per segment), and not a name
 /// SQLite uses for its own side files (<c>-wal</c>, <c>-shm</c>, <c>-journal</c>).
 /// </remarks>
@@ -136,6 +136,12 @@ public readonly record struct DatabaseId
             if (segment is "." or "..")
             {
                 throw new InvalidDatabasePathException(path, "the path has a '.' or '..' segment");
+            }
+
+            if (segment[^1] is ' ' or '.')
+            {
+                // Windows drops them (two keys, one file) and a segment of spaces alone is invisible in listings.
+                throw new InvalidDatabasePathException(path, "a path segment ends in a space or a dot");
             }
 
             if (Encoding.UTF8.GetByteCount(segment) > MaxSegmentLength)

@@ -24,6 +24,95 @@ public static class SqlText
         return SkipBlank(sql, 0) == sql.Length;
     }
 
+    /// <summary>True when the text may hold more than one statement: something other than whitespace and comments
+    /// follows a semicolon outside literals and quoted names. A trigger's body counts, which only errs on the safe side.</summary>
+    public static bool MayHoldSeveralStatements(string sql)
+    {
+        ArgumentNullException.ThrowIfNull(sql);
+        for (var i = SkipBlank(sql, 0); i < sql.Length; i = SkipBlank(sql, i))
+        {
+            switch (sql[i])
+            {
+                case ';':
+                    while (i < sql.Length && sql[i] == ';')
+                    {
+                        i = SkipBlank(sql, i + 1);
+                    }
+
+                    if (i < sql.Length)
+                    {
+                        return true;
+                    }
+
+                    break;
+                case '\'' or '"' or '`' or '[':
+                    var close = sql[i] == '[' ? ']' : sql[i];
+                    var end = sql.IndexOf(close, i + 1);
+                    i = end < 0 ? sql.Length : end + 1;
+                    break;
+                default:
+                    i++;
+                    break;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>The name, in lower case, of the pragma a <c>PRAGMA name</c> or <c>PRAGMA schema.name</c> statement
+    /// reads without setting it; null for any other text.</summary>
+    public static string? QueriedPragma(string sql)
+    {
+        ArgumentNullException.ThrowIfNull(sql);
+        if (LeadingKeyword(sql) != "PRAGMA")
+        {
+            return null;
+        }
+
+        var i = SkipBlank(sql, SkipBlank(sql, 0) + "PRAGMA".Length);
+        var name = Identifier(sql, ref i);
+        i = SkipBlank(sql, i);
+        if (name is not null && i < sql.Length && sql[i] == '.')
+        {
+            i = SkipBlank(sql, i + 1);
+            name = Identifier(sql, ref i);
+            i = SkipBlank(sql, i);
+        }
+
+        while (i < sql.Length && sql[i] == ';')
+        {
+            i = SkipBlank(sql, i + 1);
+        }
+
+        return name is not null && i == sql.Length ? name.ToLowerInvariant() : null;
+    }
+
+    /// <summary>A bare or quoted identifier at <paramref name="i"/>, or null.</summary>
+    private static string? Identifier(string sql, ref int i)
+    {
+        if (i < sql.Length && sql[i] is '"' or '[' or '`')
+        {
+            var close = sql[i] == '[' ? ']' : sql[i];
+            var end = sql.IndexOf(close, i + 1);
+            if (end < 0)
+            {
+                return null;
+            }
+
+            var quoted = sql[(i + 1)..end];
+            i = end + 1;
+            return quoted;
+        }
+
+        var start = i;
+        while (i < sql.Length && (char.IsAsciiLetterOrDigit(sql[i]) || sql[i] == '_'))
+        {
+            i++;
+        }
+
+        return i > start ? sql[start..i] : null;
+    }
+
     private static int SkipBlank(string sql, int i)
     {
         while (i < sql.Length)

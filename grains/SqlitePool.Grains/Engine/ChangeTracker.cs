@@ -3,11 +3,14 @@ using SQLitePCL;
 namespace SqlitePool.Engine;
 
 /// <summary>
-/// Which tables the writer changed, for change notifications: SQLite's update hook names the table of every row
-/// written; the rollback hook forgets a transaction's tables; a statement or savepoint that fails is undone with
-/// <see cref="Undo"/>. Tables reach <see cref="TakeCommitted"/> only once the connection is back in autocommit, that
-/// is after the COMMIT. Used by one thread at a time: whoever holds the writer connection.
+/// Which tables the writer's committed transactions changed, for change notifications. SQLite's update hook names the
+/// table of every row written; the commit hook moves the open transaction's tables aside as it commits; the rollback
+/// hook forgets them; a statement or savepoint that fails is undone with <see cref="Undo"/>. <see cref="Settle"/>,
+/// once the connection is back in autocommit, publishes what committed and drops what did not (a transaction whose
+/// rollback the hook missed, because ADO.NET's <c>SqliteTransaction</c> holds the rollback hook while it is open).
 /// </summary>
+/// <remarks>Used by one thread at a time: whoever holds the writer connection, who settles before giving it back.
+/// Only <see cref="TakeCommitted"/> runs elsewhere, under the committed set's lock.</remarks>
 internal sealed class ChangeTracker
 {
     [ThreadStatic]
@@ -15,47 +18,78 @@ internal sealed class ChangeTracker
 
     private readonly List<string> _order = [];
     private readonly HashSet<string> _pending = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _committing = new(StringComparer.Ordinal);
     private readonly HashSet<string> _committed = new(StringComparer.Ordinal);
     private readonly delegate_update _onUpdate;
+    private readonly delegate_commit _onCommit;
     private readonly delegate_rollback _onRollback;
 
     public ChangeTracker()
     {
         _onUpdate = static (state, _, _, table, _) => ((ChangeTracker)state).Touched(table.utf8_to_string());
-        _onRollback = static state => ((ChangeTracker)state).Forget(0);
+        _onCommit = static state => ((ChangeTracker)state).Committing();
+        _onRollback = static state => ((ChangeTracker)state).RolledBack();
     }
 
     /// <summary>The tracker of the writer whose worker thread this is, when notifications are on.</summary>
     public static ChangeTracker? Current => _current;
 
-    /// <summary>Installs the hooks on the writer connection; call on its worker thread.</summary>
+    /// <summary>Installs the hooks on the writer connection; call on its worker thread, holding the writer.</summary>
     public void Install(sqlite3 db)
     {
-        raw.sqlite3_update_hook(db, _onUpdate, this);
-        raw.sqlite3_rollback_hook(db, _onRollback, this);
+        InstallHooks(db);
         _current = this;
+    }
+
+    /// <summary>Puts the hooks back on the writer (ADO.NET's transactions take the rollback hook while open).</summary>
+    public void InstallHooks(sqlite3 db)
+    {
+        raw.sqlite3_update_hook(db, _onUpdate, this);
+        raw.sqlite3_commit_hook(db, _onCommit, this);
+        raw.sqlite3_rollback_hook(db, _onRollback, this);
     }
 
     /// <summary>A point to undo back to when what follows fails.</summary>
     public int Mark() => _order.Count;
 
     /// <summary>Forgets tables first touched after <paramref name="mark"/> (their changes were undone).</summary>
-    public void Undo(int mark) => Forget(mark);
+    public void Undo(int mark)
+    {
+        for (var i = _order.Count - 1; i >= mark; i--)
+        {
+            _pending.Remove(_order[i]);
+            _order.RemoveAt(i);
+        }
+    }
 
-    /// <summary>Moves the tables of a finished transaction to the committed set; call when the connection is in autocommit.</summary>
+    /// <summary>A transaction begins while the connection is in autocommit: nothing pending can still commit.</summary>
+    public void Discard(sqlite3 db)
+    {
+        if (raw.sqlite3_get_autocommit(db) != 0)
+        {
+            Undo(0);
+        }
+    }
+
+    /// <summary>In autocommit: publishes the tables of the transactions that committed, and drops the rest.</summary>
     public void Settle(sqlite3 db)
     {
-        if (_order.Count == 0 || raw.sqlite3_get_autocommit(db) == 0)
+        if ((_committing.Count == 0 && _order.Count == 0) || raw.sqlite3_get_autocommit(db) == 0)
         {
             return;
         }
 
-        lock (_committed)
+        if (_committing.Count > 0)
         {
-            _committed.UnionWith(_order);
+            lock (_committed)
+            {
+                _committed.UnionWith(_committing);
+            }
+
+            _committing.Clear();
         }
 
-        Forget(0);
+        Undo(0);
     }
 
     /// <summary>The tables committed since the last call, sorted; empty when none.</summary>
@@ -77,12 +111,17 @@ internal sealed class ChangeTracker
         }
     }
 
-    private void Forget(int mark)
+    private int Committing()
     {
-        for (var i = _order.Count - 1; i >= mark; i--)
-        {
-            _pending.Remove(_order[i]);
-            _order.RemoveAt(i);
-        }
+        _committing.UnionWith(_order);
+        Undo(0);
+        return 0;
+    }
+
+    private void RolledBack()
+    {
+        // Also after the commit hook, when the commit itself failed.
+        _committing.Clear();
+        Undo(0);
     }
 }

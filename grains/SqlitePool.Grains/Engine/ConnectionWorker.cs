@@ -7,14 +7,24 @@ namespace SqlitePool.Engine;
 /// One dedicated thread that owns one SQLite connection and runs the work queued for it in order.
 /// Blocking SQLite calls therefore never run on a caller's thread or an Orleans turn.
 /// </summary>
-/// <remarks>The thread drains everything queued in one hand-off, so a busy connection goes from one item to
-/// the next without sleeping. It keeps the connection's prepared-statement cache (<see cref="StatementCache.Current"/>).</remarks>
+/// <remarks>
+/// The thread drains everything queued in one hand-off, so a busy connection goes from one item to the next without
+/// sleeping. It keeps the connection's prepared-statement cache (<see cref="StatementCache.Current"/>).
+/// <para>
+/// Every statement runs under a deadline: one per item, or one per statement of an item that runs several
+/// (<see cref="RestartDeadline"/>). A deadline has an id; the sweeper and cancellations interrupt a statement only
+/// while the deadline they judged is still the current one, checked under <c>_deadlineLock</c>, which the worker also
+/// takes to end a deadline. So an interrupt meant for a statement that has just ended never reaches the next one.
+/// </para>
+/// </remarks>
 internal sealed class ConnectionWorker : IDisposable
 {
-    // Checked by SQLite every this many virtual-machine steps: a cancellation that lands before a statement
-    // starts stepping (when sqlite3_interrupt would be a no-op) still stops it.
+    // Checked by SQLite every this many virtual-machine steps: a deadline or cancellation that lands before a statement
+    // starts stepping (when sqlite3_interrupt would be a no-op) still stops it, and statements that keep another
+    // statement of the connection running (a stream's) are stopped without sqlite3_interrupt at all.
     private const int ProgressSteps = 1000;
     private readonly object _gate = new();
+    private readonly Lock _deadlineLock = new();
     private readonly Thread _thread;
     private readonly delegate_progress _progress;
     private List<WorkItem> _queue = [];
@@ -22,7 +32,13 @@ internal sealed class ConnectionWorker : IDisposable
     private bool _stopping;
     private bool _waiting;
     private SqliteConnection? _connection;
-    private volatile WorkItem? _current;
+
+    // Written by the worker under _deadlineLock; read by the sweeper and by cancellations under it.
+    private WorkItem? _current;
+    private long _deadlineId;
+    private long _deadlineStartedAt;
+    private long _itemStartedAt;
+    private volatile bool _deadlinePassed;
 
     public ConnectionWorker(string name, TimeProvider? time = null)
     {
@@ -44,6 +60,22 @@ internal sealed class ConnectionWorker : IDisposable
     /// <summary>The statement policy installed on the connection, once it is open.</summary>
     public StatementPolicy? Policy { get; set; }
 
+    /// <summary>On the worker thread: true once the statement now running has passed its deadline.</summary>
+    public bool DeadlinePassed => _deadlinePassed;
+
+    /// <summary>When the item now running started (a <see cref="TimeProvider"/> timestamp), or null when idle: a read
+    /// in flight holds a snapshot.</summary>
+    public long? RunningSince
+    {
+        get
+        {
+            lock (_deadlineLock)
+            {
+                return _current is null ? null : _itemStartedAt;
+            }
+        }
+    }
+
     public void SetConnection(SqliteConnection connection)
     {
         _connection = connection;
@@ -51,7 +83,7 @@ internal sealed class ConnectionWorker : IDisposable
     }
 
     /// <summary>Queues work for the connection. A cancelled item that has not started never runs; one that
-    /// runs is interrupted with <c>sqlite3_interrupt</c>.</summary>
+    /// runs is interrupted.</summary>
     public Task<T> RunAsync<T>(Func<SqliteConnection, T> work, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
@@ -91,20 +123,83 @@ internal sealed class ConnectionWorker : IDisposable
         }
     }
 
-    /// <summary>Interrupts the running item when it has run longer than <paramref name="limit"/>; it then fails
-    /// with <see cref="TimeoutError"/>.</summary>
+    /// <summary>On the worker thread, for an item that runs several statements: the next one gets a deadline of its own.</summary>
+    /// <returns>When the new deadline started.</returns>
+    public long RestartDeadline()
+    {
+        var now = Time.GetTimestamp();
+        lock (_deadlineLock)
+        {
+            _deadlineId++;
+            _deadlineStartedAt = now;
+            _deadlinePassed = false;
+        }
+
+        return now;
+    }
+
+    /// <summary>Interrupts the running statement when it has run longer than <paramref name="limit"/>; its item then
+    /// fails with <see cref="TimeoutError"/>.</summary>
     public void InterruptIfOverdue(TimeSpan limit)
     {
-        if (_current is { } item && Time.GetElapsedTime(item.StartedAt) > limit && !item.TimedOut)
+        long id, startedAt;
+        lock (_deadlineLock)
         {
-            item.TimedOut = true;
-            Interrupt();
+            if (_current is null || _deadlinePassed)
+            {
+                return;
+            }
+
+            (id, startedAt) = (_deadlineId, _deadlineStartedAt);
+        }
+
+        // The clock is read outside the lock; the statement judged may end meanwhile, which the id tells.
+        if (Time.GetElapsedTime(startedAt) <= limit)
+        {
+            return;
+        }
+
+        lock (_deadlineLock)
+        {
+            if (_deadlineId == id && _current is { } item)
+            {
+                _deadlinePassed = true;
+                InterruptNatively(item);
+            }
         }
     }
 
-    internal void Interrupt()
+    /// <summary>Interrupts <paramref name="item"/>'s statement if it is running now (its caller cancelled).</summary>
+    public void Interrupt(WorkItem item)
     {
-        if (_connection?.Handle is { } handle)
+        lock (_deadlineLock)
+        {
+            if (_current == item)
+            {
+                InterruptNatively(item);
+            }
+        }
+    }
+
+    /// <summary>Interrupts whatever runs now (the pool is closing past its limit).</summary>
+    public void InterruptAll()
+    {
+        lock (_deadlineLock)
+        {
+            if (_current is { } item)
+            {
+                _deadlinePassed = true;
+                InterruptNatively(item);
+            }
+        }
+    }
+
+    // Under _deadlineLock, so the deadline cannot end meanwhile. If the statement finished its last step just before,
+    // SQLite clears the flag when the connection next prepares or starts a statement with none other running; an item
+    // that leaves a statement running (a stream's next batch) is stopped by the progress handler alone.
+    private void InterruptNatively(WorkItem item)
+    {
+        if (!item.LeavesStatementRunning && _connection?.Handle is { } handle)
         {
             raw.sqlite3_interrupt(handle);
         }
@@ -134,8 +229,7 @@ internal sealed class ConnectionWorker : IDisposable
 
             foreach (var item in _draining)
             {
-                item.StartedAt = Time.GetTimestamp();
-                _current = item;
+                Begin(item);
                 try
                 {
                     item.Execute(_connection!);
@@ -145,204 +239,34 @@ internal sealed class ConnectionWorker : IDisposable
                     // Items answer their callers themselves; one that throws anyway must not stop the connection.
                 }
 
-                _current = null;
-            }
-
-            // On the writer with notifications on: what this burst committed becomes visible to subscribers.
-            if (ChangeTracker.Current is { } changes && _connection?.Handle is { } db)
-            {
-                changes.Settle(db);
+                End();
             }
 
             _draining.Clear();
         }
     }
 
-    private int OnProgress() => _current is { } item && (item.TimedOut || item.CancellationRequested) ? 1 : 0;
-}
-
-/// <summary>Work for one connection, run on its worker thread. <see cref="Execute"/> must not throw.</summary>
-internal abstract class WorkItem
-{
-    /// <summary>SQLite's "interrupted" result code.</summary>
-    internal const int Interrupted = 9;
-
-    internal ConnectionWorker? Worker { get; set; }
-
-    /// <summary>When the worker started it (a <see cref="TimeProvider"/> timestamp).</summary>
-    internal long StartedAt { get; set; }
-
-    /// <summary>Set when it ran past its deadline and was interrupted.</summary>
-    internal bool TimedOut { get; set; }
-
-    /// <summary>True while the caller of the statement now running has cancelled.</summary>
-    public abstract bool CancellationRequested { get; }
-
-    public abstract void Execute(SqliteConnection connection);
-
-    /// <summary>For an item that runs several statements: the next one starts its own deadline.</summary>
-    internal void RestartDeadline()
+    private void Begin(WorkItem item)
     {
-        TimedOut = false;
-        StartedAt = Worker!.Time.GetTimestamp();
-    }
-
-    /// <summary>The error one statement of an uncancellable item failed with, as its caller should see it.</summary>
-    internal Exception StatementError(Exception error) => Translate(error, CancellationToken.None, out _);
-
-    /// <summary>The error of a failure, turned into a cancellation or deadline error where the interrupt was ours.</summary>
-    protected Exception Translate(Exception error, CancellationToken cancellationToken, out bool cancelled)
-    {
-        var interrupted = error is SqlStatementException { ErrorCode: Interrupted };
-        cancelled = interrupted && cancellationToken.IsCancellationRequested;
-        return interrupted && TimedOut && Worker?.TimeoutError is { } timeout ? timeout() : error;
-    }
-}
-
-/// <summary>A read waiting for a reader: told what to run after it (give the reader back), or failed before it starts.</summary>
-internal interface IReadJob
-{
-    WorkItem Item { get; }
-
-    void Attach(Action after);
-
-    bool TryFail(Exception error);
-}
-
-/// <summary>A function of the connection whose result completes a task; optionally followed by
-/// <c>after</c> on the worker thread (even when it was cancelled before it ran).</summary>
-internal sealed class WorkItem<T> : WorkItem, IReadJob
-{
-    private const int Queued = 0, Running = 1, Done = 2;
-    private readonly Func<SqliteConnection, T> _work;
-    private readonly TaskCompletionSource<T> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly CancellationToken _cancellationToken;
-    private readonly CancellationTokenRegistration _registration;
-    private int _state;
-    private bool _cancelledAfterAttach;
-
-    public WorkItem(Func<SqliteConnection, T> work, CancellationToken cancellationToken)
-    {
-        _work = work;
-        _cancellationToken = cancellationToken;
-        if (cancellationToken.CanBeCanceled)
+        var now = Time.GetTimestamp();
+        lock (_deadlineLock)
         {
-            _registration = cancellationToken.Register(static s => ((WorkItem<T>)s!).Cancel(), this);
+            _current = item;
+            _deadlineId++;
+            _itemStartedAt = _deadlineStartedAt = now;
+            _deadlinePassed = false;
         }
     }
 
-    public Task<T> Task => _completion.Task;
-
-    WorkItem IReadJob.Item => this;
-
-    /// <summary>Runs on the worker after the item, whatever became of it.</summary>
-    public Action? After { get; private set; }
-
-    /// <summary>Sets <see cref="After"/> (which gives the connection back). From then on a cancellation before the
-    /// item runs is reported after <see cref="After"/>, so the caller never sees its connection still taken.</summary>
-    public void Attach(Action after)
+    private void End()
     {
-        lock (this)
+        lock (_deadlineLock)
         {
-            After = after;
+            _current = null;
+            _deadlineId++;
+            _deadlinePassed = false;
         }
     }
 
-    public override bool CancellationRequested => _cancellationToken.IsCancellationRequested;
-
-    /// <summary>Fails the item if it has not started; false when it already has.</summary>
-    public bool TryFail(Exception error)
-    {
-        lock (this)
-        {
-            if (_state != Queued)
-            {
-                // Cancelled while its connection was on the way: that connection never came.
-                return _cancelledAfterAttach && _completion.TrySetCanceled(_cancellationToken);
-            }
-
-            _state = Done;
-        }
-
-        _registration.Unregister();
-        _completion.TrySetException(error);
-        return true;
-    }
-
-    public override void Execute(SqliteConnection connection)
-    {
-        // The connection goes back (After) before the caller hears, so what it sees next counts it free.
-        Action? answer = null;
-        try
-        {
-            answer = Run(connection);
-        }
-        finally
-        {
-            After?.Invoke();
-            answer?.Invoke();
-        }
-    }
-
-    private Action? Run(SqliteConnection connection)
-    {
-        lock (this)
-        {
-            if (_state != Queued)
-            {
-                return _cancelledAfterAttach ? () => _completion.TrySetCanceled(_cancellationToken) : null;
-            }
-
-            _state = Running;
-        }
-
-        try
-        {
-            var result = _work(connection);
-            Finish();
-            return () => _completion.TrySetResult(result);
-        }
-        catch (Exception ex)
-        {
-            Finish();
-            var error = Translate(ex, _cancellationToken, out var cancelled);
-            return cancelled ? () => _completion.TrySetCanceled(_cancellationToken) : () => _completion.TrySetException(error);
-        }
-    }
-
-    private void Finish()
-    {
-        // Under the item's lock, so that Cancel() interrupts only while this item's statement runs.
-        lock (this)
-        {
-            _state = Done;
-        }
-
-        _registration.Unregister();
-    }
-
-    private void Cancel()
-    {
-        lock (this)
-        {
-            switch (_state)
-            {
-                case Queued:
-                    _state = Done;
-                    if (After is null)
-                    {
-                        _completion.TrySetCanceled(_cancellationToken);
-                    }
-                    else
-                    {
-                        _cancelledAfterAttach = true;
-                    }
-
-                    return;
-                case Running:
-                    Worker?.Interrupt();
-                    return;
-            }
-        }
-    }
+    private int OnProgress() => _deadlinePassed || _current?.CancellationRequested == true ? 1 : 0;
 }

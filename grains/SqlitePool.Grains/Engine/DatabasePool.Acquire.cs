@@ -234,6 +234,12 @@ public sealed partial class DatabasePool
     {
         lock (_sync)
         {
+            connection.HeldLocally = false;
+            if (CloseIfAbandoned(connection))
+            {
+                return;
+            }
+
             if (connection.IsWriter)
             {
                 _writerBusy = false;

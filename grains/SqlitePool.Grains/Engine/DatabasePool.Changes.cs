@@ -4,9 +4,11 @@ namespace SqlitePool.Engine;
 /// changed (see <see cref="ChangeTracker"/>); the host takes them at its own pace and tells subscribers.</summary>
 public sealed partial class DatabasePool
 {
-    private ChangeTracker? _changes;
+    private volatile ChangeTracker? _changes;
 
     /// <summary>Starts recording the tables committed writes change (idempotent). Costs a callback per row written.</summary>
+    /// <remarks>Turned on under the writer's arbitration, between two holders: a transaction already open when it was
+    /// asked for is not reported at all rather than in part.</remarks>
     public async Task TrackChangesAsync()
     {
         if (_changes is not null)
@@ -14,26 +16,28 @@ public sealed partial class DatabasePool
             return;
         }
 
-        var tracker = new ChangeTracker();
-        if (Interlocked.CompareExchange(ref _changes, tracker, null) is null)
+        var writer = await AcquireConnectionAsync(LeaseKind.Writer, CancellationToken.None).ConfigureAwait(false);
+        try
         {
-            await _writer.Worker.RunAsync(c =>
+            await writer.Worker.RunAsync(c =>
             {
-                tracker.Install(c.Handle!);
+                if (_changes is null)
+                {
+                    var tracker = new ChangeTracker();
+                    tracker.Install(c.Handle!);
+                    writer.Worker.Policy!.Changes = tracker;
+                    _changes = tracker;
+                }
+
                 return true;
             }).ConfigureAwait(false);
+        }
+        finally
+        {
+            ReleaseConnection(writer, LeaseKind.Writer);
         }
     }
 
     /// <summary>The tables changed by writes committed since the last call, sorted; empty when none or when not tracking.</summary>
     public string[] TakeChangedTables() => _changes?.TakeCommitted() ?? [];
-
-    /// <summary>After a silo-local writer lease: what it committed becomes visible.</summary>
-    private void SettleChanges(PooledConnection connection)
-    {
-        if (connection.IsWriter && _changes is { } changes && connection.Worker.ConnectionOrNull?.Handle is { } db)
-        {
-            changes.Settle(db);
-        }
-    }
 }

@@ -15,11 +15,21 @@ public sealed partial class DatabasePool
 {
     private long _writesAtLastLook = -1;
 
-    /// <summary>When the oldest snapshot held by a reader lease or a stream began, or null.</summary>
-    public DateTimeOffset? OldestReaderSnapshot() =>
-        _leases.Values.Where(l => l.Kind == LeaseKind.Reader).Select(l => (DateTimeOffset?)l.AcquiredAt)
+    /// <summary>When the oldest snapshot held by a reader lease, a stream or a read in flight began, or null.</summary>
+    public DateTimeOffset? OldestReaderSnapshot()
+    {
+        PooledConnection[] readers;
+        lock (_sync)
+        {
+            readers = [.. _readers];
+        }
+
+        var now = Now;
+        return _leases.Values.Where(l => l.Kind == LeaseKind.Reader).Select(l => (DateTimeOffset?)l.AcquiredAt)
             .Concat(_cursors.Keys.Select(c => (DateTimeOffset?)c.OpenedAt))
+            .Concat(readers.Select(r => r.Worker.RunningSince is { } since ? now - _time.GetElapsedTime(since) : (DateTimeOffset?)null))
             .Min();
+    }
 
     /// <summary>One look at the log: ends over-age snapshots when it is over the limit, then checkpoints if
     /// there is reason to.</summary>
@@ -41,7 +51,7 @@ public sealed partial class DatabasePool
         var writes = Interlocked.Read(ref _writes);
         var quiet = writes == Interlocked.Exchange(ref _writesAtLastLook, writes);
         var nobodyReads = OldestReaderSnapshot() is null;
-        if (!over && !(quiet && (WalIndex.CheckpointLag(Path) > 0 || (nobodyReads && wal > 0))))
+        if (!over && !(quiet && (_wal.FramesToCheckpoint > 0 || (nobodyReads && wal > 0))))
         {
             return null;
         }
@@ -65,15 +75,31 @@ public sealed partial class DatabasePool
 
         try
         {
-            var result = await writer.Worker.RunAsync(c =>
-                StatementRunner.Query(c.Handle!, new Statement($"PRAGMA wal_checkpoint({mode})"), readPath: false).Values).ConfigureAwait(false);
-            var outcome = $"{mode} busy={result[0]} log={result[1]} checkpointed={result[2]}";
+            var outcome = await writer.Worker.RunAsync(c => Checkpoint(c.Handle!, mode, _wal, _options.BusyTimeout)).ConfigureAwait(false);
             PoolLog.Checkpointed(Logger, Database, outcome);
             return outcome;
         }
         finally
         {
             ReleaseConnection(writer, LeaseKind.Writer);
+        }
+    }
+
+    /// <summary>On the writer: one checkpoint pass. SQLite's busy handler is off meanwhile, so a TRUNCATE that finds a
+    /// reader on an old snapshot reports busy at once instead of holding the writer for up to BusyTimeout.</summary>
+    /// <returns>The mode, then SQLite's busy flag, log frames and checkpointed frames.</returns>
+    private static string Checkpoint(SQLitePCL.sqlite3 db, string mode, WalProgress? wal, TimeSpan busyTimeout)
+    {
+        SQLitePCL.raw.sqlite3_busy_timeout(db, 0);
+        try
+        {
+            var result = StatementRunner.Query(db, new Statement($"PRAGMA wal_checkpoint({mode})"), readPath: false).Values;
+            wal?.Checkpointed((long)result[1]!, (long)result[2]!);
+            return $"{mode} busy={result[0]} log={result[1]} checkpointed={result[2]}";
+        }
+        finally
+        {
+            SQLitePCL.raw.sqlite3_busy_timeout(db, (int)busyTimeout.TotalMilliseconds);
         }
     }
 

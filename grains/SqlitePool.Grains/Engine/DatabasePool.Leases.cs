@@ -73,6 +73,7 @@ public sealed partial class DatabasePool
         if (kind == LeaseKind.Reader && TakeParkedReader(out var parked))
         {
             Took(parked);
+            parked.HeldLocally = true;
             return new ConnectionLease(this, parked, kind);
         }
 
@@ -84,17 +85,26 @@ public sealed partial class DatabasePool
             {
                 _readersOpening--;
             }
+
+            connection?.HeldLocally = true;
         }
 
-        // Otherwise this thread waits its turn like every other caller.
-        connection ??= AcquireConnectionAsync(kind, CancellationToken.None).GetAwaiter().GetResult();
+        if (connection is null)
+        {
+            // Otherwise this thread waits its turn like every other caller.
+            connection = AcquireConnectionAsync(kind, CancellationToken.None).GetAwaiter().GetResult();
+            lock (_sync)
+            {
+                connection.HeldLocally = true;
+            }
+        }
+
         return new ConnectionLease(this, connection, kind);
     }
 
     internal void ReturnLocal(PooledConnection connection, LeaseKind kind)
     {
-        connection.ResetAfterLease();
-        SettleChanges(connection);
+        connection.ResetAfterLease(_changes);
         Metrics?.Used(connection.TakenAt);
         if (kind != LeaseKind.Reader || _contended || !TryParkReader(connection))
         {
@@ -161,7 +171,7 @@ public sealed partial class DatabasePool
         // Queued behind any statement still running on the lease; rolls back what it left open.
         try
         {
-            await lease.Connection.Worker.RunAsync(c => { PooledConnection.Reset(c); return true; }, CancellationToken.None).ConfigureAwait(false);
+            await lease.Connection.Worker.RunAsync(_ => { lease.Connection.ResetAfterLease(_changes); return true; }, CancellationToken.None).ConfigureAwait(false);
         }
         finally
         {

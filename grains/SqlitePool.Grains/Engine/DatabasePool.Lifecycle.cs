@@ -1,4 +1,5 @@
 using Microsoft.Data.Sqlite;
+using SqlitePool.Diagnostics;
 using SqlitePool.Hosting;
 
 namespace SqlitePool.Engine;
@@ -28,18 +29,12 @@ public sealed partial class DatabasePool
         try
         {
             fence = await worker.RunAsync(_ => TakeFence(database, path)).ConfigureAwait(false);
-            var version = await worker.RunAsync(_ => OpenWriter(worker, database, path, options, onOpened)).ConfigureAwait(false);
-            return new DatabasePool(database, path, options, timeProvider, new PooledConnection(worker, isWriter: true), version, fence, onClosed);
+            var (version, wal) = await worker.RunAsync(_ => OpenWriter(worker, database, path, options, onOpened)).ConfigureAwait(false);
+            return new DatabasePool(database, path, options, timeProvider, new PooledConnection(worker, isWriter: true), version, wal, fence, onClosed);
         }
         catch
         {
-            await worker.RunAsync(_ =>
-            {
-                StatementCache.Current?.Dispose();
-                worker.ConnectionOrNull?.Dispose();
-                return true;
-            }).ConfigureAwait(false);
-            worker.Dispose();
+            await CloseConnectionAsync(worker, checkpoint: false).ConfigureAwait(false);
             if (fence is not null)
             {
                 await fence.DisposeAsync().ConfigureAwait(false);
@@ -49,8 +44,12 @@ public sealed partial class DatabasePool
         }
     }
 
-    /// <summary>Closes the pool: fails waiters, ends leases (rolling back their transactions), waits for running
-    /// statements, then closes the readers and last the writer, after a checkpoint. Idempotent.</summary>
+    /// <summary>Closes the pool: fails waiters, ends leases and streams (rolling back their transactions), waits for
+    /// running statements, then closes the readers and last the writer, after a checkpoint. Idempotent.</summary>
+    /// <remarks>Bounded by <see cref="DatabaseOptions.CloseTimeout"/>: statement timeouts keep running meanwhile; past
+    /// it, what still runs is interrupted, connections held by silo-local leases are left to their holders (they close
+    /// them when they give them back), and what remains gets the same time again. The lock file is released whatever
+    /// happened.</remarks>
     public Task CloseAsync()
     {
         lock (_sync)
@@ -76,37 +75,137 @@ public sealed partial class DatabasePool
 
     private async Task CloseCoreAsync()
     {
-        _sweeper.Dispose();
-        await Task.WhenAll(_leases.Values.Select(l => EndLeaseAsync(l))).ConfigureAwait(false);
-        await Task.WhenAll(_cursors.Keys.Select(c => c.DisposeAsync().AsTask())).ConfigureAwait(false);
-        await _drained!.Task.ConfigureAwait(false);
-
-        // Readers first, so the writer's final checkpoint is not held back by their snapshots.
-        foreach (var reader in _readers)
+        try
         {
-            await CloseConnectionAsync(reader.Worker, checkpoint: false).ConfigureAwait(false);
-        }
-
-        await CloseConnectionAsync(_writer.Worker, checkpoint: true).ConfigureAwait(false);
-        await _fence.DisposeAsync().ConfigureAwait(false);
-        _onClosed?.Invoke(this);
-    }
-
-    private static async Task CloseConnectionAsync(ConnectionWorker worker, bool checkpoint)
-    {
-        await worker.RunAsync(c =>
-        {
-            if (checkpoint)
+            var ending = _leases.Values.Select(EndLeaseAsync).Concat(_cursors.Keys.Select(c => c.DisposeAsync().AsTask()));
+            if (!await WithinAsync(Task.WhenAll([.. ending, _drained!.Task])).ConfigureAwait(false))
             {
-                SQLitePCL.raw.sqlite3_exec(c.Handle!, "PRAGMA wal_checkpoint(TRUNCATE)");
+                PoolLog.CloseTimedOut(Logger, Database, _options.CloseTimeout, GiveUpHeldConnections());
             }
 
-            // Finalized first: an unfinalized statement would keep the connection open as a zombie.
-            StatementCache.Current?.Dispose();
-            c.Dispose();
-            return true;
-        }).ConfigureAwait(false);
-        worker.Dispose();
+            await WithinAsync(CloseConnectionsAsync()).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            PoolLog.CloseFailed(Logger, ex, Database);
+        }
+        finally
+        {
+            _sweeper.Dispose();
+            await _fence.DisposeAsync().ConfigureAwait(false);
+            _onClosed?.Invoke(this);
+        }
+    }
+
+    /// <summary>Closes every connection not left to a silo-local lease: readers first, so the writer's final
+    /// checkpoint is not held back by their snapshots.</summary>
+    private async Task CloseConnectionsAsync()
+    {
+        List<PooledConnection> readers;
+        lock (_sync)
+        {
+            readers = [.. _readers.Where(r => !r.Abandoned)];
+        }
+
+        await Task.WhenAll(readers.Select(r => CloseConnectionAsync(r.Worker, checkpoint: false))).ConfigureAwait(false);
+        if (!_writer.Abandoned)
+        {
+            await CloseConnectionAsync(_writer.Worker, checkpoint: true, _wal).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Past the close's limit: interrupts what still runs, and marks the connections silo-local leases hold
+    /// as their holders' to close.</summary>
+    /// <returns>How many connections were left to their holders.</returns>
+    private int GiveUpHeldConnections()
+    {
+        List<PooledConnection> connections;
+        lock (_sync)
+        {
+            connections = [.. _readers, _writer];
+            foreach (var connection in connections)
+            {
+                connection.Abandoned = connection.HeldLocally;
+            }
+        }
+
+        foreach (var connection in connections)
+        {
+            if (!connection.Abandoned)
+            {
+                connection.Worker.InterruptAll();
+            }
+            else if (connection.Worker.ConnectionOrNull?.Handle is { } handle)
+            {
+                // The holder's own statement, on its thread.
+                SQLitePCL.raw.sqlite3_interrupt(handle);
+            }
+        }
+
+        return connections.Count(c => c.Abandoned);
+    }
+
+    /// <summary>Waits for <paramref name="task"/> up to <see cref="DatabaseOptions.CloseTimeout"/>; false when it
+    /// did not end in time. A failure is logged, and the close goes on.</summary>
+    private async Task<bool> WithinAsync(Task task)
+    {
+        try
+        {
+            await task.WaitAsync(_options.CloseTimeout, _time).ConfigureAwait(false);
+        }
+        catch (TimeoutException) when (!task.IsCompleted)
+        {
+            return false;
+        }
+        catch (Exception ex)
+        {
+            PoolLog.CloseFailed(Logger, ex, Database);
+        }
+
+        return true;
+    }
+
+    /// <summary>Closes a connection on its own thread (queued behind what runs there), after a checkpoint for the
+    /// writer, and stops the thread.</summary>
+    private static async Task CloseConnectionAsync(ConnectionWorker worker, bool checkpoint, WalProgress? wal = null)
+    {
+        try
+        {
+            await worker.RunAsync(_ =>
+            {
+                if (worker.ConnectionOrNull is { } connection)
+                {
+                    if (checkpoint)
+                    {
+                        Checkpoint(connection.Handle!, "TRUNCATE", wal, busyTimeout: TimeSpan.Zero);
+                    }
+
+                    // Finalized first: an unfinalized statement would keep the connection open as a zombie.
+                    StatementCache.Current?.Dispose();
+                    connection.Dispose();
+                }
+
+                wal?.Dispose();
+                return true;
+            }).ConfigureAwait(false);
+        }
+        finally
+        {
+            worker.Dispose();
+        }
+    }
+
+    /// <summary>Under <c>_sync</c>, as a connection comes back: one the close left to its silo-local lease is closed
+    /// now, on its own thread. Without a checkpoint: the file may have a new pool by now, whose writer owns those.</summary>
+    private bool CloseIfAbandoned(PooledConnection connection)
+    {
+        if (!connection.Abandoned)
+        {
+            return false;
+        }
+
+        _ = CloseConnectionAsync(connection.Worker, checkpoint: false, connection.IsWriter ? _wal : null);
+        return true;
     }
 
     private async Task<PooledConnection> OpenReaderAsync()
@@ -127,7 +226,7 @@ public sealed partial class DatabasePool
         }
         catch
         {
-            worker.Dispose();
+            await CloseConnectionAsync(worker, checkpoint: false).ConfigureAwait(false);
             lock (_sync)
             {
                 _readersOpening--;
@@ -140,17 +239,17 @@ public sealed partial class DatabasePool
         lock (_sync)
         {
             _readersOpening--;
-            _readers.Add(reader);
             if (!_closed)
             {
+                _readers.Add(reader);
                 return reader;
             }
 
-            // Closed while opening: keep it counted so the close closes it, and refuse the caller.
-            _idleReaders.Push(reader);
+            // Closed while it opened: the close never counted it. It closes here, and the caller is refused.
             Dispatch();
         }
 
+        await CloseConnectionAsync(worker, checkpoint: false).ConfigureAwait(false);
         throw new DatabaseClosedException(Database);
     }
 
@@ -177,7 +276,7 @@ public sealed partial class DatabasePool
         }
     }
 
-    private static string OpenWriter(ConnectionWorker worker, string database, string path, DatabaseOptions options, Action<DatabaseOpenContext>? onOpened)
+    private static (string Version, WalProgress Wal) OpenWriter(ConnectionWorker worker, string database, string path, DatabaseOptions options, Action<DatabaseOpenContext>? onOpened)
     {
         var connection = Connect(path, SqliteOpenMode.ReadWriteCreate);
         worker.SetConnection(connection);
@@ -203,7 +302,7 @@ public sealed partial class DatabasePool
         }
 
         worker.Policy = InstallPolicy(connection, options, path);
-        return version;
+        return (version, WalProgress.Install(connection.Handle!));
     }
 
     /// <summary>After the pool's own pragmas and the open hook (trusted code), user SQL meets the policy.</summary>
@@ -220,7 +319,7 @@ public sealed partial class DatabasePool
             Pooling = false, // we are the pool
             Cache = SqliteCacheMode.Private,
         };
-        var connection = new SqliteConnection(builder.ConnectionString);
+        var connection = new PoolSqliteConnection(builder.ConnectionString);
         try
         {
             connection.Open();
@@ -239,6 +338,10 @@ public sealed partial class DatabasePool
         var db = connection.Handle!;
         StatementRunner.Exec(db, $"PRAGMA busy_timeout = {(long)options.BusyTimeout.TotalMilliseconds}");
         StatementRunner.Exec(db, $"PRAGMA foreign_keys = {(options.ForeignKeys ? "ON" : "OFF")}");
+
+        // Readers write nothing, but whoever reads these pragmas from a reader sees the pool's settings.
+        StatementRunner.Exec(db, $"PRAGMA synchronous = {options.Synchronous}");
+        StatementRunner.Exec(db, $"PRAGMA journal_size_limit = {options.WalLimitBytes}");
         if (reader)
         {
             StatementRunner.Exec(db, "PRAGMA query_only = ON");
@@ -250,8 +353,5 @@ public sealed partial class DatabasePool
         {
             throw new SqlitePoolException($"SQLite kept journal mode '{mode}' instead of '{options.JournalMode}' (JournalMode); is the file on a filesystem without shared memory?");
         }
-
-        StatementRunner.Exec(db, $"PRAGMA synchronous = {options.Synchronous}");
-        StatementRunner.Exec(db, $"PRAGMA journal_size_limit = {options.WalLimitBytes}");
     }
 }

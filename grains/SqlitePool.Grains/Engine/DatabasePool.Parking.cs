@@ -38,7 +38,7 @@ public sealed partial class DatabasePool
     /// <summary>Under <c>_sync</c>: moves the parked reader, if any, to the idle stack.</summary>
     private void UnparkReader()
     {
-        if (TakeParkedReader(out var reader))
+        if (TakeParkedReader(out var reader) && !CloseIfAbandoned(reader))
         {
             _idleReaders.Push(reader);
         }
@@ -47,6 +47,7 @@ public sealed partial class DatabasePool
     /// <summary>Parks a reader a local lease gave back; false when the slot is taken.</summary>
     private bool TryParkReader(PooledConnection reader)
     {
+        reader.HeldLocally = false;
         if (Interlocked.CompareExchange(ref _parkedReader, reader, null) is not null)
         {
             return false;

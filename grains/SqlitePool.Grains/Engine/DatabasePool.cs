@@ -16,6 +16,8 @@ namespace SqlitePool.Engine;
 /// <remarks>
 /// All arbitration state is guarded by <c>_sync</c>; SQLite work never runs under it. Waiters are
 /// completed with continuations forced asynchronous, so granting under the lock runs no caller code.
+/// The pool touches its files (database, <c>-wal</c>, <c>-shm</c>) only through SQLite while they are open: closing
+/// any descriptor of a file drops every POSIX lock the process holds on it, SQLite's included.
 /// </remarks>
 public sealed partial class DatabasePool : IAsyncDisposable
 {
@@ -31,6 +33,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
     private readonly LinkedList<Waiter> _exclusiveWaiters = new();
     private readonly ITimer _sweeper;
     private readonly FileStream _fence;
+    private readonly WalProgress _wal;
     private int _readersOpening;
     private bool _writerBusy;
     private bool _exclusiveHeld;
@@ -48,9 +51,11 @@ public sealed partial class DatabasePool : IAsyncDisposable
     private long _commits;
     private long _statementTimeouts;
 
-    private DatabasePool(string database, string path, DatabaseOptions options, TimeProvider time, PooledConnection writer, string sqliteVersion, FileStream fence, Action<DatabasePool>? onClosed)
+    private DatabasePool(
+        string database, string path, DatabaseOptions options, TimeProvider time, PooledConnection writer, string sqliteVersion, WalProgress wal, FileStream fence, Action<DatabasePool>? onClosed)
     {
         _fence = fence;
+        _wal = wal;
         Database = database;
         Path = path;
         _options = options;
@@ -60,7 +65,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
         SqliteVersion = sqliteVersion;
         OpenedAt = time.GetUtcNow();
         writer.Worker.TimeoutError = StatementTimedOut;
-        var shortest = new[] { options.LeaseIdleTimeout, options.MaxLeaseHoldTime, options.StatementTimeout, options.AcquireTimeout }.Min().Ticks;
+        var shortest = new[] { options.LeaseIdleTimeout, options.MaxLeaseHoldTime, options.StatementTimeout, options.AcquireTimeout, options.CloseTimeout }.Min().Ticks;
         var sweep = TimeSpan.FromTicks(Math.Clamp(shortest / 4, TimeSpan.FromMilliseconds(20).Ticks, TimeSpan.FromSeconds(5).Ticks));
         _sweeper = time.CreateTimer(static s => ((DatabasePool)s!).Sweep(), this, sweep, sweep);
     }
@@ -204,21 +209,22 @@ public sealed partial class DatabasePool : IAsyncDisposable
     private static QueryOutcome[] RunEach(SqliteConnection connection, Statement[] reads, WorkItem job, PoolMetrics? metrics)
     {
         var outcomes = new QueryOutcome[reads.Length];
-        var (db, policy) = (connection.Handle!, job.Worker!.Policy);
-        var snapshot = reads.Length > 1 ? SharedSnapshot.Begin(db, policy) : null;
-        var snapshotTakenAt = job.StartedAt;
+        var (db, worker) = (connection.Handle!, job.Worker!);
+        var snapshot = reads.Length > 1 ? SharedSnapshot.Begin(db, worker.Policy) : null;
+        long snapshotTakenAt = 0;
         try
         {
             for (var i = 0; i < reads.Length; i++)
             {
                 var started = metrics?.OperationStart() ?? 0;
-                job.RestartDeadline();
-                if (snapshot is not null && job.Worker.Time.GetElapsedTime(snapshotTakenAt, job.StartedAt) > SharedSnapshot.MaxAge)
+                var now = worker.RestartDeadline();
+                snapshotTakenAt = i == 0 ? now : snapshotTakenAt;
+                if (snapshot is not null && worker.Time.GetElapsedTime(snapshotTakenAt, now) > SharedSnapshot.MaxAge)
                 {
                     // Long reads in one call: a fresh snapshot, so the call never pins the log much past one read.
                     snapshot.End();
-                    snapshot = SharedSnapshot.Begin(db, policy);
-                    snapshotTakenAt = job.StartedAt;
+                    snapshot = SharedSnapshot.Begin(db, worker.Policy);
+                    snapshotTakenAt = now;
                 }
 
                 try
@@ -306,7 +312,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
                 Commits = Interlocked.Read(ref _commits),
                 Leases = [.. _leases.Values.Select(l => l.ToInfo()).OrderBy(l => l.AcquiredAt)],
                 WalBytes = walBytes,
-                WalFramesToCheckpoint = WalIndex.CheckpointLag(Path),
+                WalFramesToCheckpoint = _wal.FramesToCheckpoint,
                 OldestReaderAge = oldestReader is { } since ? Now - since : null,
                 OpenedAt = OpenedAt,
             };

@@ -25,13 +25,30 @@ public sealed class DatabasePoolRegistry : IAsyncDisposable
         metrics?.Observe(() => OpenPools);
     }
 
-    /// <summary>The open pool of a file, or the one being opened; a failed open is forgotten so the next call retries.</summary>
-    public Task<DatabasePool> GetOrOpenAsync(string database, string fullPath, DatabaseOptions options, Action<DatabaseOpenContext>? onOpened) =>
-        _pools.GetOrAdd(fullPath, _ => new Lazy<Task<DatabasePool>>(() => OpenAsync(database, fullPath, options, onOpened))).Value;
+    /// <summary>The open pool of a file, or the one being opened; a failed open is forgotten so the next call retries.
+    /// A pool that is closing is never handed out: its files are released only once its close ends, so the next open
+    /// waits for that (at most its <see cref="DatabaseOptions.CloseTimeout"/>, twice) and then opens the file anew.</summary>
+    public async Task<DatabasePool> GetOrOpenAsync(string database, string fullPath, DatabaseOptions options, Action<DatabaseOpenContext>? onOpened)
+    {
+        while (true)
+        {
+            var entry = _pools.GetOrAdd(fullPath, _ => new Lazy<Task<DatabasePool>>(() => OpenAsync(database, fullPath, options, onOpened)));
+            var pool = await entry.Value.ConfigureAwait(false);
+            if (!pool.IsClosed)
+            {
+                return pool;
+            }
 
-    /// <summary>The open pool of a file, or null.</summary>
+            await pool.CloseAsync().ConfigureAwait(false);
+            _pools.TryRemove(KeyValuePair.Create(fullPath, entry));
+        }
+    }
+
+    /// <summary>The open pool of a file, or null (also while it closes).</summary>
     public DatabasePool? Find(string fullPath) =>
-        _pools.TryGetValue(fullPath, out var entry) && entry.IsValueCreated && entry.Value.IsCompletedSuccessfully ? entry.Value.Result : null;
+        _pools.TryGetValue(fullPath, out var entry) && entry.IsValueCreated && entry.Value.IsCompletedSuccessfully && !entry.Value.Result.IsClosed
+            ? entry.Value.Result
+            : null;
 
     /// <summary>The pools open now.</summary>
     public IReadOnlyList<DatabasePool> OpenPools =>

@@ -79,7 +79,7 @@ public sealed class PoolLease : IAsyncDisposable
         {
             if (_ended)
             {
-                throw new LeaseNotFoundException(_pool.Database, Id, _expiry);
+                throw Ended();
             }
 
             _active++;
@@ -88,7 +88,7 @@ public sealed class PoolLease : IAsyncDisposable
         try
         {
             _pool.CountStatement(Kind);
-            return await Connection.Worker.RunAsync(work, cancellationToken).ConfigureAwait(false);
+            return await Connection.Worker.RunAsync(c => IsHeld() ? work(c) : throw Ended(), cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -99,6 +99,18 @@ public sealed class PoolLease : IAsyncDisposable
             }
         }
     }
+
+    /// <summary>On the connection's thread, as a statement starts: the lease may have ended since the statement was
+    /// sent, and then the connection may be rolled back already, or another holder's.</summary>
+    private bool IsHeld()
+    {
+        lock (_gate)
+        {
+            return !_ended;
+        }
+    }
+
+    private LeaseNotFoundException Ended() => new(_pool.Database, Id, _expiry);
 
     /// <summary>Ends the lease (same as <see cref="DatabasePool.ReleaseAsync(LeaseId)"/>).</summary>
     public ValueTask DisposeAsync() => new(_pool.EndLeaseAsync(this));

@@ -17,6 +17,13 @@ internal sealed class PooledConnection(ConnectionWorker worker, bool isWriter)
     /// <summary>When it was last handed out (a <see cref="TimeProvider"/> timestamp; 0 when not measured).</summary>
     public long TakenAt { get; set; }
 
+    /// <summary>A silo-local lease holds it: only its holder's thread may use it until it comes back.</summary>
+    public bool HeldLocally { get; set; }
+
+    /// <summary>Under the pool's lock: the pool closed without it (its silo-local lease outlived CloseTimeout); it is
+    /// closed when it comes back.</summary>
+    public bool Abandoned { get; set; }
+
     /// <summary>A prepared command kept with the connection (at most <see cref="StatementCache.Capacity"/>).</summary>
     public SqliteCommand PreparedCommand(string sql)
     {
@@ -31,13 +38,7 @@ internal sealed class PooledConnection(ConnectionWorker worker, bool isWriter)
         {
             if (_commands.Count >= StatementCache.Capacity)
             {
-                foreach (var old in _commands.Values)
-                {
-                    old.Dispose();
-                }
-
-                _commands.Clear();
-                _lastCommand = null;
+                DisposeCommands();
             }
 
             command = Worker.ConnectionOrNull!.CreateCommand();
@@ -48,14 +49,30 @@ internal sealed class PooledConnection(ConnectionWorker worker, bool isWriter)
         return _lastCommand = command;
     }
 
-    /// <summary>After a silo-local lease: rolls back a transaction its holder left open. A reader that never
-    /// prepared BEGIN or SAVEPOINT cannot be in one, which spares the native call on most returns. The writer is
-    /// always checked: the open hook used it before the policy watched.</summary>
-    public void ResetAfterLease()
+    /// <summary>
+    /// On the holder's thread, as a lease ends (silo-local or not): makes the connection clean for its next holder,
+    /// whatever this one left behind. No statement stays running (an ADO.NET data reader left open would pin its
+    /// snapshot), no transaction stays open (ADO.NET's transaction object included, which would refuse the next holder's
+    /// commands), and the writer gets the pool's hooks back (an ADO.NET transaction takes the rollback hook).
+    /// </summary>
+    /// <remarks>Most returns are already clean, which one native call (and, where a transaction may have been begun,
+    /// a second) tells: a reader that never prepared BEGIN or SAVEPOINT cannot be in a transaction without reading.</remarks>
+    public void ResetAfterLease(ChangeTracker? changes)
     {
-        if (IsWriter || Worker.Policy is not { TransactionControlSeen: false })
+        var connection = (PoolSqliteConnection)Worker.ConnectionOrNull!;
+        var db = connection.Handle!;
+        var mayHaveBegun = IsWriter || Worker.Policy is not { TransactionControlSeen: false };
+        if (connection.OpenTransaction is not null
+            || SqliteNative.TransactionState(db.DangerousGetHandle(), IntPtr.Zero) != SqliteNative.TransactionNone
+            || (mayHaveBegun && raw.sqlite3_get_autocommit(db) == 0))
         {
-            Reset(Worker.ConnectionOrNull!);
+            Clean(connection, db);
+        }
+
+        if (IsWriter && changes is not null)
+        {
+            changes.InstallHooks(db);
+            changes.Settle(db);
         }
     }
 
@@ -68,5 +85,39 @@ internal sealed class PooledConnection(ConnectionWorker worker, bool isWriter)
             // A failed ROLLBACK leaves nothing better to do; the next BEGIN reports the state.
             raw.sqlite3_exec(db, "ROLLBACK");
         }
+    }
+
+    private void Clean(PoolSqliteConnection connection, sqlite3 db)
+    {
+        var handle = db.DangerousGetHandle();
+        var leftRunning = false;
+        for (var stmt = SqliteNative.NextStatement(handle, IntPtr.Zero); stmt != IntPtr.Zero; stmt = SqliteNative.NextStatement(handle, stmt))
+        {
+            if (SqliteNative.StatementBusy(stmt) != 0)
+            {
+                SqliteNative.Reset(stmt);
+                leftRunning = true;
+            }
+        }
+
+        // Rolls back through ADO.NET, which then forgets the transaction.
+        connection.OpenTransaction?.Dispose();
+        Reset(connection);
+        if (leftRunning)
+        {
+            // A kept command whose data reader was left open would refuse to run again: disposing it closes the reader.
+            DisposeCommands();
+        }
+    }
+
+    private void DisposeCommands()
+    {
+        foreach (var command in _commands.Values)
+        {
+            command.Dispose();
+        }
+
+        _commands.Clear();
+        _lastCommand = null;
     }
 }

@@ -1,3 +1,4 @@
+using Microsoft.Data.Sqlite;
 using SQLitePCL;
 
 namespace SqlitePool.Engine;
@@ -15,6 +16,9 @@ public sealed class QueryCursor : IAsyncDisposable
     private int _disposed;
     private bool _done;
     private Exception? _ended;
+    private Exception? _failed;
+    private volatile Exception? _stepFailure;
+    private string[]? _columns;
 
     internal QueryCursor(DatabasePool pool, PooledConnection reader, sqlite3_stmt stmt, string sql)
     {
@@ -22,18 +26,19 @@ public sealed class QueryCursor : IAsyncDisposable
         _reader = reader;
         _stmt = stmt;
         _sql = sql;
-        Columns = StatementShape.ColumnNames(stmt);
         OpenedAt = pool.Now;
     }
 
     /// <summary>When its snapshot began.</summary>
     public DateTimeOffset OpenedAt { get; }
 
-    /// <summary>The result's column names.</summary>
-    public string[] Columns { get; }
+    /// <summary>The result's column names, known once the first batch has been read (empty before): the first step
+    /// prepares the statement again if the schema changed since it was opened.</summary>
+    public string[] Columns => Volatile.Read(ref _columns) ?? [];
 
-    /// <summary>The next rows (at most <paramref name="maxRows"/>), or null after the last.</summary>
-    public Task<QueryResult?> ReadAsync(int maxRows, CancellationToken cancellationToken = default)
+    /// <summary>The next rows (at most <paramref name="maxRows"/>), or null after the last. Once a read has failed,
+    /// every later read fails with its error: stepping the statement again would start it over from its first row.</summary>
+    public async Task<QueryResult?> ReadAsync(int maxRows, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxRows, 1);
         if (_disposed != 0)
@@ -41,18 +46,49 @@ public sealed class QueryCursor : IAsyncDisposable
             throw _ended ?? (_pool.IsClosed ? new DatabaseClosedException(_pool.Database) : new ObjectDisposedException(nameof(QueryCursor)));
         }
 
+        if (_failed is { } failed)
+        {
+            throw failed;
+        }
+
         if (_done)
         {
-            return Task.FromResult<QueryResult?>(null);
+            return null;
         }
 
         _pool.CountStatement(LeaseKind.Reader);
-        return _reader.Worker.RunAsync(c =>
+        var read = new WorkItem<QueryResult?>(ReadBatch, cancellationToken) { LeavesStatementRunning = true };
+        _reader.Worker.Post(read);
+        try
         {
-            var batch = StatementRunner.StepBatch(c.Handle!, _stmt, Columns, maxRows, _sql, out var done);
-            _done = done;
-            return batch;
-        }, cancellationToken);
+            return await read.Task.ConfigureAwait(false);
+        }
+        catch (Exception ex) when (_stepFailure is not null)
+        {
+            // As its caller saw it (a deadline's interrupt becomes a timeout error).
+            _failed ??= ex;
+            throw;
+        }
+
+        QueryResult? ReadBatch(SqliteConnection connection)
+        {
+            if (_stepFailure is { } earlier)
+            {
+                throw earlier;
+            }
+
+            try
+            {
+                var batch = StatementRunner.StepBatch(connection.Handle!, _stmt, ref _columns, maxRows, _sql, out var done);
+                _done = done;
+                return batch;
+            }
+            catch (Exception ex)
+            {
+                _stepFailure = ex;
+                throw;
+            }
+        }
     }
 
     /// <summary>Ends the cursor for its owner: its snapshot is released and its next read throws <paramref name="error"/>.</summary>

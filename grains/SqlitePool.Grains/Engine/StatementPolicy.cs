@@ -10,14 +10,27 @@ namespace SqlitePool.Engine;
 internal sealed class StatementPolicy
 {
     // Pragmas whose change would break the pool: WAL and shared locking keep readers beside the writer,
-    // writable_schema lets SQL corrupt the file,
+    // writable_schema lets SQL corrupt the file.
+    private static readonly string[] GuardedPragmas = ["journal_mode", "locking_mode", "writable_schema"];
+
+    // Settings the pool applies from its options: changed by one caller, they would hold for every later caller of
+    // the shared connection (synchronous = OFF silently drops the configured durability).
+    private static readonly Dictionary<string, string> OwnedPragmas = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ["synchronous"] = "the Synchronous option",
+        ["foreign_keys"] = "the ForeignKeys option",
+        ["busy_timeout"] = "the BusyTimeout option",
+        ["journal_size_limit"] = "the WalLimitBytes option",
+        ["wal_autocheckpoint"] = "the pool, which runs checkpoints itself (WalLimitBytes, CheckpointInterval)",
+    };
+
     // query_only keeps readers read-only, and the directory pragmas move files outside the data root.
-    private static readonly string[] GuardedPragmas = ["journal_mode", "locking_mode", "query_only", "writable_schema"];
     private static readonly string[] ForbiddenPragmas = ["temp_store_directory", "data_store_directory"];
 
     [ThreadStatic]
     private static string? s_lastDenial;
 
+    private readonly sqlite3 _db;
     private readonly bool _allowAttach;
     private readonly bool _allowPragmaChanges;
     private readonly string _root;
@@ -28,8 +41,13 @@ internal sealed class StatementPolicy
     /// (<see cref="SharedSnapshot"/>), which is not noted in <see cref="TransactionControlSeen"/>.</summary>
     public bool RunningOwnStatement { get; set; }
 
-    private StatementPolicy(bool allowAttach, bool allowPragmaChanges, string root)
+    /// <summary>On the writer while change notifications are on: told when a transaction begins in autocommit, so
+    /// tables of an earlier one whose rollback it missed are dropped.</summary>
+    public ChangeTracker? Changes { get; set; }
+
+    private StatementPolicy(sqlite3 db, bool allowAttach, bool allowPragmaChanges, string root)
     {
+        _db = db;
         _allowAttach = allowAttach;
         _allowPragmaChanges = allowPragmaChanges;
         _root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(root));
@@ -39,7 +57,7 @@ internal sealed class StatementPolicy
     /// <summary>Installs the policy on a connection; <paramref name="root"/> bounds allowed ATTACH targets.</summary>
     public static StatementPolicy Install(sqlite3 db, bool allowAttach, bool allowPragmaChanges, string root)
     {
-        var policy = new StatementPolicy(allowAttach, allowPragmaChanges, root);
+        var policy = new StatementPolicy(db, allowAttach, allowPragmaChanges, root);
         raw.sqlite3_set_authorizer(db, policy._callback, policy);
         return policy;
     }
@@ -65,6 +83,11 @@ internal sealed class StatementPolicy
         if (action is raw.SQLITE_TRANSACTION or raw.SQLITE_SAVEPOINT)
         {
             _transactionControlSeen |= !RunningOwnStatement;
+            if (arg1 == "BEGIN")
+            {
+                Changes?.Discard(_db);
+            }
+
             return raw.SQLITE_OK;
         }
 
@@ -79,6 +102,9 @@ internal sealed class StatementPolicy
             raw.SQLITE_PRAGMA when arg2 is not null && arg1?.ToLowerInvariant() == "query_only" => "PRAGMA query_only is managed by the pool",
             raw.SQLITE_PRAGMA when arg2 is not null && !_allowPragmaChanges && GuardedPragmas.Contains(arg1?.ToLowerInvariant()) =>
                 $"PRAGMA {arg1} = {arg2} would break the pool's WAL arbitration; set AllowPragmaChanges to allow it",
+            raw.SQLITE_PRAGMA when arg2 is not null && !_allowPragmaChanges && arg1 is not null && OwnedPragmas.TryGetValue(arg1, out var owner) =>
+                $"PRAGMA {arg1} = {arg2} would change, for every later caller of this connection, a setting owned by {owner}; " +
+                "set it there, or set AllowPragmaChanges to let SQL change it",
             _ => null,
         };
         if (reason is null)

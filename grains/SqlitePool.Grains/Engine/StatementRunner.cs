@@ -22,13 +22,13 @@ internal static class StatementRunner
     /// <param name="db">The connection.</param>
     /// <param name="statement">The SQL and its values.</param>
     /// <param name="statementIndex">Its position in a batch, for errors.</param>
-    /// <param name="inGroup">It shares a transaction with other callers' writes: statements that control
-    /// transactions or must run outside one throw <see cref="NotGroupableException"/> before they run.</param>
-    public static ExecuteResult Execute(sqlite3 db, Statement statement, int? statementIndex = null, bool inGroup = false)
+    /// <param name="scope">Whose transaction the statements run in: a lease holder's own, one the pool opened for
+    /// this write alone, or a commit group's.</param>
+    public static ExecuteResult Execute(sqlite3 db, Statement statement, int? statementIndex = null, WriteScope scope = WriteScope.Holder)
     {
         long changes = 0;
         QueryResult? rows = null;
-        Run(db, statement, readPath: false, statementIndex, ref changes, ref rows, inGroup);
+        Run(db, statement, readPath: false, statementIndex, ref changes, ref rows, scope);
         return new ExecuteResult(changes, raw.sqlite3_last_insert_rowid(db), rows);
     }
 
@@ -92,15 +92,18 @@ internal static class StatementRunner
     }
 
     /// <summary>Steps a cursor's statement for up to <paramref name="maxRows"/> rows; <paramref name="done"/> once
-    /// SQLite said so (stepping again would restart the statement).</summary>
-    public static QueryResult? StepBatch(sqlite3 db, sqlite3_stmt stmt, string[] columns, int maxRows, string sql, out bool done)
+    /// SQLite said so (stepping again would restart the statement). <paramref name="columns"/> is read after the
+    /// statement's first step, which may have prepared it again for a schema change.</summary>
+    public static QueryResult? StepBatch(sqlite3 db, sqlite3_stmt stmt, ref string[]? columns, int maxRows, string sql, out bool done)
     {
         done = false;
-        var values = new List<object?>(Math.Min(maxRows, 4096) * Math.Max(columns.Length, 1));
+        List<object?>? values = null;
         var rows = 0;
         while (rows < maxRows)
         {
             var rc = raw.sqlite3_step(stmt);
+            columns ??= StatementShape.ColumnNames(stmt);
+            values ??= new List<object?>(Math.Min(maxRows, 4096) * Math.Max(columns.Length, 1));
             if (rc == raw.SQLITE_DONE)
             {
                 done = true;
@@ -120,7 +123,7 @@ internal static class StatementRunner
             rows++;
         }
 
-        return rows == 0 ? null : new QueryResult(columns, values.ToArray());
+        return rows == 0 ? null : new QueryResult(columns!, values!.ToArray());
     }
 
     /// <summary>Runs SQL without parameters and without results (pragmas, transaction control).</summary>
@@ -153,7 +156,7 @@ internal static class StatementRunner
         return new SqlStatementException($"SQLite Error {primary}: '{message}'.", primary, extended, sql, statementIndex);
     }
 
-    private static void Run(sqlite3 db, Statement statement, bool readPath, int? statementIndex, ref long changes, ref QueryResult? rows, bool inGroup = false)
+    private static void Run(sqlite3 db, Statement statement, bool readPath, int? statementIndex, ref long changes, ref QueryResult? rows, WriteScope scope = WriteScope.Holder)
     {
         var sql = statement.Sql;
         if (sql.Contains('\0', StringComparison.Ordinal))
@@ -167,7 +170,7 @@ internal static class StatementRunner
         {
             try
             {
-                RunPrepared(db, cached.Stmt, cached.Traits, cached, statement, readPath, inGroup, onlyStatement: true, statementIndex, ref changes, ref rows);
+                RunPrepared(db, cached.Stmt, cached.Traits, cached, statement, readPath, scope, onlyStatement: true, statementIndex, ref changes, ref rows);
             }
             finally
             {
@@ -209,7 +212,7 @@ internal static class StatementRunner
                 var entry = cache.Add(sql, stmt, traits);
                 try
                 {
-                    RunPrepared(db, stmt, traits, entry, statement, readPath, inGroup, onlyStatement, statementIndex, ref changes, ref rows);
+                    RunPrepared(db, stmt, traits, entry, statement, readPath, scope, onlyStatement, statementIndex, ref changes, ref rows);
                 }
                 finally
                 {
@@ -221,13 +224,13 @@ internal static class StatementRunner
 
             using (stmt)
             {
-                RunPrepared(db, stmt, traits, null, statement, readPath, inGroup, onlyStatement, statementIndex, ref changes, ref rows);
+                RunPrepared(db, stmt, traits, null, statement, readPath, scope, onlyStatement, statementIndex, ref changes, ref rows);
             }
         }
     }
 
     private static void RunPrepared(
-        sqlite3 db, sqlite3_stmt stmt, StatementTraits traits, CachedStatement? cached, Statement statement, bool readPath, bool inGroup,
+        sqlite3 db, sqlite3_stmt stmt, StatementTraits traits, CachedStatement? cached, Statement statement, bool readPath, WriteScope scope,
         bool onlyStatement, int? statementIndex, ref long changes, ref QueryResult? rows)
     {
         if (readPath && (!traits.ReadOnly || traits.RefusedOnReadPath))
@@ -235,7 +238,14 @@ internal static class StatementRunner
             throw new WriteOnReadPathException(statement.Sql);
         }
 
-        if (inGroup && !traits.Groupable)
+        if (scope != WriteScope.Holder && (traits.ControlsTransaction || traits.RunsOutsideTransactions) && (statementIndex is not null || !onlyStatement))
+        {
+            // The pool runs a batch, or a write of several statements, in one transaction: a COMMIT among them would
+            // keep what ran before it whatever came after. Refused before it runs; the pool's rollback undoes the rest.
+            throw AtomicWriteRefused(stmt, traits, statement, statementIndex);
+        }
+
+        if (scope == WriteScope.Group && !traits.Groupable)
         {
             throw new NotGroupableException();
         }
@@ -263,6 +273,11 @@ internal static class StatementRunner
 
     private static void Step(sqlite3 db, sqlite3_stmt stmt, CachedStatement? cached, string sql, int? statementIndex, ref long changes, ref QueryResult? rows)
     {
+        var totalBefore = raw.sqlite3_total_changes(db);
+        var rc = raw.sqlite3_step(stmt);
+
+        // Only now is the shape known: SQLite prepares a kept statement again inside its first step when the schema
+        // changed since, and the column count can change with it.
         var columnCount = raw.sqlite3_column_count(stmt);
         List<object?>? values = null;
         if (columnCount > 0)
@@ -272,9 +287,7 @@ internal static class StatementRunner
             values.Clear();
         }
 
-        var totalBefore = raw.sqlite3_total_changes(db);
-        int rc;
-        while ((rc = raw.sqlite3_step(stmt)) == raw.SQLITE_ROW)
+        for (; rc == raw.SQLITE_ROW; rc = raw.sqlite3_step(stmt))
         {
             if (values is null)
             {
@@ -307,6 +320,18 @@ internal static class StatementRunner
                 _rowBuffer = null; // a huge result's buffer is not kept
             }
         }
+    }
+
+    private static StatementNotAllowedException AtomicWriteRefused(sqlite3_stmt stmt, StatementTraits traits, Statement statement, int? statementIndex)
+    {
+        var text = (raw.sqlite3_sql(stmt).utf8_to_string() ?? statement.Sql).Trim();
+        var within = statementIndex is null ? "a write of several statements, which" : "a batch, which";
+        var reason = traits.ControlsTransaction
+            ? $"'{text}' controls the transaction inside {within} runs all or nothing in one transaction of its own; " +
+              "leave BEGIN, COMMIT, END, ROLLBACK, SAVEPOINT and RELEASE out, or use a writer lease (TransactionAsync) to control transactions"
+            : $"'{text}' cannot run inside {within} runs all or nothing in one transaction of its own; " +
+              "send ATTACH, DETACH and VACUUM on their own, or run them on a writer lease";
+        return new StatementNotAllowedException(reason, statement.Sql, statementIndex);
     }
 
     private static object? ReadColumn(sqlite3_stmt stmt, int i) => raw.sqlite3_column_type(stmt, i) switch
@@ -384,6 +409,19 @@ internal static class StatementRunner
                 return BindValue(stmt, index, storage);
         }
     }
+}
+
+/// <summary>Whose transaction a write's statements run in.</summary>
+internal enum WriteScope
+{
+    /// <summary>A lease holder's: it may begin and end transactions as it likes.</summary>
+    Holder,
+
+    /// <summary>One the pool opened for this write (a batch, or a text of several statements) or autocommit.</summary>
+    Own,
+
+    /// <summary>A commit group's, shared with other callers' writes.</summary>
+    Group,
 }
 
 /// <summary>A statement of a commit group must run alone (it controls transactions or cannot run inside one).</summary>

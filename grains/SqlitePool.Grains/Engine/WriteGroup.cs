@@ -17,6 +17,7 @@ internal sealed class WriteJob
     {
         Statements = statements;
         IsBatch = isBatch;
+        Atomic = isBatch || SqlText.MayHoldSeveralStatements(statements[0].Sql);
         MayGroup = Array.TrueForAll(statements, s => SqlKeywords.MayGroup(s.Sql));
         Token = cancellationToken;
         if (cancellationToken.CanBeCanceled)
@@ -29,8 +30,12 @@ internal sealed class WriteJob
 
     public Statement[] Statements { get; }
 
-    /// <summary>A batch runs all-or-nothing in a transaction of its own (or a savepoint in a group).</summary>
+    /// <summary>A batch: errors name the statement by its index.</summary>
     public bool IsBatch { get; }
+
+    /// <summary>A batch, or a text of several statements: it runs all or nothing, in a transaction of its own (or a
+    /// savepoint in a group).</summary>
+    public bool Atomic { get; }
 
     public CancellationToken Token { get; }
 
@@ -191,7 +196,9 @@ internal sealed class WriteGroup(List<WriteJob> jobs, Action after, Action<int> 
         }
         finally
         {
-            // The writer goes back before the callers hear, so what they see next counts it free.
+            // What committed is published before the writer can pass to another holder (whose writes fire the hooks
+            // on its own thread); the writer goes back before the callers hear, so what they see next counts it free.
+            ChangeTracker.Current?.Settle(connection.Handle!);
             after();
             jobs.ForEach(j => j.Answer());
         }
@@ -246,6 +253,8 @@ internal sealed class WriteGroup(List<WriteJob> jobs, Action after, Action<int> 
                 continue;
             }
 
+            // The COMMIT is the group's, under a deadline of its own rather than its last caller's.
+            Worker!.RestartDeadline();
             Commit(db, succeeded);
             break;
         }
@@ -254,9 +263,8 @@ internal sealed class WriteGroup(List<WriteJob> jobs, Action after, Action<int> 
     }
 
     /// <summary>Runs one write inside the group's transaction. A single statement needs no savepoint of its own:
-    /// SQLite undoes a failed statement and keeps the transaction (as autocommit would have committed what a
-    /// multi-statement text did before its failing statement). A batch gets one; so does every write once
-    /// one had to be undone whole.</summary>
+    /// SQLite undoes a failed statement and keeps the transaction. A batch or a text of several statements gets one,
+    /// so that it is kept whole or not at all; so does every write once one had to be undone whole.</summary>
     private ExecuteResult[]? RunInGroup(sqlite3 db, WriteJob job, List<WriteJob> alone)
     {
         if (job.Token.IsCancellationRequested)
@@ -266,9 +274,8 @@ internal sealed class WriteGroup(List<WriteJob> jobs, Action after, Action<int> 
         }
 
         _running = job;
-        StartedAt = Worker!.Time.GetTimestamp();
-        TimedOut = false;
-        var savepoint = _savepoints || job.IsBatch;
+        Worker!.RestartDeadline();
+        var savepoint = _savepoints || job.Atomic;
         var changes = ChangeTracker.Current?.Mark() ?? 0;
         if (savepoint)
         {
@@ -280,7 +287,7 @@ internal sealed class WriteGroup(List<WriteJob> jobs, Action after, Action<int> 
             var results = new ExecuteResult[job.Statements.Length];
             for (var i = 0; i < results.Length; i++)
             {
-                results[i] = StatementRunner.Execute(db, job.Statements[i], job.IsBatch ? i : null, inGroup: true);
+                results[i] = StatementRunner.Execute(db, job.Statements[i], job.IsBatch ? i : null, WriteScope.Group);
             }
 
             if (raw.sqlite3_db_status(db, DeferredForeignKeys, out var deferred, out _, 0) == raw.SQLITE_OK && deferred > 0)
@@ -303,7 +310,7 @@ internal sealed class WriteGroup(List<WriteJob> jobs, Action after, Action<int> 
         }
         catch (NotGroupableException) when (!savepoint)
         {
-            // Statements before it in the same text may have run: only a savepoint can undo them.
+            // Only a savepoint could undo what ran before it (a text that looked like one statement but held more).
             throw new NeedsSavepointsException();
         }
         catch (Exception ex)
@@ -355,11 +362,10 @@ internal sealed class WriteGroup(List<WriteJob> jobs, Action after, Action<int> 
     private void RunAlone(SqliteConnection connection, WriteJob job)
     {
         _running = job;
-        StartedAt = Worker!.Time.GetTimestamp();
-        TimedOut = false;
+        Worker!.RestartDeadline();
         try
         {
-            job.Succeed(job.IsBatch ? RunBatch(connection.Handle!, job.Statements) : [RunAutocommit(connection.Handle!, job.Statements[0])]);
+            job.Succeed(job.Atomic ? RunInTransaction(connection.Handle!, job) : [RunAutocommit(connection.Handle!, job.Statements[0])]);
             committed(1);
         }
         catch (Exception ex)
@@ -375,7 +381,7 @@ internal sealed class WriteGroup(List<WriteJob> jobs, Action after, Action<int> 
 
     private static ExecuteResult RunAutocommit(sqlite3 db, Statement statement)
     {
-        var result = StatementRunner.Execute(db, statement);
+        var result = StatementRunner.Execute(db, statement, scope: WriteScope.Own);
         if (raw.sqlite3_get_autocommit(db) == 0)
         {
             throw new SqlStatementException(
@@ -386,13 +392,13 @@ internal sealed class WriteGroup(List<WriteJob> jobs, Action after, Action<int> 
         return result;
     }
 
-    private static ExecuteResult[] RunBatch(sqlite3 db, Statement[] statements)
+    private static ExecuteResult[] RunInTransaction(sqlite3 db, WriteJob job)
     {
         StatementRunner.Exec(db, "BEGIN IMMEDIATE");
-        var results = new ExecuteResult[statements.Length];
-        for (var i = 0; i < statements.Length; i++)
+        var results = new ExecuteResult[job.Statements.Length];
+        for (var i = 0; i < results.Length; i++)
         {
-            results[i] = StatementRunner.Execute(db, statements[i], i);
+            results[i] = StatementRunner.Execute(db, job.Statements[i], job.IsBatch ? i : null, WriteScope.Own);
         }
 
         StatementRunner.Exec(db, "COMMIT");

@@ -42,21 +42,21 @@ internal sealed partial class DatabaseGrain(
     public Task<ExecuteResult> ExecuteAsync(Statement statement) => ExecuteAsync(statement, CancellationToken.None);
 
     public Task<ExecuteResult> ExecuteAsync(Statement statement, CancellationToken cancellationToken) =>
-        _pool is { } pool ? pool.ExecuteAsync(statement, cancellationToken) : OpenThen(p => p.ExecuteAsync(statement, cancellationToken));
+        _pool is { IsClosed: false } pool ? pool.ExecuteAsync(statement, cancellationToken) : OpenThen(p => p.ExecuteAsync(statement, cancellationToken));
 
     public Task<ExecuteResult[]> ExecuteBatchAsync(Statement[] statements, CancellationToken cancellationToken = default) =>
-        _pool is { } pool ? pool.ExecuteBatchAsync(statements, cancellationToken) : OpenThen(p => p.ExecuteBatchAsync(statements, cancellationToken));
+        _pool is { IsClosed: false } pool ? pool.ExecuteBatchAsync(statements, cancellationToken) : OpenThen(p => p.ExecuteBatchAsync(statements, cancellationToken));
 
     public Task<QueryResult> QueryAsync(Statement statement) => QueryAsync(statement, CancellationToken.None);
 
     public Task<QueryResult> QueryAsync(Statement statement, CancellationToken cancellationToken) =>
-        _pool is { } pool ? pool.QueryAsync(statement, cancellationToken) : OpenThen(p => p.QueryAsync(statement, cancellationToken));
+        _pool is { IsClosed: false } pool ? pool.QueryAsync(statement, cancellationToken) : OpenThen(p => p.QueryAsync(statement, cancellationToken));
 
     public Task<ExecuteOutcome[]> ExecuteEachAsync(Statement[] statements) =>
-        _pool is { } pool ? pool.ExecuteEachAsync(statements) : OpenThen(p => p.ExecuteEachAsync(statements));
+        _pool is { IsClosed: false } pool ? pool.ExecuteEachAsync(statements) : OpenThen(p => p.ExecuteEachAsync(statements));
 
     public Task<QueryOutcome[]> QueryEachAsync(Statement[] statements) =>
-        _pool is { } pool ? pool.QueryEachAsync(statements) : OpenThen(p => p.QueryEachAsync(statements));
+        _pool is { IsClosed: false } pool ? pool.QueryEachAsync(statements) : OpenThen(p => p.QueryEachAsync(statements));
 
     public async IAsyncEnumerable<QueryResult> StreamAsync(Statement statement, int batchRows = 1024, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
@@ -170,7 +170,7 @@ internal sealed partial class DatabaseGrain(
         }
     }
 
-    private Task GovernWalAsync(CancellationToken cancellationToken) => _pool is { } pool ? pool.GovernWalAsync() : Task.CompletedTask;
+    private Task GovernWalAsync(CancellationToken cancellationToken) => _pool is { IsClosed: false } pool ? pool.GovernWalAsync() : Task.CompletedTask;
 
     private async Task RevokeAbandonedLeasesAsync(CancellationToken cancellationToken)
     {
@@ -190,7 +190,23 @@ internal sealed partial class DatabaseGrain(
 
     private async Task<T> OpenThen<T>(Func<DatabasePool, Task<T>> call) => await call(await GetPoolAsync());
 
-    private Task<DatabasePool> GetPoolAsync() => _pool is { } pool ? Task.FromResult(pool) : _opening ??= OpenAsync();
+    /// <summary>The open pool. One that closed (closed by a call, or by the silo) is opened again: the registry waits
+    /// for its close to end before it opens the file anew.</summary>
+    private Task<DatabasePool> GetPoolAsync()
+    {
+        if (_pool is { IsClosed: false } pool)
+        {
+            return Task.FromResult(pool);
+        }
+
+        // An open in progress is shared; one that ended (with a pool since closed, or with an error) is tried again.
+        if (_opening is null || _opening.IsCompleted)
+        {
+            _opening = OpenAsync();
+        }
+
+        return _opening;
+    }
 
     /// <summary>This database's file. Placement never puts a database elsewhere; refuse rather than touch the wrong disk.</summary>
     private (DatabaseId Id, string Path) Locate()

@@ -62,6 +62,11 @@ public class DatabaseOptions
     /// interval, a TRUNCATE one when the log is over the limit or nothing reads.</summary>
     public TimeSpan CheckpointInterval { get; set; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>Longest a close waits for leases, streams and statements to end (default 30 s); past it leases are
+    /// revoked, running statements interrupted, and connections still held are closed by their holders when they
+    /// give them back. The lock file is released either way.</summary>
+    public TimeSpan CloseTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Allow ATTACH and DETACH; attached files must still lie inside the data root (as SQLite
     /// resolves them: relative names against the working directory). Off by default.</summary>
     public bool AllowAttach { get; set; }
@@ -92,5 +97,6 @@ public class DatabaseOptions
         WalLimitBytes = WalLimitBytes,
         MaxReaderSnapshotAge = MaxReaderSnapshotAge,
         CheckpointInterval = CheckpointInterval,
+        CloseTimeout = CloseTimeout,
     };
 }

@@ -37,6 +37,15 @@ public sealed class PathConfinementTests(ClusterFixture cluster)
         "victim.db-journal",
         "dir/",
         "trailing/..",
+        "   /x.db",
+        "a/ /x.db",
+        "x.db ",
+        "x.db.",
+        "dir. /x.db",
+        "dir./x.db",
+        "dir /x.db",
+        " ",
+        "...",
     ];
 
     [Theory]

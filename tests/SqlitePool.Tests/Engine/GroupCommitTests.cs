@@ -45,7 +45,7 @@ public sealed class GroupCommitTests : PoolTestBase
     }
 
     [Fact]
-    public async Task A_write_that_controls_its_transaction_runs_alone_and_keeps_its_error()
+    public async Task A_write_that_commits_midway_is_refused_whole_and_the_group_commits()
     {
         var pool = await OpenAsync();
         await pool.ExecuteAsync(new Statement("CREATE TABLE t(v)"), Ct);
@@ -57,11 +57,12 @@ public sealed class GroupCommitTests : PoolTestBase
 
         await before;
         await after;
-        await Assert.ThrowsAsync<SqlStatementException>(() => sneaky);
+        var error = await Assert.ThrowsAsync<StatementNotAllowedException>(() => sneaky);
 
-        // The COMMIT did not end the group's transaction: that write ran alone, in autocommit, where its INSERT
-        // committed by itself and its COMMIT failed, as it would with no group at all.
-        Assert.Equal([1L, 2L, 3L], (await pool.QueryAsync(new Statement("SELECT v FROM t ORDER BY v"), Ct)).Values.Cast<long>());
+        // The COMMIT ended neither the group's transaction nor a transaction of its own: refused by name, and the
+        // INSERT before it in the same text was undone with it.
+        Assert.Contains("'COMMIT'", error.Message, StringComparison.Ordinal);
+        Assert.Equal([1L, 3L], (await pool.QueryAsync(new Statement("SELECT v FROM t ORDER BY v"), Ct)).Values.Cast<long>());
         Assert.Equal(0, pool.GetStatistics().WriterWaiters);
     }
 

@@ -42,8 +42,14 @@ public sealed class StatementPolicyTests : PoolTestBase
         var inside = Directory.File("inside.db");
         var outside = Path.Combine(Path.GetTempPath(), $"outside-{Guid.NewGuid():N}.db");
 
-        await pool.ExecuteAsync(new Statement($"ATTACH '{inside}' AS inside; CREATE TABLE inside.t(v); DETACH inside"), Ct);
-        await pool.ExecuteAsync(new Statement("ATTACH ':memory:' AS scratch; DETACH scratch"), Ct);
+        await using (var writer = await pool.AcquireAsync(LeaseKind.Writer, Ct))
+        {
+            await writer.ExecuteAsync(new Statement($"ATTACH '{inside}' AS inside; CREATE TABLE inside.t(v); DETACH inside"), Ct);
+            await writer.ExecuteAsync(new Statement("ATTACH ':memory:' AS scratch; DETACH scratch"), Ct);
+        }
+
+        // A write of several statements runs in one transaction, which DETACH cannot end inside.
+        await Assert.ThrowsAsync<StatementNotAllowedException>(() => pool.ExecuteAsync(new Statement("ATTACH ':memory:' AS scratch; DETACH scratch"), Ct));
         var escapes = new[] { $"ATTACH '{outside}' AS o", $"ATTACH 'file:{inside}?mode=rwc' AS o", "ATTACH ? AS o", $"ATTACH '{inside}.lock' AS o" };
         foreach (var sql in escapes)
         {

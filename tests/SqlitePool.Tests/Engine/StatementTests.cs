@@ -138,10 +138,12 @@ public sealed class StatementTests : PoolTestBase
         var pool = await OpenAsync();
         await pool.ExecuteAsync(new Statement("CREATE TABLE t(v)"), Ct);
 
-        var error = await Assert.ThrowsAsync<SqlStatementException>(() => pool.ExecuteAsync(new Statement("BEGIN; INSERT INTO t VALUES (1)"), Ct));
+        var alone = await Assert.ThrowsAsync<SqlStatementException>(() => pool.ExecuteAsync(new Statement("BEGIN"), Ct));
+        var withWrite = await Assert.ThrowsAsync<StatementNotAllowedException>(() => pool.ExecuteAsync(new Statement("BEGIN; INSERT INTO t VALUES (1)"), Ct));
         await pool.ExecuteAsync(new Statement("INSERT INTO t VALUES (2)"), Ct);
 
-        Assert.Contains("TransactionAsync", error.Message, StringComparison.Ordinal);
+        Assert.Contains("TransactionAsync", alone.Message, StringComparison.Ordinal);
+        Assert.Contains("TransactionAsync", withWrite.Message, StringComparison.Ordinal);
         Assert.Equal(1L, await CountAsync(pool));
     }
 

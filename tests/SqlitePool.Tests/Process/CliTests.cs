@@ -106,6 +106,22 @@ public sealed class CliTests(SiloProcessFixture silo) : IClassFixture<SiloProces
     }
 
     [Fact]
+    public async Task A_batch_file_that_commits_midway_is_refused_and_writes_nothing()
+    {
+        var db = NewDb();
+        var file = Path.Combine(silo.WorkingDirectory, $"{Guid.NewGuid():N}.sql");
+        await File.WriteAllTextAsync(file, "INSERT INTO t VALUES (1);\nCOMMIT;\nINSERT INTO nosuch VALUES (2);\n", TestContext.Current.CancellationToken);
+        await Cli("exec", db, "CREATE TABLE t(v)");
+
+        var failed = await Cli("batch", db, file);
+        var count = await Cli("query", db, "SELECT count(*) AS n FROM t", "--format", "json");
+
+        Assert.Equal(1, failed.ExitCode);
+        Assert.Contains("COMMIT", failed.Stderr, StringComparison.Ordinal);
+        Assert.Equal("[{\"n\":0}]", count.Stdout);
+    }
+
+    [Fact]
     public async Task Sql_and_request_errors_exit_1_with_the_sqlite_code_on_stderr()
     {
         var db = NewDb();

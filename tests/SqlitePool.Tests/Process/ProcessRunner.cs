@@ -12,6 +12,9 @@ internal static class ProcessRunner
 
     public static string CliDll => Built("client/SqlitePool.Cli", "sqlitepool.dll");
 
+    /// <summary>A foreign process that tries once to take a database's write lock (tests/SqlitePool.LockProbe).</summary>
+    public static string LockProbeDll => Built("tests/SqlitePool.LockProbe", "SqlitePool.LockProbe.dll");
+
     public static ProcessStartInfo Dotnet(string dll, IEnumerable<string> args, string? workingDirectory = null)
     {
         var info = new ProcessStartInfo("dotnet")
@@ -31,9 +34,12 @@ internal static class ProcessRunner
         return info;
     }
 
-    public static async Task<CliResult> RunCliAsync(IEnumerable<string> args, string? input = null)
+    public static Task<CliResult> RunCliAsync(IEnumerable<string> args, string? input = null) => RunAsync(CliDll, args, input);
+
+    /// <summary>Runs a built program to its end (at most a minute) and returns its exit code and output.</summary>
+    public static async Task<CliResult> RunAsync(string dll, IEnumerable<string> args, string? input = null)
     {
-        using var process = System.Diagnostics.Process.Start(Dotnet(CliDll, args))!;
+        using var process = System.Diagnostics.Process.Start(Dotnet(dll, args))!;
         if (input is not null)
         {
             await process.StandardInput.WriteAsync(input);

@@ -1,0 +1,111 @@
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Configuration;
+using Orleans.TestingHost;
+using SqlitePool.Client;
+using SqlitePool.Hosting;
+using SqlitePool.Tests.Support;
+
+namespace SqlitePool.Tests.Cluster;
+
+/// <summary>
+/// Statements that wait in the client for a shared call are bounded: at most <c>CallCoalescer.MaxWaiting</c> wait
+/// per database and kind, and none waits longer than the client's response timeout without a typed error.
+/// </summary>
+public sealed class SharedCallBoundTests : IAsyncLifetime
+{
+    private static readonly TimeSpan ResponseTimeout = TimeSpan.FromSeconds(2);
+    private readonly TempDirectory _directory = new();
+    private InProcessTestCluster? _cluster;
+
+    [Fact]
+    public async Task A_statement_waiting_behind_stuck_calls_gets_a_typed_timeout_within_the_response_timeout()
+    {
+        var (db, reader) = await StuckAsync();
+        List<Task<QueryResult>> stuck = [];
+        try
+        {
+            stuck.AddRange(Enumerable.Range(0, CallCoalescer<QueryResult>.MaxCallsInFlight).Select(_ => db.QueryAsync("SELECT 1")));
+
+            var waiting = db.QueryAsync("SELECT 2");
+            var error = await Assert.ThrowsAsync<DatabaseTimeoutException>(() => waiting.WaitAsync(ResponseTimeout * 10, TestContext.Current.CancellationToken));
+
+            Assert.Equal(ResponseTimeout, error.Limit);
+        }
+        finally
+        {
+            reader.Dispose();
+            await Task.WhenAll(stuck.Select(s => s.ContinueWith(_ => { }, TaskScheduler.Default)));
+        }
+
+        Assert.Equal(3L, await db.QuerySingleAsync<long>("SELECT 3"));
+    }
+
+    [Fact]
+    public async Task Past_its_capacity_a_statement_goes_alone_to_the_silos_bounded_queue()
+    {
+        var (db, reader) = await StuckAsync();
+        List<Task<QueryResult>> calls = [];
+        try
+        {
+            calls.AddRange(Enumerable.Range(0, CallCoalescer<QueryResult>.MaxCallsInFlight).Select(_ => db.QueryAsync("SELECT 1")));
+            await WaitForReaderWaitersAsync(db, CallCoalescer<QueryResult>.MaxCallsInFlight);
+            calls.AddRange(Enumerable.Range(0, CallCoalescer<QueryResult>.MaxWaiting).Select(_ => db.QueryAsync("SELECT 2")));
+
+            var extra = db.QueryAsync("SELECT 3");
+
+            // The waiting statements stay in this process; the one past the capacity reaches the silo's reader queue.
+            await WaitForReaderWaitersAsync(db, CallCoalescer<QueryResult>.MaxCallsInFlight + 1);
+            reader.Dispose();
+            Assert.Equal(3L, (await extra.WaitAsync(ResponseTimeout * 10, TestContext.Current.CancellationToken))[0, 0]);
+        }
+        finally
+        {
+            reader.Dispose();
+            await Task.WhenAll(calls.Select(s => s.ContinueWith(_ => { }, TaskScheduler.Default)));
+        }
+    }
+
+    private static async Task WaitForReaderWaitersAsync(SqliteDatabase db, int count)
+    {
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        limit.CancelAfter(ResponseTimeout);
+        while ((await db.GetStatisticsAsync()).ReaderWaiters < count)
+        {
+            await Task.Delay(10, limit.Token);
+        }
+    }
+
+    public async ValueTask InitializeAsync()
+    {
+        var builder = new InProcessTestClusterBuilder(1);
+        builder.ConfigureSilo((_, silo) => silo.AddSqlitePool(o =>
+        {
+            o.DataRoot = Path.Combine(_directory.Path, "data");
+            o.NodeName = "local";
+            o.MaxReaders = 1;
+        }));
+        builder.ConfigureClient(client => client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = ResponseTimeout));
+        _cluster = builder.Build();
+        await _cluster.DeployAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_cluster is not null)
+        {
+            await _cluster.StopAllSilosAsync();
+            await _cluster.DisposeAsync();
+        }
+
+        _directory.Dispose();
+    }
+
+    /// <summary>A database whose only reader is held on the silo, so every read call waits there.</summary>
+    private async Task<(SqliteDatabase Db, IDisposable Reader)> StuckAsync()
+    {
+        var path = $"bound/{Guid.NewGuid():N}.db";
+        var silo = ((InProcessSiloHandle)_cluster!.Silos[0]).ServiceProvider;
+        var local = await silo.GetRequiredService<LocalDatabases>().OpenLocalAsync(path);
+        return (_cluster.Client.GetDatabase("local", path), local.AcquireReader());
+    }
+}

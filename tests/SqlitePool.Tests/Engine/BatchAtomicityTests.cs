@@ -1,0 +1,78 @@
+namespace SqlitePool.Tests.Engine;
+
+/// <summary>A batch, and a write of several statements in one text, are all or nothing: transaction control inside
+/// them is refused by name before anything of them is kept.</summary>
+public sealed class BatchAtomicityTests : PoolTestBase
+{
+    public static TheoryData<string> TransactionControl => ["COMMIT", "END", "ROLLBACK", "RELEASE sp", "BEGIN", "SAVEPOINT sp", "ROLLBACK TO sp", "END TRANSACTION", "  /* note */ commit"];
+
+    [Theory]
+    [MemberData(nameof(TransactionControl))]
+    public async Task Transaction_control_between_batch_statements_is_refused_and_nothing_is_written(string control)
+    {
+        var pool = await OpenAsync();
+        await pool.ExecuteAsync(new Statement("CREATE TABLE t(v)"), Ct);
+
+        var error = await Assert.ThrowsAsync<StatementNotAllowedException>(() => pool.ExecuteBatchAsync(
+            [new Statement("INSERT INTO t VALUES (1)"), new Statement(control), new Statement("INSERT INTO nosuch VALUES (2)")], Ct));
+
+        Assert.Equal(control, error.Sql);
+        Assert.Equal(1, error.StatementIndex);
+        Assert.Equal(0L, await CountAsync(pool));
+        Assert.Equal(1L, (await pool.ExecuteAsync(new Statement("INSERT INTO t VALUES (3)"), Ct)).Changes);
+    }
+
+    [Theory]
+    [MemberData(nameof(TransactionControl))]
+    public async Task Transaction_control_inside_one_batch_text_is_refused_and_nothing_is_written(string control)
+    {
+        var pool = await OpenAsync();
+        await pool.ExecuteAsync(new Statement("CREATE TABLE t(v)"), Ct);
+
+        var error = await Assert.ThrowsAsync<StatementNotAllowedException>(() => pool.ExecuteBatchAsync(
+            [new Statement($"INSERT INTO t VALUES (1); {control}; INSERT INTO nosuch VALUES (2)")], Ct));
+
+        Assert.Contains(control.Trim().Split(' ')[^1], error.Message, StringComparison.OrdinalIgnoreCase);
+        Assert.Equal(0, error.StatementIndex);
+        Assert.Equal(0L, await CountAsync(pool));
+    }
+
+    [Theory]
+    [MemberData(nameof(TransactionControl))]
+    public async Task Transaction_control_inside_a_write_of_several_statements_is_refused_and_nothing_is_written(string control)
+    {
+        var pool = await OpenAsync();
+        await pool.ExecuteAsync(new Statement("CREATE TABLE t(v)"), Ct);
+
+        await Assert.ThrowsAsync<StatementNotAllowedException>(() => pool.ExecuteAsync(
+            new Statement($"INSERT INTO t VALUES (1); {control}; INSERT INTO t VALUES (2)"), Ct));
+
+        Assert.Equal(0L, await CountAsync(pool));
+    }
+
+    [Fact]
+    public async Task A_write_of_several_statements_that_fails_keeps_nothing_alone_and_in_a_commit_group()
+    {
+        var pool = await OpenAsync();
+        await pool.ExecuteAsync(new Statement("CREATE TABLE t(v)"), Ct);
+
+        // Alone on an idle writer.
+        var alone = await Assert.ThrowsAsync<SqlStatementException>(() => pool.ExecuteAsync(
+            new Statement("INSERT INTO t VALUES (1); INSERT INTO nosuch VALUES (2)"), Ct));
+
+        // Waiting with others, so they run as one commit group.
+        var holder = await pool.AcquireAsync(LeaseKind.Writer, Ct);
+        var before = pool.ExecuteAsync(new Statement("INSERT INTO t VALUES (10)"), Ct);
+        var failing = pool.ExecuteAsync(new Statement("INSERT INTO t VALUES (11); INSERT INTO nosuch VALUES (12)"), Ct);
+        var refused = pool.ExecuteAsync(new Statement("INSERT INTO t VALUES (13); COMMIT; INSERT INTO t VALUES (14)"), Ct);
+        var whole = pool.ExecuteAsync(new Statement("INSERT INTO t VALUES (15); INSERT INTO t VALUES (16)"), Ct);
+        await holder.DisposeAsync();
+
+        await before;
+        await Assert.ThrowsAsync<SqlStatementException>(() => failing);
+        await Assert.ThrowsAsync<StatementNotAllowedException>(() => refused);
+        Assert.Equal(2L, (await whole).Changes);
+        Assert.Contains("nosuch", alone.Message, StringComparison.Ordinal);
+        Assert.Equal([10L, 15L, 16L], (await pool.QueryAsync(new Statement("SELECT v FROM t ORDER BY v"), Ct)).Values.Cast<long>());
+    }
+}

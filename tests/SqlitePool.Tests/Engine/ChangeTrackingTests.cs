@@ -1,0 +1,63 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.DependencyInjection;
+using SqlitePool.Diagnostics;
+using SqlitePool.Engine;
+using SqlitePool.Hosting;
+using SqlitePool.Tests.Support;
+
+namespace SqlitePool.Tests.Engine;
+
+/// <summary>Change tracking belongs to whoever holds the writer: it is turned on under the writer's arbitration, and
+/// a holder settles what it committed before the writer passes on.</summary>
+public sealed class ChangeTrackingTests : PoolTestBase
+{
+    [Fact]
+    public async Task Tracking_turned_on_during_a_lease_transaction_starts_after_it_and_never_reports_part_of_it()
+    {
+        var pool = await OpenAsync();
+        await pool.ExecuteAsync(new Statement("CREATE TABLE a(v); CREATE TABLE b(v); CREATE TABLE c(v)"), Ct);
+        var writer = await pool.AcquireAsync(LeaseKind.Writer, Ct);
+        await writer.ExecuteAsync(new Statement("BEGIN"), Ct);
+        await writer.ExecuteAsync(new Statement("INSERT INTO a VALUES (1)"), Ct);
+
+        var tracking = pool.TrackChangesAsync();
+        await writer.ExecuteAsync(new Statement("INSERT INTO b VALUES (1)"), Ct);
+        await writer.ExecuteAsync(new Statement("COMMIT"), Ct);
+        await writer.DisposeAsync();
+        await tracking;
+        await pool.ExecuteAsync(new Statement("INSERT INTO c VALUES (1)"), Ct);
+
+        // The transaction began before tracking: none of its tables, and every later commit's.
+        Assert.Equal(["c"], pool.TakeChangedTables());
+    }
+
+    [Fact]
+    public async Task A_commit_group_publishes_its_tables_before_it_gives_the_writer_back()
+    {
+        using var directory = new TempDirectory();
+        using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        await using var registry = new DatabasePoolRegistry(TimeProvider.System, new SqlitePoolMetrics(services.GetRequiredService<IMeterFactory>()));
+        var pool = await registry.GetOrOpenAsync("tracked.db", directory.File("tracked.db"), new DatabaseOptions(), null);
+        await pool.ExecuteAsync(new Statement("CREATE TABLE g(v)"), Ct);
+        await pool.TrackChangesAsync();
+
+        // The writer's use is measured as it is given back, on the thread that gives it back: what the tracker has
+        // published at that instant is what the next holder (whose writes fire the hooks on its own thread) finds.
+        var publishedAtRelease = new ConcurrentQueue<string[]>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == SqlitePoolMetrics.MeterName && instrument.Name == "db.client.connection.use_time")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<double>((_, _, _, _) => publishedAtRelease.Enqueue(pool.TakeChangedTables()));
+        listener.Start();
+
+        await pool.ExecuteAsync(new Statement("INSERT INTO g VALUES (1)"), Ct);
+
+        Assert.Equal(["g"], Assert.Single(publishedAtRelease));
+    }
+}
