@@ -98,7 +98,7 @@ internal sealed class CallCoalescer<T>
             {
                 var waiting = new Pending(statement);
                 _waiting.Add(waiting);
-                return WithinResponseTimeoutAsync(waiting.Task);
+                return WithinResponseTimeoutAsync(waiting);
             }
 
             _inFlight++;
@@ -107,16 +107,24 @@ internal sealed class CallCoalescer<T>
         return SendAloneAsync(statement);
     }
 
-    /// <summary>A waiting statement's answer, or a typed timeout once it has waited the process's response timeout.</summary>
-    private async Task<T> WithinResponseTimeoutAsync(Task<T> answer)
+    /// <summary>A waiting statement's answer, or a typed timeout once it has waited the process's response timeout:
+    /// one still waiting is never sent then (nothing of it ran); one already sent may have run.</summary>
+    private async Task<T> WithinResponseTimeoutAsync(Pending waiting)
     {
         try
         {
-            return await answer.WaitAsync(_owner.ResponseTimeout).ConfigureAwait(false);
+            return await waiting.Task.WaitAsync(_owner.ResponseTimeout).ConfigureAwait(false);
         }
-        catch (TimeoutException) when (!answer.IsCompleted)
+        catch (TimeoutException) when (!waiting.Task.IsCompleted)
         {
-            throw new DatabaseTimeoutException(_key, "a shared call to answer", _owner.ResponseTimeout, _owner.ResponseTimeoutSetting);
+            bool unsent;
+            lock (_gate)
+            {
+                unsent = _waiting.Remove(waiting);
+            }
+
+            var what = unsent ? "a shared call to carry a statement (it was not sent)" : "the shared call carrying a statement (it may have run)";
+            throw new DatabaseTimeoutException(_key, what, _owner.ResponseTimeout, _owner.ResponseTimeoutSetting);
         }
     }
 
@@ -204,7 +212,8 @@ internal sealed class CallCoalescer<T>
             (factory as IClusterClient)?.ServiceProvider.GetService<IOptions<ClientMessagingOptions>>()?.Value.ResponseTimeout
             ?? new ClientMessagingOptions().ResponseTimeout;
 
-        public string ResponseTimeoutSetting => factory is IClusterClient ? "ClientMessagingOptions.ResponseTimeout" : "MessagingOptions.ResponseTimeout";
+        /// <summary>In a silo the grain factory does not tell its response timeout: Orleans' default is assumed.</summary>
+        public string ResponseTimeoutSetting => factory is IClusterClient ? "ClientMessagingOptions.ResponseTimeout" : "SiloMessagingOptions.ResponseTimeout (30 s assumed by the client library inside a silo)";
     }
 
     private sealed class Pending(Statement statement)

@@ -1,6 +1,6 @@
 namespace SqlitePool;
 
-/// <summary>Small lexical helpers over SQL text (whitespace and comments, leading keyword).</summary>
+/// <summary>Small lexical helpers over SQL text (whitespace and comments as SQLite reads them, leading keyword).</summary>
 public static class SqlText
 {
     /// <summary>The first keyword of the SQL text in upper case, after whitespace and comments; empty if none.</summary>
@@ -22,41 +22,6 @@ public static class SqlText
     {
         ArgumentNullException.ThrowIfNull(sql);
         return SkipBlank(sql, 0) == sql.Length;
-    }
-
-    /// <summary>True when the text may hold more than one statement: something other than whitespace and comments
-    /// follows a semicolon outside literals and quoted names. A trigger's body counts, which only errs on the safe side.</summary>
-    public static bool MayHoldSeveralStatements(string sql)
-    {
-        ArgumentNullException.ThrowIfNull(sql);
-        for (var i = SkipBlank(sql, 0); i < sql.Length; i = SkipBlank(sql, i))
-        {
-            switch (sql[i])
-            {
-                case ';':
-                    while (i < sql.Length && sql[i] == ';')
-                    {
-                        i = SkipBlank(sql, i + 1);
-                    }
-
-                    if (i < sql.Length)
-                    {
-                        return true;
-                    }
-
-                    break;
-                case '\'' or '"' or '`' or '[':
-                    var close = sql[i] == '[' ? ']' : sql[i];
-                    var end = sql.IndexOf(close, i + 1);
-                    i = end < 0 ? sql.Length : end + 1;
-                    break;
-                default:
-                    i++;
-                    break;
-            }
-        }
-
-        return false;
     }
 
     /// <summary>The name, in lower case, of the pragma a <c>PRAGMA name</c> or <c>PRAGMA schema.name</c> statement
@@ -117,7 +82,8 @@ public static class SqlText
     {
         while (i < sql.Length)
         {
-            if (char.IsWhiteSpace(sql[i]))
+            // SQLite's whitespace only: a vertical tab or a no-break space is a token to it, not a gap.
+            if (sql[i] is ' ' or '\t' or '\n' or '\f' or '\r')
             {
                 i++;
             }

@@ -120,8 +120,8 @@ internal sealed class ChangeTracker
 
     private void RolledBack()
     {
-        // Also after the commit hook, when the commit itself failed.
-        _committing.Clear();
+        // Only the open transaction's tables: what an earlier commit of this holder moved aside stays (a commit that
+        // fails after its hook, on an I/O error, is then reported anyway, the rarer and lesser mistake).
         Undo(0);
     }
 }

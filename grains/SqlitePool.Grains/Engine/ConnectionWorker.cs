@@ -39,6 +39,7 @@ internal sealed class ConnectionWorker : IDisposable
     private long _deadlineStartedAt;
     private long _itemStartedAt;
     private volatile bool _deadlinePassed;
+    private volatile bool _closing;
 
     public ConnectionWorker(string name, TimeProvider? time = null)
     {
@@ -53,6 +54,12 @@ internal sealed class ConnectionWorker : IDisposable
 
     /// <summary>Builds the error of a statement interrupted for running past its deadline.</summary>
     public Func<Exception>? TimeoutError { get; set; }
+
+    /// <summary>Builds the error of a statement stopped because its pool closed past <c>CloseTimeout</c>.</summary>
+    public Func<Exception>? ClosedError { get; set; }
+
+    /// <summary>True once the pool closed past its limit: every statement still to run here is stopped at once.</summary>
+    public bool Closing => _closing;
 
     /// <summary>The connection, once the first work item (the open) has set it.</summary>
     public SqliteConnection? ConnectionOrNull => _connection;
@@ -181,14 +188,15 @@ internal sealed class ConnectionWorker : IDisposable
         }
     }
 
-    /// <summary>Interrupts whatever runs now (the pool is closing past its limit).</summary>
-    public void InterruptAll()
+    /// <summary>The pool closed past its limit: interrupts what runs now, and every later statement here stops at its
+    /// first progress check (its item fails with <see cref="ClosedError"/>).</summary>
+    public void StopEverything()
     {
         lock (_deadlineLock)
         {
+            _closing = true;
             if (_current is { } item)
             {
-                _deadlinePassed = true;
                 InterruptNatively(item);
             }
         }
@@ -199,9 +207,16 @@ internal sealed class ConnectionWorker : IDisposable
     // that leaves a statement running (a stream's next batch) is stopped by the progress handler alone.
     private void InterruptNatively(WorkItem item)
     {
-        if (!item.LeavesStatementRunning && _connection?.Handle is { } handle)
+        try
         {
-            raw.sqlite3_interrupt(handle);
+            if (!item.LeavesStatementRunning && _connection?.Handle is { } handle)
+            {
+                raw.sqlite3_interrupt(handle);
+            }
+        }
+        catch (ObjectDisposedException)
+        {
+            // The item was the connection's close.
         }
     }
 
@@ -268,5 +283,5 @@ internal sealed class ConnectionWorker : IDisposable
         }
     }
 
-    private int OnProgress() => _deadlinePassed || _current?.CancellationRequested == true ? 1 : 0;
+    private int OnProgress() => _deadlinePassed || _closing || _current?.CancellationRequested == true ? 1 : 0;
 }

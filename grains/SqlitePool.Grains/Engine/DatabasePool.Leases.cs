@@ -72,6 +72,13 @@ public sealed partial class DatabasePool
 
         if (kind == LeaseKind.Reader && TakeParkedReader(out var parked))
         {
+            if (IsClosed)
+            {
+                // Parked just as the pool began to close: it goes to the close instead.
+                GiveBack(parked, kind);
+                throw new DatabaseClosedException(Database);
+            }
+
             Took(parked);
             parked.HeldLocally = true;
             return new ConnectionLease(this, parked, kind);
@@ -104,11 +111,18 @@ public sealed partial class DatabasePool
 
     internal void ReturnLocal(PooledConnection connection, LeaseKind kind)
     {
-        connection.ResetAfterLease(_changes);
-        Metrics?.Used(connection.TakenAt);
-        if (kind != LeaseKind.Reader || _contended || !TryParkReader(connection))
+        try
         {
-            GiveBack(connection, kind);
+            connection.ResetAfterLease(_changes);
+        }
+        finally
+        {
+            // Whatever the cleaning met, the connection goes back: a lease that never returned would hold it for good.
+            Metrics?.Used(connection.TakenAt);
+            if (kind != LeaseKind.Reader || _contended || !TryParkReader(connection))
+            {
+                GiveBack(connection, kind);
+            }
         }
     }
 

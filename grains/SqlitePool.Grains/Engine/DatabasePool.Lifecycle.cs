@@ -131,19 +131,21 @@ public sealed partial class DatabasePool
 
         foreach (var connection in connections)
         {
-            if (!connection.Abandoned)
+            if (connection.Abandoned)
             {
-                connection.Worker.InterruptAll();
+                // Its holder can no longer write once the lock file goes (invariant 1).
+                connection.Revoke();
             }
-            else if (connection.Worker.ConnectionOrNull?.Handle is { } handle)
+            else
             {
-                // The holder's own statement, on its thread.
-                SQLitePCL.raw.sqlite3_interrupt(handle);
+                connection.Worker.StopEverything();
             }
         }
 
         return connections.Count(c => c.Abandoned);
     }
+
+    private DatabaseClosedException ClosedPastLimit() => new(Database);
 
     /// <summary>Waits for <paramref name="task"/> up to <see cref="DatabaseOptions.CloseTimeout"/>; false when it
     /// did not end in time. A failure is logged, and the close goes on.</summary>
@@ -173,19 +175,25 @@ public sealed partial class DatabasePool
         {
             await worker.RunAsync(_ =>
             {
-                if (worker.ConnectionOrNull is { } connection)
+                try
                 {
-                    if (checkpoint)
+                    if (checkpoint && worker.ConnectionOrNull is { } connection)
                     {
                         Checkpoint(connection.Handle!, "TRUNCATE", wal, busyTimeout: TimeSpan.Zero);
                     }
-
+                }
+                catch (SqlStatementException)
+                {
+                    // Interrupted, or an I/O error: the log stays for the next open, which recovers it.
+                }
+                finally
+                {
                     // Finalized first: an unfinalized statement would keep the connection open as a zombie.
                     StatementCache.Current?.Dispose();
-                    connection.Dispose();
+                    worker.ConnectionOrNull?.Dispose();
+                    wal?.Dispose();
                 }
 
-                wal?.Dispose();
                 return true;
             }).ConfigureAwait(false);
         }
@@ -210,7 +218,7 @@ public sealed partial class DatabasePool
 
     private async Task<PooledConnection> OpenReaderAsync()
     {
-        var worker = new ConnectionWorker($"sqlite reader {Database}", _time) { TimeoutError = StatementTimedOut };
+        var worker = new ConnectionWorker($"sqlite reader {Database}", _time) { TimeoutError = StatementTimedOut, ClosedError = ClosedPastLimit };
         PooledConnection? reader = null;
         try
         {

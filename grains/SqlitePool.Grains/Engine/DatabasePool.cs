@@ -65,6 +65,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
         SqliteVersion = sqliteVersion;
         OpenedAt = time.GetUtcNow();
         writer.Worker.TimeoutError = StatementTimedOut;
+        writer.Worker.ClosedError = ClosedPastLimit;
         var shortest = new[] { options.LeaseIdleTimeout, options.MaxLeaseHoldTime, options.StatementTimeout, options.AcquireTimeout, options.CloseTimeout }.Min().Ticks;
         var sweep = TimeSpan.FromTicks(Math.Clamp(shortest / 4, TimeSpan.FromMilliseconds(20).Ticks, TimeSpan.FromSeconds(5).Ticks));
         _sweeper = time.CreateTimer(static s => ((DatabasePool)s!).Sweep(), this, sweep, sweep);

@@ -15,6 +15,7 @@ public sealed class DatabasePoolRegistry : IAsyncDisposable
     private readonly SqlitePoolMetrics? _metrics;
     private readonly ILoggerFactory? _loggers;
     private readonly ConcurrentDictionary<string, Lazy<Task<DatabasePool>>> _pools = new(StringComparer.Ordinal);
+    private volatile bool _disposed;
 
     /// <summary>Creates the registry; its pools report to <paramref name="metrics"/> and log to <paramref name="loggers"/> when given.</summary>
     public DatabasePoolRegistry(TimeProvider timeProvider, SqlitePoolMetrics? metrics = null, ILoggerFactory? loggers = null)
@@ -32,8 +33,20 @@ public sealed class DatabasePoolRegistry : IAsyncDisposable
     {
         while (true)
         {
+            if (_disposed)
+            {
+                throw new DatabaseClosedException(database);
+            }
+
             var entry = _pools.GetOrAdd(fullPath, _ => new Lazy<Task<DatabasePool>>(() => OpenAsync(database, fullPath, options, onOpened)));
             var pool = await entry.Value.ConfigureAwait(false);
+            if (_disposed)
+            {
+                // Opened as the silo stopped, after its pools were closed: nobody else would close it.
+                await pool.CloseAsync().ConfigureAwait(false);
+                throw new DatabaseClosedException(database);
+            }
+
             if (!pool.IsClosed)
             {
                 return pool;
@@ -54,8 +67,12 @@ public sealed class DatabasePoolRegistry : IAsyncDisposable
     public IReadOnlyList<DatabasePool> OpenPools =>
         [.. _pools.Values.Where(e => e.IsValueCreated && e.Value.IsCompletedSuccessfully).Select(e => e.Value.Result)];
 
-    /// <summary>Closes every pool.</summary>
-    public async ValueTask DisposeAsync() => await Task.WhenAll(OpenPools.Select(p => p.CloseAsync())).ConfigureAwait(false);
+    /// <summary>Closes every pool; later opens are refused.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        _disposed = true;
+        await Task.WhenAll(OpenPools.Select(p => p.CloseAsync())).ConfigureAwait(false);
+    }
 
     private async Task<DatabasePool> OpenAsync(string database, string fullPath, DatabaseOptions options, Action<DatabaseOpenContext>? onOpened)
     {

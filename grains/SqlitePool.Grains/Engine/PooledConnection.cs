@@ -6,6 +6,11 @@ namespace SqlitePool.Engine;
 /// <summary>A connection of the pool together with the worker thread that serves it.</summary>
 internal sealed class PooledConnection(ConnectionWorker worker, bool isWriter)
 {
+    // On a revoked connection nothing prepares or steps, but the revoking thread's ROLLBACK while it runs.
+    private static readonly delegate_progress RevokedProgress = static state => ((Revocation)state).AllowsThisThread ? 0 : 1;
+    private static readonly strdelegate_authorizer RevokedAuthorizer = static (state, _, _, _, _, _) =>
+        ((Revocation)state).AllowsThisThread ? raw.SQLITE_OK : raw.SQLITE_DENY;
+
     // Used only by the one holder of a ConnectionLease at a time.
     private readonly Dictionary<string, SqliteCommand> _commands = new(StringComparer.Ordinal);
     private SqliteCommand? _lastCommand;
@@ -76,6 +81,45 @@ internal sealed class PooledConnection(ConnectionWorker worker, bool isWriter)
         }
     }
 
+    /// <summary>
+    /// Past the close's limit, while a silo-local lease still holds the connection: takes it from its holder for good.
+    /// The running statement is interrupted and its transaction rolled back; from then on every statement the holder
+    /// prepares is refused and every one it steps stops at once. The holder closes it when it gives it back.
+    /// </summary>
+    /// <remarks>Runs on the pool's thread, beside the holder's: SQLite serializes calls on one connection.</remarks>
+    public void Revoke()
+    {
+        if (Worker.ConnectionOrNull?.Handle is not { } db)
+        {
+            return;
+        }
+
+        var revocation = new Revocation(Environment.CurrentManagedThreadId);
+        try
+        {
+            raw.sqlite3_interrupt(db);
+            raw.sqlite3_progress_handler(db, 1, RevokedProgress, revocation);
+            raw.sqlite3_set_authorizer(db, RevokedAuthorizer, revocation);
+
+            // A statement left running would keep SQLite's interrupt flag for the ROLLBACK below.
+            var handle = db.DangerousGetHandle();
+            for (var stmt = SqliteNative.NextStatement(handle, IntPtr.Zero); stmt != IntPtr.Zero; stmt = SqliteNative.NextStatement(handle, stmt))
+            {
+                SqliteNative.Reset(stmt);
+            }
+
+            Reset(Worker.ConnectionOrNull!);
+        }
+        catch (ObjectDisposedException)
+        {
+            // Its holder gave it back and it closed meanwhile.
+        }
+        finally
+        {
+            revocation.Done();
+        }
+    }
+
     /// <summary>Runs on the worker: brings the connection back to autocommit before it returns to the pool.</summary>
     public static void Reset(SqliteConnection connection)
     {
@@ -100,8 +144,16 @@ internal sealed class PooledConnection(ConnectionWorker worker, bool isWriter)
             }
         }
 
-        // Rolls back through ADO.NET, which then forgets the transaction.
-        connection.OpenTransaction?.Dispose();
+        try
+        {
+            // Rolls back through ADO.NET, which then forgets the transaction.
+            connection.OpenTransaction?.Dispose();
+        }
+        catch (SqliteException)
+        {
+            // SQL ended it behind ADO.NET's back ("COMMIT" in a command): ADO.NET forgets it all the same.
+        }
+
         Reset(connection);
         if (leftRunning)
         {
@@ -119,5 +171,15 @@ internal sealed class PooledConnection(ConnectionWorker worker, bool isWriter)
 
         _commands.Clear();
         _lastCommand = null;
+    }
+
+    /// <summary>While a connection is revoked: only the revoking thread, and only until it is done.</summary>
+    private sealed class Revocation(int thread)
+    {
+        private volatile bool _done;
+
+        public bool AllowsThisThread => !_done && Environment.CurrentManagedThreadId == thread;
+
+        public void Done() => _done = true;
     }
 }

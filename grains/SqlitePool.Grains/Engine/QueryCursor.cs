@@ -41,10 +41,7 @@ public sealed class QueryCursor : IAsyncDisposable
     public async Task<QueryResult?> ReadAsync(int maxRows, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxRows, 1);
-        if (_disposed != 0)
-        {
-            throw _ended ?? (_pool.IsClosed ? new DatabaseClosedException(_pool.Database) : new ObjectDisposedException(nameof(QueryCursor)));
-        }
+        ThrowIfDisposed();
 
         if (_failed is { } failed)
         {
@@ -72,6 +69,9 @@ public sealed class QueryCursor : IAsyncDisposable
 
         QueryResult? ReadBatch(SqliteConnection connection)
         {
+            // Checked again on the reader's thread: a dispose may have ended the cursor (and given the reader to someone
+            // else) since this read was sent.
+            ThrowIfDisposed();
             if (_stepFailure is { } earlier)
             {
                 throw earlier;
@@ -88,6 +88,14 @@ public sealed class QueryCursor : IAsyncDisposable
                 _stepFailure = ex;
                 throw;
             }
+        }
+    }
+
+    private void ThrowIfDisposed()
+    {
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            throw _ended ?? (_pool.IsClosed ? new DatabaseClosedException(_pool.Database) : new ObjectDisposedException(nameof(QueryCursor)));
         }
     }
 

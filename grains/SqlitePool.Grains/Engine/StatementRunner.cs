@@ -32,6 +32,70 @@ internal static class StatementRunner
         return new ExecuteResult(changes, raw.sqlite3_last_insert_rowid(db), rows);
     }
 
+    /// <summary>True when SQLite reads the text as one statement, only whitespace and comments around it. Decided
+    /// before anything of it runs: kept statements are single by construction; another text's first statement is
+    /// prepared (and kept, when it is the only one), and a second is looked for.</summary>
+    public static bool IsSingleStatement(sqlite3 db, string sql)
+    {
+        var cache = StatementCache.Current;
+        if (cache is not null && cache.TryGet(sql, out _))
+        {
+            return true;
+        }
+
+        if (sql.Contains('\0', StringComparison.Ordinal))
+        {
+            return true; // refused as it runs, before anything does
+        }
+
+        ReadOnlySpan<byte> remaining = Encoding.UTF8.GetBytes(sql);
+        var statements = 0;
+        while (!remaining.IsEmpty)
+        {
+            var rc = raw.sqlite3_prepare_v2(db, remaining, out var stmt, out var tail);
+            if (rc != raw.SQLITE_OK || tail.Length >= remaining.Length)
+            {
+                stmt?.Dispose();
+
+                // A statement that does not prepare fails the write before anything runs; after a first one, it is a
+                // second statement (one that needs what the first creates, say).
+                return rc != raw.SQLITE_OK ? statements == 0 : statements <= 1;
+            }
+
+            remaining = tail;
+            if (stmt is null || stmt.IsInvalid)
+            {
+                stmt?.Dispose();
+                continue;
+            }
+
+            if (++statements > 1)
+            {
+                stmt.Dispose();
+                return false;
+            }
+
+            if (SqlKeywords.IsBlank(remaining))
+            {
+                // The only statement: kept, so running it does not prepare it again.
+                if (cache is not null)
+                {
+                    cache.Add(sql, stmt, SqlKeywords.TraitsOf(stmt));
+                }
+                else
+                {
+                    stmt.Dispose();
+                }
+
+                return true;
+            }
+
+            stmt.Dispose();
+        }
+
+        return statements <= 1;
+    }
+
     /// <summary>Runs the statements of <paramref name="statement"/> as reads and returns the rows of the last
     /// statement that has columns.</summary>
     /// <exception cref="WriteOnReadPathException">A statement writes, or controls transactions or attachments.</exception>

@@ -29,7 +29,10 @@ internal abstract class WorkItem
     {
         var interrupted = error is SqlStatementException { ErrorCode: Interrupted };
         cancelled = interrupted && cancellationToken.IsCancellationRequested;
-        return interrupted && Worker is { DeadlinePassed: true, TimeoutError: { } timeout } ? timeout() : error;
+        return !interrupted ? error
+            : Worker is { Closing: true, ClosedError: { } closed } ? closed()
+            : Worker is { DeadlinePassed: true, TimeoutError: { } timeout } ? timeout()
+            : error;
     }
 }
 

@@ -12,12 +12,12 @@ internal sealed class WriteJob
     private int _state;
     private ExecuteResult[]? _results;
     private Exception? _error;
+    private bool? _atomic;
 
     public WriteJob(Statement[] statements, bool isBatch, CancellationToken cancellationToken)
     {
         Statements = statements;
         IsBatch = isBatch;
-        Atomic = isBatch || SqlText.MayHoldSeveralStatements(statements[0].Sql);
         MayGroup = Array.TrueForAll(statements, s => SqlKeywords.MayGroup(s.Sql));
         Token = cancellationToken;
         if (cancellationToken.CanBeCanceled)
@@ -33,9 +33,9 @@ internal sealed class WriteJob
     /// <summary>A batch: errors name the statement by its index.</summary>
     public bool IsBatch { get; }
 
-    /// <summary>A batch, or a text of several statements: it runs all or nothing, in a transaction of its own (or a
-    /// savepoint in a group).</summary>
-    public bool Atomic { get; }
+    /// <summary>On the writer: true for a batch, or a text SQLite reads as several statements. It runs all or nothing,
+    /// in a transaction of its own (or a savepoint in a group).</summary>
+    public bool IsAtomic(sqlite3 db) => _atomic ??= IsBatch || !StatementRunner.IsSingleStatement(db, Statements[0].Sql);
 
     public CancellationToken Token { get; }
 
@@ -275,7 +275,7 @@ internal sealed class WriteGroup(List<WriteJob> jobs, Action after, Action<int> 
 
         _running = job;
         Worker!.RestartDeadline();
-        var savepoint = _savepoints || job.Atomic;
+        var savepoint = _savepoints || job.IsAtomic(db);
         var changes = ChangeTracker.Current?.Mark() ?? 0;
         if (savepoint)
         {
@@ -346,6 +346,7 @@ internal sealed class WriteGroup(List<WriteJob> jobs, Action after, Action<int> 
     {
         try
         {
+            ThrowIfClosing();
             StatementRunner.Exec(db, "COMMIT");
         }
         catch (Exception ex)
@@ -365,7 +366,7 @@ internal sealed class WriteGroup(List<WriteJob> jobs, Action after, Action<int> 
         Worker!.RestartDeadline();
         try
         {
-            job.Succeed(job.Atomic ? RunInTransaction(connection.Handle!, job) : [RunAutocommit(connection.Handle!, job.Statements[0])]);
+            job.Succeed(job.IsAtomic(connection.Handle!) ? RunInTransaction(connection.Handle!, job) : [RunAutocommit(connection.Handle!, job.Statements[0])]);
             committed(1);
         }
         catch (Exception ex)
@@ -392,7 +393,7 @@ internal sealed class WriteGroup(List<WriteJob> jobs, Action after, Action<int> 
         return result;
     }
 
-    private static ExecuteResult[] RunInTransaction(sqlite3 db, WriteJob job)
+    private ExecuteResult[] RunInTransaction(sqlite3 db, WriteJob job)
     {
         StatementRunner.Exec(db, "BEGIN IMMEDIATE");
         var results = new ExecuteResult[job.Statements.Length];
@@ -401,8 +402,18 @@ internal sealed class WriteGroup(List<WriteJob> jobs, Action after, Action<int> 
             results[i] = StatementRunner.Execute(db, job.Statements[i], job.IsBatch ? i : null, WriteScope.Own);
         }
 
+        ThrowIfClosing();
         StatementRunner.Exec(db, "COMMIT");
         return results;
+    }
+
+    /// <summary>The pool closed past its limit while this ran: nothing more may commit, its lock file being released.</summary>
+    private void ThrowIfClosing()
+    {
+        if (Worker!.Closing && Worker.ClosedError is { } closed)
+        {
+            throw closed();
+        }
     }
 }
 

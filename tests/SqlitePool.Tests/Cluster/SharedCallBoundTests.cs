@@ -65,6 +65,44 @@ public sealed class SharedCallBoundTests : IAsyncLifetime
         }
     }
 
+    [Fact]
+    public async Task A_write_that_timed_out_before_it_was_sent_is_never_sent()
+    {
+        var path = $"bound/{Guid.NewGuid():N}.db";
+        var db = _cluster!.Client.GetDatabase("local", path);
+        await db.ExecuteAsync("CREATE TABLE t(v INTEGER)");
+        var silo = ((InProcessSiloHandle)_cluster.Silos[0]).ServiceProvider;
+        var writer = (await silo.GetRequiredService<LocalDatabases>().OpenLocalAsync(path)).AcquireWriter();
+        List<Task<ExecuteResult>> writes = [];
+        try
+        {
+            // Far more writes than the calls in flight can carry before their callers' time is up.
+            writes.AddRange(Enumerable.Range(0, 4000).Select(i => db.ExecuteAsync("INSERT INTO t VALUES (?)", (long)i)));
+            await Task.WhenAll(writes.Select(w => w.ContinueWith(_ => { }, TaskScheduler.Default))).WaitAsync(ResponseTimeout * 10, TestContext.Current.CancellationToken);
+        }
+        finally
+        {
+            writer.Dispose();
+        }
+
+        var unsent = writes.Select((w, i) => (Value: (long)i, w.Exception?.InnerException))
+            .Where(w => w.InnerException is DatabaseTimeoutException e && e.Message.Contains("not sent", StringComparison.Ordinal))
+            .Select(w => w.Value).ToHashSet();
+        Assert.NotEmpty(unsent);
+
+        // The writes that were sent commit once the writer is free; none of the unsent ones ever does.
+        var sent = writes.Count - unsent.Count;
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        limit.CancelAfter(ResponseTimeout * 10);
+        while (await db.QuerySingleAsync<long>("SELECT count(*) FROM t") < sent)
+        {
+            await Task.Delay(50, limit.Token);
+        }
+
+        var stored = (await db.QueryAsync<long>("SELECT v FROM t")).ToHashSet();
+        Assert.Empty(stored.Intersect(unsent));
+    }
+
     private static async Task WaitForReaderWaitersAsync(SqliteDatabase db, int count)
     {
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);

@@ -75,4 +75,27 @@ public sealed class BatchAtomicityTests : PoolTestBase
         Assert.Contains("nosuch", alone.Message, StringComparison.Ordinal);
         Assert.Equal([10L, 15L, 16L], (await pool.QueryAsync(new Statement("SELECT v FROM t ORDER BY v"), Ct)).Values.Cast<long>());
     }
+
+    [Theory]
+    [InlineData("INSERT INTO t VALUES (1);\u00a0")]
+    [InlineData("INSERT INTO t VALUES (1);\v")]
+    public async Task A_text_whose_tail_SQLite_rejects_writes_nothing_alone_or_in_a_group(string sql)
+    {
+        // SQLite's whitespace is space, tab, newline, form feed and carriage return: what follows here is a second
+        // statement to SQLite, which fails to prepare after the first has run.
+        var pool = await OpenAsync();
+        await pool.ExecuteAsync(new Statement("CREATE TABLE t(v); CREATE TABLE u(v)"), Ct);
+
+        await Assert.ThrowsAsync<SqlStatementException>(() => pool.ExecuteAsync(new Statement(sql), Ct));
+        var holder = await pool.AcquireAsync(LeaseKind.Writer, Ct);
+        var other = pool.ExecuteAsync(new Statement("INSERT INTO u VALUES (1)"), Ct);
+        var grouped = pool.ExecuteAsync(new Statement(sql), Ct);
+        await holder.DisposeAsync();
+
+        await other;
+        await Assert.ThrowsAsync<SqlStatementException>(() => grouped);
+        await Assert.ThrowsAsync<SqlStatementException>(() => pool.ExecuteAsync(new Statement(sql), Ct));
+        Assert.Equal(0L, await CountAsync(pool));
+        Assert.Equal(1L, await CountAsync(pool, "u"));
+    }
 }

@@ -60,4 +60,39 @@ public sealed class ChangeTrackingTests : PoolTestBase
 
         Assert.Equal(["g"], Assert.Single(publishedAtRelease));
     }
+
+    [Fact]
+    public async Task A_commit_stays_reported_when_a_later_write_of_the_same_group_is_rolled_back()
+    {
+        var pool = await OpenAsync();
+        await pool.ExecuteAsync(new Statement("CREATE TABLE a(v); CREATE TABLE b(v PRIMARY KEY)"), Ct);
+        await pool.TrackChangesAsync();
+
+        // Both run alone in one hand-off of the writer (a batch with a pragma cannot share a transaction): the first
+        // commits, the second fails and is rolled back.
+        var holder = await pool.AcquireAsync(LeaseKind.Writer, Ct);
+        var committed = pool.ExecuteAsync(new Statement("INSERT INTO a VALUES (1)"), Ct);
+        var failing = pool.ExecuteBatchAsync([new Statement("INSERT INTO b VALUES (1)"), new Statement("PRAGMA user_version = 3"), new Statement("INSERT INTO b VALUES (1)")], Ct);
+        await holder.DisposeAsync();
+
+        await committed;
+        await Assert.ThrowsAsync<SqlStatementException>(() => failing);
+        Assert.Equal(["a"], pool.TakeChangedTables());
+    }
+
+    [Fact]
+    public async Task A_commit_on_a_local_writer_stays_reported_when_a_later_write_of_the_lease_fails()
+    {
+        var pool = await OpenAsync();
+        await pool.ExecuteAsync(new Statement("CREATE TABLE a(v); CREATE TABLE b(v PRIMARY KEY); INSERT INTO b VALUES (1)"), Ct);
+        await pool.TrackChangesAsync();
+
+        using (var lease = pool.AcquireLocal(LeaseKind.Writer))
+        {
+            lease.Prepare("INSERT INTO a VALUES (1)").ExecuteNonQuery();
+            Assert.Throws<Microsoft.Data.Sqlite.SqliteException>(() => lease.Prepare("INSERT INTO b VALUES (1)").ExecuteNonQuery());
+        }
+
+        Assert.Equal(["a"], pool.TakeChangedTables());
+    }
 }

@@ -106,6 +106,25 @@ public sealed class CleanReturnTests : PoolTestBase
         Assert.Equal(["kept"], pool.TakeChangedTables());
     }
 
+    [Fact]
+    public async Task A_local_writer_whose_transaction_object_was_ended_by_SQL_still_goes_back()
+    {
+        var pool = await OpenAsync(o => o.AcquireTimeout = TimeSpan.FromSeconds(10));
+        await pool.ExecuteAsync(new Statement("CREATE TABLE t(v)"), Ct);
+
+        using (var lease = pool.AcquireLocal(LeaseKind.Writer))
+        {
+            // ADO.NET still holds the transaction object; its ROLLBACK on return finds no transaction.
+            Run(lease.Connection, lease.Connection.BeginTransaction(), "INSERT INTO t VALUES (1); COMMIT");
+        }
+
+        Assert.False(pool.GetStatistics().WriterBusy);
+        Assert.Equal(2L, (await pool.ExecuteAsync(new Statement("INSERT INTO t VALUES (2)"), Ct)).LastInsertRowId);
+        using var next = pool.AcquireLocal(LeaseKind.Writer);
+        using var transaction = next.Connection.BeginTransaction();
+        transaction.Commit();
+    }
+
     private static void Run(SqliteConnection connection, SqliteTransaction transaction, string sql)
     {
         var command = connection.CreateCommand();

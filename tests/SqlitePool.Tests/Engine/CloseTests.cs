@@ -83,4 +83,48 @@ public sealed class CloseTests : PoolTestBase
             held.Dispose();
         }
     }
+
+    [Fact]
+    public async Task A_local_writer_left_behind_by_the_close_can_no_longer_write_once_the_file_has_a_new_pool()
+    {
+        var time = new FakeTimeProvider();
+        var pool = await OpenAsync(o => o.CloseTimeout = TimeSpan.FromSeconds(5), time);
+        await pool.ExecuteAsync(new Statement("CREATE TABLE t(v)"), Ct);
+        var forgotten = pool.AcquireLocal(LeaseKind.Writer);
+        try
+        {
+            using (var begin = forgotten.Connection.CreateCommand())
+            {
+                begin.CommandText = "BEGIN IMMEDIATE; INSERT INTO t VALUES ('uncommitted')";
+                begin.ExecuteNonQuery();
+            }
+
+            var closing = pool.CloseAsync();
+            time.Advance(TimeSpan.FromSeconds(5));
+            await closing.WaitAsync(Liveness, Ct);
+            await using var reopened = await DatabasePool.OpenAsync("test.db", Directory.File("test.db"), new DatabaseOptions { BusyTimeout = TimeSpan.Zero });
+
+            // Its transaction was rolled back, and what it tries next is refused: one writer per file.
+            Assert.Equal(0L, await CountAsync(reopened));
+            using var late = forgotten.Connection.CreateCommand();
+            late.CommandText = "INSERT INTO t VALUES ('late')";
+            Assert.Throws<Microsoft.Data.Sqlite.SqliteException>(() => late.ExecuteNonQuery());
+            Assert.Equal(1L, (await reopened.ExecuteAsync(new Statement("INSERT INTO t VALUES ('new pool')"), Ct)).Changes);
+            Assert.Equal(["new pool"], (await reopened.QueryAsync(new Statement("SELECT v FROM t"), Ct)).Values);
+        }
+        finally
+        {
+            forgotten.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task A_registry_that_has_closed_its_pools_opens_no_more()
+    {
+        var registry = new DatabasePoolRegistry(TimeProvider.System);
+        await registry.DisposeAsync();
+
+        await Assert.ThrowsAsync<DatabaseClosedException>(() => registry.GetOrOpenAsync("late.db", Directory.File("late.db"), new DatabaseOptions(), null));
+        Assert.False(File.Exists(Directory.File("late.db")));
+    }
 }
