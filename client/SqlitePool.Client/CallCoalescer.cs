@@ -115,8 +115,14 @@ internal sealed class CallCoalescer<T>
         {
             return await waiting.Task.WaitAsync(_owner.ResponseTimeout).ConfigureAwait(false);
         }
-        catch (TimeoutException) when (!waiting.Task.IsCompleted)
+        catch (TimeoutException)
         {
+            if (waiting.Task.IsCompleted)
+            {
+                // Answered just as the time ran out.
+                return await waiting.Task.ConfigureAwait(false);
+            }
+
             bool unsent;
             lock (_gate)
             {

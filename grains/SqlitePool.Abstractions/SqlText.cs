@@ -92,8 +92,9 @@ public static class SqlText
                 var end = sql.IndexOf('\n', i);
                 i = end < 0 ? sql.Length : end + 1;
             }
-            else if (sql.AsSpan(i).StartsWith("/*"))
+            else if (sql.AsSpan(i).StartsWith("/*") && i + 2 < sql.Length)
             {
+                // To SQLite a comment runs to its "*/" or to the end, but a "/*" that ends the text is a slash.
                 var end = sql.IndexOf("*/", i + 2, StringComparison.Ordinal);
                 i = end < 0 ? sql.Length : end + 2;
             }

@@ -20,9 +20,9 @@ internal static partial class PoolLog
     [LoggerMessage(EventId = SqlitePoolEventIds.StatementTimedOut, Level = LogLevel.Warning, Message = "A statement on {Database} ran longer than {Timeout} and was interrupted")]
     public static partial void StatementTimedOut(ILogger logger, string database, TimeSpan timeout);
 
-    [LoggerMessage(EventId = SqlitePoolEventIds.CloseTimedOut, Level = LogLevel.Warning, Message = "Closing {Database} took longer than {Timeout}: running statements were interrupted and {Abandoned} connection(s) held by silo-local leases were left to their holders")]
+    [LoggerMessage(EventId = SqlitePoolEventIds.CloseTimedOut, Level = LogLevel.Warning, Message = "Closing {Database} took longer than {Timeout}: statements still to run were stopped and {Abandoned} connection(s) held by silo-local leases were revoked; the lock file is released once the writer has closed")]
     public static partial void CloseTimedOut(ILogger logger, string database, TimeSpan timeout, int abandoned);
 
-    [LoggerMessage(EventId = SqlitePoolEventIds.CloseFailed, Level = LogLevel.Error, Message = "Closing {Database} failed; its lock file was released")]
+    [LoggerMessage(EventId = SqlitePoolEventIds.CloseFailed, Level = LogLevel.Error, Message = "Closing {Database} failed part of the way; its writer closes and its lock file is released all the same")]
     public static partial void CloseFailed(ILogger logger, Exception exception, string database);
 }

@@ -12,11 +12,11 @@ public static class SqlitePoolEventIds
     /// <summary>A database could not be opened; its callers get the error.</summary>
     public const int DatabaseOpenFailed = 1002;
 
-    /// <summary>A close passed <c>CloseTimeout</c>: what still ran was interrupted, and connections still held by
-    /// silo-local leases were left to their holders to close.</summary>
+    /// <summary>A close passed <c>CloseTimeout</c>: what still ran was stopped, and connections still held by
+    /// silo-local leases were revoked (they close, and the writer releases the lock file, when given back).</summary>
     public const int CloseTimedOut = 1003;
 
-    /// <summary>Closing a database failed part of the way; its lock file was released all the same.</summary>
+    /// <summary>Closing a database failed part of the way; its writer closes and its lock file is released all the same.</summary>
     public const int CloseFailed = 1004;
 
     /// <summary>A lease was granted.</summary>

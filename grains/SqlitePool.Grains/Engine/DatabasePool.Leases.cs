@@ -124,6 +124,9 @@ public sealed partial class DatabasePool
                 GiveBack(connection, kind);
             }
         }
+
+        // A lease that outlived the close: its connection closes now, and (for the writer) the lock file goes with it.
+        connection.Closed?.GetAwaiter().GetResult();
     }
 
     /// <summary>Finds a live lease.</summary>

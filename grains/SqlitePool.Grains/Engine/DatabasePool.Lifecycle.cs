@@ -47,9 +47,11 @@ public sealed partial class DatabasePool
     /// <summary>Closes the pool: fails waiters, ends leases and streams (rolling back their transactions), waits for
     /// running statements, then closes the readers and last the writer, after a checkpoint. Idempotent.</summary>
     /// <remarks>Bounded by <see cref="DatabaseOptions.CloseTimeout"/>: statement timeouts keep running meanwhile; past
-    /// it, what still runs is interrupted, connections held by silo-local leases are left to their holders (they close
-    /// them when they give them back), and what remains gets the same time again. The lock file is released whatever
-    /// happened.</remarks>
+    /// it, every statement still to run is stopped, connections held by silo-local leases are revoked (their later
+    /// statements refused; they close when given back), and what remains gets the same time again. The lock file is
+    /// released, whatever happened, once the writer connection has closed: at once, or when a silo-local lease that
+    /// outlived the limit gives the writer back. Until then no other pool can open the file, so there is never a
+    /// second writer.</remarks>
     public Task CloseAsync()
     {
         lock (_sync)
@@ -78,12 +80,13 @@ public sealed partial class DatabasePool
         try
         {
             var ending = _leases.Values.Select(EndLeaseAsync).Concat(_cursors.Keys.Select(c => c.DisposeAsync().AsTask()));
+            var revoking = Task.CompletedTask;
             if (!await WithinAsync(Task.WhenAll([.. ending, _drained!.Task])).ConfigureAwait(false))
             {
-                PoolLog.CloseTimedOut(Logger, Database, _options.CloseTimeout, GiveUpHeldConnections());
+                revoking = GiveUpHeldConnections();
             }
 
-            await WithinAsync(CloseConnectionsAsync()).ConfigureAwait(false);
+            await WithinAsync(Task.WhenAll(revoking, CloseConnectionsAsync())).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
@@ -92,7 +95,13 @@ public sealed partial class DatabasePool
         finally
         {
             _sweeper.Dispose();
-            await _fence.DisposeAsync().ConfigureAwait(false);
+            if (!_writer.Abandoned)
+            {
+                // Also after a failure: the writer closes (queued behind what runs there), and then the fence goes.
+                _ = CloseWriterAsync();
+            }
+
+            ReleaseFenceOnce();
             _onClosed?.Invoke(this);
         }
     }
@@ -110,14 +119,49 @@ public sealed partial class DatabasePool
         await Task.WhenAll(readers.Select(r => CloseConnectionAsync(r.Worker, checkpoint: false))).ConfigureAwait(false);
         if (!_writer.Abandoned)
         {
-            await CloseConnectionAsync(_writer.Worker, checkpoint: true, _wal).ConfigureAwait(false);
+            await CloseWriterAsync().ConfigureAwait(false);
         }
     }
 
-    /// <summary>Past the close's limit: interrupts what still runs, and marks the connections silo-local leases hold
-    /// as their holders' to close.</summary>
-    /// <returns>How many connections were left to their holders.</returns>
-    private int GiveUpHeldConnections()
+    /// <summary>Closes the writer once, after a checkpoint; the fence goes when this and the close are both done.</summary>
+    private Task CloseWriterAsync()
+    {
+        lock (_sync)
+        {
+            return _writerClosing ??= CloseOnceAsync();
+        }
+
+        async Task CloseOnceAsync()
+        {
+            try
+            {
+                await CloseConnectionAsync(_writer.Worker, checkpoint: true, _wal).ConfigureAwait(false);
+            }
+            catch (ObjectDisposedException)
+            {
+                // Its worker had stopped: nothing of it is open.
+            }
+            finally
+            {
+                ReleaseFenceOnce();
+            }
+        }
+    }
+
+    /// <summary>Called once when the close is done and once when the writer has closed: the second call releases the
+    /// lock file. Synchronous, so a holder that gives an abandoned writer back finds the file free on return.</summary>
+    private void ReleaseFenceOnce()
+    {
+        if (Interlocked.Decrement(ref _fenceHolds) == 0)
+        {
+            _fence.Dispose();
+        }
+    }
+
+    /// <summary>Past the close's limit: stops every statement still to run on the pool's own connections, and revokes
+    /// the connections silo-local leases hold (their holders close them when they give them back).</summary>
+    /// <returns>The revocations, each done once its holder's running statement has ended.</returns>
+    private Task GiveUpHeldConnections()
     {
         List<PooledConnection> connections;
         lock (_sync)
@@ -129,12 +173,13 @@ public sealed partial class DatabasePool
             }
         }
 
+        var revocations = new List<Task>();
         foreach (var connection in connections)
         {
             if (connection.Abandoned)
             {
-                // Its holder can no longer write once the lock file goes (invariant 1).
-                connection.Revoke();
+                // On a thread of its own: it waits for the holder's running statement to end.
+                revocations.Add(Task.Run(connection.Revoke));
             }
             else
             {
@@ -142,7 +187,8 @@ public sealed partial class DatabasePool
             }
         }
 
-        return connections.Count(c => c.Abandoned);
+        PoolLog.CloseTimedOut(Logger, Database, _options.CloseTimeout, revocations.Count);
+        return Task.WhenAll(revocations);
     }
 
     private DatabaseClosedException ClosedPastLimit() => new(Database);
@@ -204,7 +250,8 @@ public sealed partial class DatabasePool
     }
 
     /// <summary>Under <c>_sync</c>, as a connection comes back: one the close left to its silo-local lease is closed
-    /// now, on its own thread. Without a checkpoint: the file may have a new pool by now, whose writer owns those.</summary>
+    /// now, on its own thread (the writer after a checkpoint, releasing the lock file). Its holder waits for that
+    /// (<see cref="PooledConnection.Closed"/>).</summary>
     private bool CloseIfAbandoned(PooledConnection connection)
     {
         if (!connection.Abandoned)
@@ -212,7 +259,7 @@ public sealed partial class DatabasePool
             return false;
         }
 
-        _ = CloseConnectionAsync(connection.Worker, checkpoint: false, connection.IsWriter ? _wal : null);
+        connection.Closed = connection.IsWriter ? CloseWriterAsync() : CloseConnectionAsync(connection.Worker, checkpoint: false);
         return true;
     }
 

@@ -34,6 +34,8 @@ public sealed partial class DatabasePool : IAsyncDisposable
     private readonly ITimer _sweeper;
     private readonly FileStream _fence;
     private readonly WalProgress _wal;
+    private int _fenceHolds = 2;
+    private Task? _writerClosing;
     private int _readersOpening;
     private bool _writerBusy;
     private bool _exclusiveHeld;

@@ -67,11 +67,24 @@ public sealed class DatabasePoolRegistry : IAsyncDisposable
     public IReadOnlyList<DatabasePool> OpenPools =>
         [.. _pools.Values.Where(e => e.IsValueCreated && e.Value.IsCompletedSuccessfully).Select(e => e.Value.Result)];
 
-    /// <summary>Closes every pool; later opens are refused.</summary>
+    /// <summary>Closes every pool, those still opening included; later opens are refused.</summary>
     public async ValueTask DisposeAsync()
     {
         _disposed = true;
-        await Task.WhenAll(OpenPools.Select(p => p.CloseAsync())).ConfigureAwait(false);
+        Interlocked.MemoryBarrier();
+        await Task.WhenAll(_pools.Values.Where(e => e.IsValueCreated).Select(e => CloseAsync(e.Value))).ConfigureAwait(false);
+
+        static async Task CloseAsync(Task<DatabasePool> opening)
+        {
+            try
+            {
+                await (await opening.ConfigureAwait(false)).CloseAsync().ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                // An open that failed has nothing to close; a failing close logged its own error.
+            }
+        }
     }
 
     private async Task<DatabasePool> OpenAsync(string database, string fullPath, DatabaseOptions options, Action<DatabaseOpenContext>? onOpened)

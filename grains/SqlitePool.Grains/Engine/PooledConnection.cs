@@ -6,10 +6,9 @@ namespace SqlitePool.Engine;
 /// <summary>A connection of the pool together with the worker thread that serves it.</summary>
 internal sealed class PooledConnection(ConnectionWorker worker, bool isWriter)
 {
-    // On a revoked connection nothing prepares or steps, but the revoking thread's ROLLBACK while it runs.
-    private static readonly delegate_progress RevokedProgress = static state => ((Revocation)state).AllowsThisThread ? 0 : 1;
-    private static readonly strdelegate_authorizer RevokedAuthorizer = static (state, _, _, _, _, _) =>
-        ((Revocation)state).AllowsThisThread ? raw.SQLITE_OK : raw.SQLITE_DENY;
+    // On a revoked connection nothing prepares, and nothing steps past its first progress check.
+    private static readonly delegate_progress RevokedProgress = static _ => 1;
+    private static readonly strdelegate_authorizer RevokedAuthorizer = static (_, _, _, _, _, _) => raw.SQLITE_DENY;
 
     // Used only by the one holder of a ConnectionLease at a time.
     private readonly Dictionary<string, SqliteCommand> _commands = new(StringComparer.Ordinal);
@@ -28,6 +27,9 @@ internal sealed class PooledConnection(ConnectionWorker worker, bool isWriter)
     /// <summary>Under the pool's lock: the pool closed without it (its silo-local lease outlived CloseTimeout); it is
     /// closed when it comes back.</summary>
     public bool Abandoned { get; set; }
+
+    /// <summary>Set as an abandoned connection comes back: its close, which its holder waits for.</summary>
+    public Task? Closed { get; set; }
 
     /// <summary>A prepared command kept with the connection (at most <see cref="StatementCache.Capacity"/>).</summary>
     public SqliteCommand PreparedCommand(string sql)
@@ -82,11 +84,13 @@ internal sealed class PooledConnection(ConnectionWorker worker, bool isWriter)
     }
 
     /// <summary>
-    /// Past the close's limit, while a silo-local lease still holds the connection: takes it from its holder for good.
-    /// The running statement is interrupted and its transaction rolled back; from then on every statement the holder
-    /// prepares is refused and every one it steps stops at once. The holder closes it when it gives it back.
+    /// Past the close's limit, while a silo-local lease still holds the connection: takes it from its holder. Its running
+    /// statement is interrupted; from then on every statement the holder prepares is refused and every one it steps stops
+    /// at once. Its open transaction stays until the holder gives the connection back (which rolls it back and closes
+    /// it); the lock file stays with it until then, so no other pool writes beside it.
     /// </summary>
-    /// <remarks>Runs on the pool's thread, beside the holder's: SQLite serializes calls on one connection.</remarks>
+    /// <remarks>Runs beside the holder's thread: the hooks are swapped holding the connection's own mutex, so no call of
+    /// the holder's runs (or calls back) meanwhile, and the handle is referenced so that a close cannot free it.</remarks>
     public void Revoke()
     {
         if (Worker.ConnectionOrNull?.Handle is not { } db)
@@ -94,21 +98,27 @@ internal sealed class PooledConnection(ConnectionWorker worker, bool isWriter)
             return;
         }
 
-        var revocation = new Revocation(Environment.CurrentManagedThreadId);
+        var referenced = false;
         try
         {
+            db.DangerousAddRef(ref referenced);
             raw.sqlite3_interrupt(db);
-            raw.sqlite3_progress_handler(db, 1, RevokedProgress, revocation);
-            raw.sqlite3_set_authorizer(db, RevokedAuthorizer, revocation);
-
-            // A statement left running would keep SQLite's interrupt flag for the ROLLBACK below.
-            var handle = db.DangerousGetHandle();
-            for (var stmt = SqliteNative.NextStatement(handle, IntPtr.Zero); stmt != IntPtr.Zero; stmt = SqliteNative.NextStatement(handle, stmt))
+            var mutex = SqliteNative.ConnectionMutex(db.DangerousGetHandle());
+            if (mutex == IntPtr.Zero)
             {
-                SqliteNative.Reset(stmt);
+                return; // calls on it are not serialized: its hooks cannot be swapped safely
             }
 
-            Reset(Worker.ConnectionOrNull!);
+            SqliteNative.EnterMutex(mutex);
+            try
+            {
+                raw.sqlite3_progress_handler(db, 1, RevokedProgress, null);
+                raw.sqlite3_set_authorizer(db, RevokedAuthorizer, null);
+            }
+            finally
+            {
+                SqliteNative.LeaveMutex(mutex);
+            }
         }
         catch (ObjectDisposedException)
         {
@@ -116,7 +126,10 @@ internal sealed class PooledConnection(ConnectionWorker worker, bool isWriter)
         }
         finally
         {
-            revocation.Done();
+            if (referenced)
+            {
+                db.DangerousRelease();
+            }
         }
     }
 
@@ -171,15 +184,5 @@ internal sealed class PooledConnection(ConnectionWorker worker, bool isWriter)
 
         _commands.Clear();
         _lastCommand = null;
-    }
-
-    /// <summary>While a connection is revoked: only the revoking thread, and only until it is done.</summary>
-    private sealed class Revocation(int thread)
-    {
-        private volatile bool _done;
-
-        public bool AllowsThisThread => !_done && Environment.CurrentManagedThreadId == thread;
-
-        public void Done() => _done = true;
     }
 }

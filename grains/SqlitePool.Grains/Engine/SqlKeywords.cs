@@ -41,8 +41,9 @@ internal static class SqlKeywords
     /// <summary>True when text starting with <paramref name="sql"/> may join a commit group.</summary>
     public static bool MayGroup(string sql) => Array.IndexOf(GroupableLeading, SqlText.LeadingKeyword(sql)) >= 0;
 
-    /// <summary>True when the UTF-8 text holds only whitespace and comments.</summary>
-    public static bool IsBlank(ReadOnlySpan<byte> utf8) => utf8.IsEmpty || SqlText.IsBlank(Encoding.UTF8.GetString(utf8));
+    /// <summary>True when the UTF-8 text (the tail after a statement) holds only whitespace, comments and the empty
+    /// statements of lone semicolons: nothing SQLite would run.</summary>
+    public static bool IsBlank(ReadOnlySpan<byte> utf8) => utf8.IsEmpty || SqlText.IsBlank(Encoding.UTF8.GetString(utf8).Replace(';', ' '));
 }
 
 /// <summary>A prepared statement's kind: read-only, refused on read paths, free to share a transaction, controls

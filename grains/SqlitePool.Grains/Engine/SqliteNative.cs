@@ -21,11 +21,18 @@ internal static partial class SqliteNative
     public delegate int WalHook(IntPtr argument, IntPtr db, IntPtr database, int frames);
 
     /// <summary>SQLITE_TXN_NONE, _READ or _WRITE: the strongest transaction open on any schema of the connection.</summary>
-    /// <remarks>Asked on every return of a silo-local lease; it only reads the connection's state under its (uncontended)
-    /// mutex, so it runs without a GC transition.</remarks>
     [LibraryImport(Library, EntryPoint = "sqlite3_txn_state")]
-    [SuppressGCTransition]
     public static partial int TransactionState(IntPtr db, IntPtr schema);
+
+    /// <summary>The mutex SQLite holds around every call on the connection (zero when calls are not serialized).</summary>
+    [LibraryImport(Library, EntryPoint = "sqlite3_db_mutex")]
+    public static partial IntPtr ConnectionMutex(IntPtr db);
+
+    [LibraryImport(Library, EntryPoint = "sqlite3_mutex_enter")]
+    public static partial void EnterMutex(IntPtr mutex);
+
+    [LibraryImport(Library, EntryPoint = "sqlite3_mutex_leave")]
+    public static partial void LeaveMutex(IntPtr mutex);
 
     /// <summary>The prepared statement after <paramref name="stmt"/> on the connection (the first one for zero).</summary>
     [LibraryImport(Library, EntryPoint = "sqlite3_next_stmt")]

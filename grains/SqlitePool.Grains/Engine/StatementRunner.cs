@@ -32,9 +32,10 @@ internal static class StatementRunner
         return new ExecuteResult(changes, raw.sqlite3_last_insert_rowid(db), rows);
     }
 
-    /// <summary>True when SQLite reads the text as one statement, only whitespace and comments around it. Decided
-    /// before anything of it runs: kept statements are single by construction; another text's first statement is
-    /// prepared (and kept, when it is the only one), and a second is looked for.</summary>
+    /// <summary>True when SQLite reads the text as one statement, only whitespace, comments and semicolons after it.
+    /// Decided before anything of it runs: kept statements are single by construction; for another text only its first
+    /// statement is prepared (and kept, when it is the only one). A second statement is never prepared ahead of the
+    /// first, since some pragmas take effect as they are prepared: whatever follows the first counts as a second.</summary>
     public static bool IsSingleStatement(sqlite3 db, string sql)
     {
         var cache = StatementCache.Current;
@@ -49,34 +50,31 @@ internal static class StatementRunner
         }
 
         ReadOnlySpan<byte> remaining = Encoding.UTF8.GetBytes(sql);
-        var statements = 0;
-        while (!remaining.IsEmpty)
+        try
         {
-            var rc = raw.sqlite3_prepare_v2(db, remaining, out var stmt, out var tail);
-            if (rc != raw.SQLITE_OK || tail.Length >= remaining.Length)
+            while (!remaining.IsEmpty)
             {
-                stmt?.Dispose();
+                var rc = raw.sqlite3_prepare_v2(db, remaining, out var stmt, out var tail);
+                if (rc != raw.SQLITE_OK || tail.Length >= remaining.Length)
+                {
+                    // A first statement that does not prepare fails the write before anything runs.
+                    stmt?.Dispose();
+                    return true;
+                }
 
-                // A statement that does not prepare fails the write before anything runs; after a first one, it is a
-                // second statement (one that needs what the first creates, say).
-                return rc != raw.SQLITE_OK ? statements == 0 : statements <= 1;
-            }
+                remaining = tail;
+                if (stmt is null || stmt.IsInvalid)
+                {
+                    stmt?.Dispose(); // an empty statement (a lone semicolon) prepares nothing
+                    continue;
+                }
 
-            remaining = tail;
-            if (stmt is null || stmt.IsInvalid)
-            {
-                stmt?.Dispose();
-                continue;
-            }
+                if (!SqlKeywords.IsBlank(remaining))
+                {
+                    stmt.Dispose();
+                    return false;
+                }
 
-            if (++statements > 1)
-            {
-                stmt.Dispose();
-                return false;
-            }
-
-            if (SqlKeywords.IsBlank(remaining))
-            {
                 // The only statement: kept, so running it does not prepare it again.
                 if (cache is not null)
                 {
@@ -90,10 +88,13 @@ internal static class StatementRunner
                 return true;
             }
 
-            stmt.Dispose();
+            return true;
         }
-
-        return statements <= 1;
+        finally
+        {
+            // A refusal met here belongs to no caller's error: the run prepares again and meets it anew.
+            StatementPolicy.TakeLastDenial();
+        }
     }
 
     /// <summary>Runs the statements of <paramref name="statement"/> as reads and returns the rows of the last

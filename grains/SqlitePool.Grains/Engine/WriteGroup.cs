@@ -273,8 +273,15 @@ internal sealed class WriteGroup(List<WriteJob> jobs, Action after, Action<int> 
             return null;
         }
 
+        if (Worker!.Closing && Worker.ClosedError is { } closed)
+        {
+            // The pool closed past its limit: nothing more starts (its COMMIT is refused too).
+            job.Fail(closed());
+            return null;
+        }
+
         _running = job;
-        Worker!.RestartDeadline();
+        Worker.RestartDeadline();
         var savepoint = _savepoints || job.IsAtomic(db);
         var changes = ChangeTracker.Current?.Mark() ?? 0;
         if (savepoint)
@@ -352,7 +359,8 @@ internal sealed class WriteGroup(List<WriteJob> jobs, Action after, Action<int> 
         catch (Exception ex)
         {
             raw.sqlite3_exec(db, "ROLLBACK");
-            succeeded.ForEach(s => s.Job.Fail(ex));
+            var error = StatementError(ex);
+            succeeded.ForEach(s => s.Job.Fail(error));
             return;
         }
 
@@ -366,6 +374,7 @@ internal sealed class WriteGroup(List<WriteJob> jobs, Action after, Action<int> 
         Worker!.RestartDeadline();
         try
         {
+            ThrowIfClosing();
             job.Succeed(job.IsAtomic(connection.Handle!) ? RunInTransaction(connection.Handle!, job) : [RunAutocommit(connection.Handle!, job.Statements[0])]);
             committed(1);
         }

@@ -98,4 +98,33 @@ public sealed class BatchAtomicityTests : PoolTestBase
         Assert.Equal(0L, await CountAsync(pool));
         Assert.Equal(1L, await CountAsync(pool, "u"));
     }
+
+    [Fact]
+    public async Task A_pragma_after_the_first_statement_takes_no_effect_before_that_statement_runs()
+    {
+        // Some pragmas act as they are prepared: preparing the second statement ahead of the first would have switched
+        // the CHECK constraint off for the first, and for every later caller of the writer.
+        var pool = await OpenAsync();
+        await pool.ExecuteAsync(new Statement("CREATE TABLE t(v CHECK (v > 0)); CREATE TABLE k(id PRIMARY KEY); INSERT INTO k VALUES (1)"), Ct);
+
+        var check = await Assert.ThrowsAsync<SqlStatementException>(() => pool.ExecuteAsync(new Statement("INSERT INTO t VALUES (-1); PRAGMA ignore_check_constraints = ON"), Ct));
+        await Assert.ThrowsAsync<SqlStatementException>(() => pool.ExecuteAsync(new Statement("INSERT INTO k VALUES (1); PRAGMA ignore_check_constraints = ON"), Ct));
+        var later = await Assert.ThrowsAsync<SqlStatementException>(() => pool.ExecuteAsync(new Statement("INSERT INTO t VALUES (-5)"), Ct));
+
+        Assert.Equal(19, check.ErrorCode);
+        Assert.Equal(19, later.ErrorCode);
+        Assert.Equal(0L, await CountAsync(pool));
+    }
+
+    [Fact]
+    public async Task A_refused_write_leaves_no_refusal_behind_for_the_next_callers_error()
+    {
+        var pool = await OpenAsync();
+        await pool.ExecuteAsync(new Statement("CREATE TABLE k(id PRIMARY KEY); INSERT INTO k VALUES (1)"), Ct);
+
+        await Assert.ThrowsAsync<StatementNotAllowedException>(() => pool.ExecuteAsync(new Statement("BEGIN; ATTACH 'other.db' AS o"), Ct));
+        var duplicate = await Assert.ThrowsAsync<SqlStatementException>(() => pool.ExecuteAsync(new Statement("INSERT INTO k VALUES (1)"), Ct));
+
+        Assert.Contains("UNIQUE", duplicate.Message, StringComparison.Ordinal);
+    }
 }

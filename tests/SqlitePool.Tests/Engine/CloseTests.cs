@@ -24,13 +24,14 @@ public sealed class CloseTests : PoolTestBase
             time.Advance(TimeSpan.FromSeconds(5));
             await closing.WaitAsync(Liveness, Ct);
 
-            // The fence is released: the file opens again, with its data.
+            // The close is done, but the writer it could not take back keeps the lock file: no second writer.
+            await Assert.ThrowsAsync<DatabaseLockedException>(() => DatabasePool.OpenAsync("test.db", Directory.File("test.db"), new DatabaseOptions()));
+
+            // The holders learn late; giving the connections back closes them, and the writer's frees the file.
+            reader.Dispose();
+            forgotten.Dispose();
             await using var reopened = await DatabasePool.OpenAsync("test.db", Directory.File("test.db"), new DatabaseOptions());
             Assert.Equal(1L, await CountAsync(reopened));
-
-            // The holders learn late; giving the connections back closes them.
-            forgotten.Dispose();
-            reader.Dispose();
             Assert.Equal(2L, (await reopened.ExecuteAsync(new Statement("INSERT INTO t VALUES (2)"), Ct)).LastInsertRowId);
         }
         finally
@@ -85,7 +86,7 @@ public sealed class CloseTests : PoolTestBase
     }
 
     [Fact]
-    public async Task A_local_writer_left_behind_by_the_close_can_no_longer_write_once_the_file_has_a_new_pool()
+    public async Task A_local_writer_left_behind_by_the_close_is_revoked_and_its_transaction_never_commits()
     {
         var time = new FakeTimeProvider();
         var pool = await OpenAsync(o => o.CloseTimeout = TimeSpan.FromSeconds(5), time);
@@ -102,15 +103,18 @@ public sealed class CloseTests : PoolTestBase
             var closing = pool.CloseAsync();
             time.Advance(TimeSpan.FromSeconds(5));
             await closing.WaitAsync(Liveness, Ct);
-            await using var reopened = await DatabasePool.OpenAsync("test.db", Directory.File("test.db"), new DatabaseOptions { BusyTimeout = TimeSpan.Zero });
 
-            // Its transaction was rolled back, and what it tries next is refused: one writer per file.
-            Assert.Equal(0L, await CountAsync(reopened));
+            // Revoked: what its holder tries next is refused, its COMMIT included.
             using var late = forgotten.Connection.CreateCommand();
             late.CommandText = "INSERT INTO t VALUES ('late')";
             Assert.Throws<Microsoft.Data.Sqlite.SqliteException>(() => late.ExecuteNonQuery());
+            late.CommandText = "COMMIT";
+            Assert.Throws<Microsoft.Data.Sqlite.SqliteException>(() => late.ExecuteNonQuery());
+            forgotten.Dispose();
+
+            await using var reopened = await DatabasePool.OpenAsync("test.db", Directory.File("test.db"), new DatabaseOptions());
+            Assert.Equal(0L, await CountAsync(reopened));
             Assert.Equal(1L, (await reopened.ExecuteAsync(new Statement("INSERT INTO t VALUES ('new pool')"), Ct)).Changes);
-            Assert.Equal(["new pool"], (await reopened.QueryAsync(new Statement("SELECT v FROM t"), Ct)).Values);
         }
         finally
         {
@@ -126,5 +130,96 @@ public sealed class CloseTests : PoolTestBase
 
         await Assert.ThrowsAsync<DatabaseClosedException>(() => registry.GetOrOpenAsync("late.db", Directory.File("late.db"), new DatabaseOptions(), null));
         Assert.False(File.Exists(Directory.File("late.db")));
+    }
+
+    [Fact]
+    public async Task Writes_still_queued_when_the_close_gives_up_never_commit_and_the_file_stays_locked_until_the_writer_closes()
+    {
+        var time = new FakeTimeProvider();
+        using var entered = new SemaphoreSlim(0);
+        using var leave = new SemaphoreSlim(0);
+        var pool = await OpenAsync(o => o.CloseTimeout = TimeSpan.FromSeconds(5), time);
+        await pool.ExecuteAsync(new Statement("CREATE TABLE t(v)"), Ct);
+        using (var lease = pool.AcquireLocal(LeaseKind.Writer))
+        {
+            lease.Connection.CreateFunction("hold", () =>
+            {
+                entered.Release();
+                return leave.Wait(Liveness) ? 1L : 0L;
+            });
+        }
+
+        var holder = await pool.AcquireAsync(LeaseKind.Writer, Ct);
+        var slow = pool.ExecuteAsync(new Statement("INSERT INTO t SELECT hold()"), Ct);
+        var grouped = pool.ExecuteAsync(new Statement("INSERT INTO t VALUES ('grouped')"), Ct);
+        var alone = pool.ExecuteAsync(new Statement("PRAGMA user_version = 42"), Ct);
+        await holder.DisposeAsync();
+        Assert.True(await entered.WaitAsync(Liveness, Ct));
+
+        // Past both limits the close is done, but the writer is still in the user function: the file stays locked.
+        var closing = pool.CloseAsync();
+        time.Advance(TimeSpan.FromSeconds(5));
+        time.Advance(TimeSpan.FromSeconds(5));
+        await closing.WaitAsync(Liveness, Ct);
+        await Assert.ThrowsAsync<DatabaseLockedException>(() => DatabasePool.OpenAsync("test.db", Directory.File("test.db"), new DatabaseOptions()));
+
+        leave.Release();
+        foreach (var write in new[] { slow, grouped, alone })
+        {
+            await Assert.ThrowsAsync<DatabaseClosedException>(() => write.WaitAsync(Liveness, Ct));
+        }
+
+        var reopened = await OpenWhenFreeAsync();
+        await using (reopened)
+        {
+            Assert.Equal(0L, await CountAsync(reopened));
+            Assert.Equal(0L, (await reopened.QueryAsync(new Statement("PRAGMA user_version"), Ct))[0, 0]);
+        }
+    }
+
+    [Fact]
+    public async Task An_incremental_blob_of_a_revoked_writer_neither_crashes_nor_keeps_the_file()
+    {
+        var time = new FakeTimeProvider();
+        var pool = await OpenAsync(o => o.CloseTimeout = TimeSpan.FromSeconds(5), time);
+        await pool.ExecuteAsync(new Statement("CREATE TABLE t(b BLOB); INSERT INTO t VALUES (zeroblob(8))"), Ct);
+        var lease = pool.AcquireLocal(LeaseKind.Writer);
+        try
+        {
+            var blob = new Microsoft.Data.Sqlite.SqliteBlob(lease.Connection, "t", "b", 1);
+            blob.Write([1, 1, 1, 1], 0, 4);
+            var closing = pool.CloseAsync();
+            time.Advance(TimeSpan.FromSeconds(5));
+            await closing.WaitAsync(Liveness, Ct);
+
+            // Whatever SQLite makes of it, the process lives on, and the file is the next pool's once the lease ends.
+            _ = Record.Exception(() => blob.Write([9, 9, 9, 9], 0, 4));
+            _ = Record.Exception(blob.Dispose);
+        }
+        finally
+        {
+            lease.Dispose();
+        }
+
+        await using var reopened = await DatabasePool.OpenAsync("test.db", Directory.File("test.db"), new DatabaseOptions());
+        Assert.Equal("ok", (await reopened.QueryAsync(new Statement("PRAGMA integrity_check"), Ct))[0, 0]);
+    }
+
+    /// <summary>Opens the file again once the old pool's writer has closed and released it.</summary>
+    private async Task<DatabasePool> OpenWhenFreeAsync()
+    {
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        limit.CancelAfter(Liveness);
+        while (true)
+        {
+            try
+            {
+                return await DatabasePool.OpenAsync("test.db", Directory.File("test.db"), new DatabaseOptions());
+            }
+            catch (DatabaseLockedException)
+            {
+                await Task.Delay(10, limit.Token);
+            }
+        }
     }
 }
