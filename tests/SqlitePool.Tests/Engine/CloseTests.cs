@@ -20,9 +20,7 @@ public sealed class CloseTests : PoolTestBase
         var reader = pool.AcquireLocal(LeaseKind.Reader);
         try
         {
-            var closing = pool.CloseAsync();
-            time.Advance(TimeSpan.FromSeconds(5));
-            await closing.WaitAsync(Liveness, Ct);
+            await CloseAfterItsLimitAsync(pool, time);
 
             // The close is done, but the writer it could not take back keeps the lock file: no second writer.
             await Assert.ThrowsAsync<DatabaseLockedException>(() => DatabasePool.OpenAsync("test.db", Directory.File("test.db"), new DatabaseOptions()));
@@ -100,9 +98,7 @@ public sealed class CloseTests : PoolTestBase
                 begin.ExecuteNonQuery();
             }
 
-            var closing = pool.CloseAsync();
-            time.Advance(TimeSpan.FromSeconds(5));
-            await closing.WaitAsync(Liveness, Ct);
+            await CloseAfterItsLimitAsync(pool, time);
 
             // Revoked: what its holder tries next is refused, its COMMIT included.
             using var late = forgotten.Connection.CreateCommand();
@@ -157,10 +153,7 @@ public sealed class CloseTests : PoolTestBase
         Assert.True(await entered.WaitAsync(Liveness, Ct));
 
         // Past both limits the close is done, but the writer is still in the user function: the file stays locked.
-        var closing = pool.CloseAsync();
-        time.Advance(TimeSpan.FromSeconds(5));
-        time.Advance(TimeSpan.FromSeconds(5));
-        await closing.WaitAsync(Liveness, Ct);
+        await CloseAfterItsLimitAsync(pool, time, limits: 2);
         await Assert.ThrowsAsync<DatabaseLockedException>(() => DatabasePool.OpenAsync("test.db", Directory.File("test.db"), new DatabaseOptions()));
 
         leave.Release();
@@ -188,9 +181,7 @@ public sealed class CloseTests : PoolTestBase
         {
             var blob = new Microsoft.Data.Sqlite.SqliteBlob(lease.Connection, "t", "b", 1);
             blob.Write([1, 1, 1, 1], 0, 4);
-            var closing = pool.CloseAsync();
-            time.Advance(TimeSpan.FromSeconds(5));
-            await closing.WaitAsync(Liveness, Ct);
+            await CloseAfterItsLimitAsync(pool, time);
 
             // Whatever SQLite makes of it, the process lives on, and the file is the next pool's once the lease ends.
             _ = Record.Exception(() => blob.Write([9, 9, 9, 9], 0, 4));
@@ -203,6 +194,18 @@ public sealed class CloseTests : PoolTestBase
 
         await using var reopened = await DatabasePool.OpenAsync("test.db", Directory.File("test.db"), new DatabaseOptions());
         Assert.Equal("ok", (await reopened.QueryAsync(new Statement("PRAGMA integrity_check"), Ct))[0, 0]);
+    }
+
+    /// <summary>Closes a pool whose CloseTimeout is 5 s, moving its clock past the limit <paramref name="limits"/> times.</summary>
+    private static async Task CloseAfterItsLimitAsync(DatabasePool pool, FakeTimeProvider time, int limits = 1)
+    {
+        var closing = pool.CloseAsync();
+        for (var i = 0; i < limits; i++)
+        {
+            time.Advance(TimeSpan.FromSeconds(5));
+        }
+
+        await closing.WaitAsync(Liveness, Ct);
     }
 
     /// <summary>Opens the file again once the old pool's writer has closed and released it.</summary>
