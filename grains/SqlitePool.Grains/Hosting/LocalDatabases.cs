@@ -1,30 +1,28 @@
 using Microsoft.Extensions.Options;
-using SqlitePool.Client;
 using SqlitePool.Engine;
 
 namespace SqlitePool.Hosting;
 
 /// <summary>
 /// This silo's databases, addressed without naming the node: inject it into grains or services that run
-/// on the silo. <c>Get("orders.db")</c> is <c>GrainFactory.GetDatabase(Node, "orders.db")</c>;
+/// on the silo. With the client library, <c>Get("orders.db")</c> is <c>GrainFactory.GetDatabase(Node, "orders.db")</c>;
 /// <c>OpenLocalAsync("orders.db")</c> gives synchronous connection leases on the same pool.
 /// </summary>
-public sealed class LocalDatabases(IGrainFactory grainFactory, ILocalSiloDetails silo, DatabasePoolRegistry registry, IOptions<SqlitePoolOptions> options)
+public sealed class LocalDatabases(IGrainFactory grainFactory, ILocalSiloDetails silo, DatabasePoolRegistry registry, IOptions<SqlitePoolOptions> options) : ILocalNode
 {
     /// <summary>This silo's node name.</summary>
     public string Node => silo.Name;
 
-    /// <summary>A handle on the database at <paramref name="path"/> under this silo's data root.</summary>
-    /// <exception cref="InvalidDatabasePathException">The path is invalid.</exception>
-    public SqliteDatabase Get(string path) => grainFactory.GetDatabase(Node, path);
+    /// <inheritdoc />
+    public IGrainFactory GrainFactory => grainFactory;
 
     /// <summary>Opens this silo's database at <paramref name="path"/> (activating its grain) for synchronous
     /// connection leases: the cheapest way for code on this silo to run many small statements.</summary>
     /// <exception cref="InvalidDatabasePathException">The path is invalid.</exception>
     public async Task<LocalDatabase> OpenLocalAsync(string path)
     {
-        var database = Get(path);
-        var local = new LocalDatabase(database, new DataRoot(options.Value.DataRoot).Resolve(database.Id), registry);
+        var id = new DatabaseId(Node, path);
+        var local = new LocalDatabase(id, grainFactory.GetGrain<IDatabaseGrain>(id.GrainKey), new DataRoot(options.Value.DataRoot).Resolve(id), registry);
         await local.EnsureOpenAsync().ConfigureAwait(false);
         return local;
     }
@@ -33,20 +31,21 @@ public sealed class LocalDatabases(IGrainFactory grainFactory, ILocalSiloDetails
 /// <summary>A database of this silo used through synchronous leases of its pool's connections.</summary>
 public sealed class LocalDatabase
 {
-    private readonly SqliteDatabase _database;
+    private readonly IDatabaseGrain _database;
     private readonly string _fullPath;
     private readonly DatabasePoolRegistry _registry;
     private DatabasePool? _pool;
 
-    internal LocalDatabase(SqliteDatabase database, string fullPath, DatabasePoolRegistry registry)
+    internal LocalDatabase(DatabaseId id, IDatabaseGrain database, string fullPath, DatabasePoolRegistry registry)
     {
+        Id = id;
         _database = database;
         _fullPath = fullPath;
         _registry = registry;
     }
 
     /// <summary>The database's node and path.</summary>
-    public DatabaseId Id => _database.Id;
+    public DatabaseId Id { get; }
 
     /// <summary>Takes a reader connection; returns at once when one is free, else blocks up to AcquireTimeout.</summary>
     /// <remarks>If the database closed since (its grain deactivated), this call reopens it first, blocking.</remarks>
@@ -59,7 +58,7 @@ public sealed class LocalDatabase
     {
         // Any call opens the pool in the database's activation, which lives on this silo.
         await _database.GetStatisticsAsync().ConfigureAwait(false);
-        _pool = _registry.Find(_fullPath) ?? throw new DatabaseNodeUnavailableException(_database.Id.GrainKey, _database.Id.Node, []);
+        _pool = _registry.Find(_fullPath) ?? throw new DatabaseNodeUnavailableException(Id.GrainKey, Id.Node, []);
     }
 
     private DatabasePool Pool()

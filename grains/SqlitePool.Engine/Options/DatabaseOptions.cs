@@ -1,7 +1,7 @@
 namespace SqlitePool.Hosting;
 
-/// <summary>Settings of one database's pool. <see cref="SqlitePoolOptions"/> holds the defaults;
-/// <see cref="DatabaseOverride"/> changes them for paths matching a pattern.</summary>
+/// <summary>Settings of one database's pool. In a silo, <c>SqlitePoolOptions</c> holds the defaults;
+/// <c>DatabaseOverride</c> changes them for paths matching a pattern.</summary>
 public class DatabaseOptions
 {
     /// <summary>Default of <see cref="MaxReaders"/>.</summary>
