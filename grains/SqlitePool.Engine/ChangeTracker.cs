@@ -13,9 +13,6 @@ namespace SqlitePool.Engine;
 /// Only <see cref="TakeCommitted"/> runs elsewhere, under the committed set's lock.</remarks>
 internal sealed class ChangeTracker
 {
-    [ThreadStatic]
-    private static ChangeTracker? _current;
-
     private readonly List<string> _order = [];
     private readonly HashSet<string> _pending = new(StringComparer.Ordinal);
     private readonly HashSet<string> _committing = new(StringComparer.Ordinal);
@@ -31,14 +28,15 @@ internal sealed class ChangeTracker
         _onRollback = static state => ((ChangeTracker)state).RolledBack();
     }
 
-    /// <summary>The tracker of the writer whose worker thread this is, when notifications are on.</summary>
-    public static ChangeTracker? Current => _current;
+    /// <summary>The tracker of the writer whose work the current thread runs, when notifications are on.</summary>
+    public static ChangeTracker? Current => ConnectionWorker.Current?.Changes;
 
-    /// <summary>Installs the hooks on the writer connection; call on its worker thread, holding the writer.</summary>
-    public void Install(sqlite3 db)
+    /// <summary>Installs the hooks on the writer connection; call in a work item of <paramref name="worker"/>, holding
+    /// the writer.</summary>
+    public void Install(sqlite3 db, ConnectionWorker worker)
     {
         InstallHooks(db);
-        _current = this;
+        worker.Changes = this;
     }
 
     /// <summary>Puts the hooks back on the writer (ADO.NET's transactions take the rollback hook while open).</summary>

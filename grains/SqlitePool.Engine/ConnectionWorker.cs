@@ -1,15 +1,20 @@
+using System.Diagnostics;
 using Microsoft.Data.Sqlite;
 using SQLitePCL;
 
 namespace SqlitePool.Engine;
 
 /// <summary>
-/// One dedicated thread that owns one SQLite connection and runs the work queued for it in order.
-/// Blocking SQLite calls therefore never run on a caller's thread or an Orleans turn.
+/// One SQLite connection and the work queued for it, run in order, one item at a time, on the threads of the
+/// silo-wide <see cref="SqliteScheduler"/>. Blocking SQLite calls therefore never run on a caller's thread or an
+/// Orleans turn, and no connection owns a thread.
 /// </summary>
 /// <remarks>
-/// The thread drains everything queued in one hand-off, so a busy connection goes from one item to the next without
-/// sleeping. It keeps the connection's prepared-statement cache (<see cref="StatementCache.Current"/>).
+/// A connection with work is handed to the scheduler once; the thread that takes it drains everything queued in one
+/// hand-off (<see cref="RunSlice"/>), so a busy connection goes from one item to the next without a hand-off each.
+/// What belongs to the connection rather than to a thread lives here: its prepared statements
+/// (<see cref="Statements"/>) and the writer's change tracker (<see cref="Changes"/>); <see cref="Current"/> names the
+/// connection the current thread is running.
 /// <para>
 /// Every statement runs under a deadline: one per item, or one per statement of an item that runs several
 /// (<see cref="RestartDeadline"/>). A deadline has an id; the sweeper and cancellations interrupt a statement only
@@ -23,14 +28,20 @@ internal sealed class ConnectionWorker : IDisposable
     // starts stepping (when sqlite3_interrupt would be a no-op) still stops it, and statements that keep another
     // statement of the connection running (a stream's) are stopped without sqlite3_interrupt at all.
     private const int ProgressSteps = 1000;
+
+    [ThreadStatic]
+    private static ConnectionWorker? t_current;
+
     private readonly object _gate = new();
     private readonly Lock _deadlineLock = new();
-    private readonly Thread _thread;
+    private readonly string _name;
+    private readonly SqliteScheduler _scheduler;
     private readonly delegate_progress _progress;
     private List<WorkItem> _queue = [];
     private List<WorkItem> _draining = [];
     private bool _stopping;
-    private bool _waiting;
+    private bool _scheduled;
+    private bool _statementsDisposed;
     private SqliteConnection? _connection;
 
     // Written by the worker under _deadlineLock; read by the sweeper and by cancellations under it.
@@ -41,13 +52,22 @@ internal sealed class ConnectionWorker : IDisposable
     private volatile bool _deadlinePassed;
     private volatile bool _closing;
 
-    public ConnectionWorker(string name, TimeProvider? time = null)
+    public ConnectionWorker(string name, TimeProvider? time = null, SqliteScheduler? scheduler = null)
     {
+        _name = name;
         Time = time ?? TimeProvider.System;
+        _scheduler = scheduler ?? SqliteScheduler.Shared;
         _progress = static state => ((ConnectionWorker)state).OnProgress();
-        _thread = new Thread(Loop) { IsBackground = true, Name = name };
-        _thread.Start();
     }
+
+    /// <summary>The connection whose work the current thread is running, or null outside a work item.</summary>
+    public static ConnectionWorker? Current => t_current;
+
+    /// <summary>The connection's prepared statements; used only by the work running on it.</summary>
+    public StatementCache Statements { get; } = new();
+
+    /// <summary>The writer's change tracker while notifications are on; set and used by the work running on it.</summary>
+    public ChangeTracker? Changes { get; set; }
 
     /// <summary>The clock statement deadlines are measured with.</summary>
     public TimeProvider Time { get; }
@@ -108,26 +128,34 @@ internal sealed class ConnectionWorker : IDisposable
         {
             if (_stopping)
             {
-                throw new ObjectDisposedException(_thread.Name, "The connection worker has stopped.");
+                throw new ObjectDisposedException(_name, "The connection worker has stopped.");
             }
 
             _queue.Add(item);
-            if (_waiting)
+            if (_scheduled)
             {
-                _waiting = false;
-                Monitor.Pulse(_gate);
+                return; // the thread running it, or the scheduler's queue, has it already
             }
+
+            _scheduled = true;
         }
+
+        _scheduler.Schedule(this);
     }
 
-    /// <summary>Stops the thread after the queued work has run.</summary>
+    /// <summary>Refuses later work; what is queued still runs, and the prepared statements are finalized after it.</summary>
     public void Dispose()
     {
         lock (_gate)
         {
             _stopping = true;
-            Monitor.Pulse(_gate);
+            if (_scheduled)
+            {
+                return; // the slice running or waiting finalizes them at its end
+            }
         }
+
+        DisposeStatements();
     }
 
     /// <summary>On the worker thread, for an item that runs several statements: the next one gets a deadline of its own.</summary>
@@ -220,45 +248,84 @@ internal sealed class ConnectionWorker : IDisposable
         }
     }
 
-    private void Loop()
+    /// <summary>On a scheduler thread: runs what is queued, and what arrives meanwhile, until the queue is empty or
+    /// <paramref name="budget"/> has passed.</summary>
+    /// <returns>True when work is left: the connection stays scheduled and goes back to the scheduler's queue.</returns>
+    internal bool RunSlice(TimeSpan budget)
     {
-        using var cache = new StatementCache();
-        StatementCache.Current = cache;
-        while (true)
+        var started = Stopwatch.GetTimestamp();
+        t_current = this;
+        try
         {
-            lock (_gate)
+            while (true)
             {
-                while (_queue.Count == 0)
+                lock (_gate)
                 {
-                    if (_stopping)
+                    if (_queue.Count == 0)
                     {
-                        return;
+                        _scheduled = false;
+                        break;
                     }
 
-                    _waiting = true;
-                    Monitor.Wait(_gate);
+                    if (Stopwatch.GetElapsedTime(started) > budget)
+                    {
+                        return true;
+                    }
+
+                    (_queue, _draining) = (_draining, _queue);
                 }
 
-                (_queue, _draining) = (_draining, _queue);
-            }
-
-            foreach (var item in _draining)
-            {
-                Begin(item);
-                try
+                foreach (var item in _draining)
                 {
-                    item.Execute(_connection!);
-                }
-                catch (Exception)
-                {
-                    // Items answer their callers themselves; one that throws anyway must not stop the connection.
+                    Begin(item);
+                    try
+                    {
+                        item.Execute(_connection!);
+                    }
+                    catch (Exception)
+                    {
+                        // Items answer their callers themselves; one that throws anyway must not stop the connection.
+                    }
+
+                    End();
                 }
 
-                End();
+                _draining.Clear();
             }
-
-            _draining.Clear();
         }
+        finally
+        {
+            t_current = null;
+        }
+
+        bool stopped;
+        lock (_gate)
+        {
+            stopped = _stopping && !_scheduled;
+        }
+
+        if (stopped)
+        {
+            DisposeStatements();
+        }
+
+        return false;
+    }
+
+    // Once nothing runs here any more: after Dispose, by whoever sees the queue empty last.
+    private void DisposeStatements()
+    {
+        lock (_gate)
+        {
+            if (_statementsDisposed)
+            {
+                return;
+            }
+
+            _statementsDisposed = true;
+        }
+
+        Statements.Dispose();
     }
 
     private void Begin(WorkItem item)

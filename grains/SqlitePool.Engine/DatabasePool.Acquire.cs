@@ -125,6 +125,7 @@ public sealed partial class DatabasePool
     private bool TryTake(LeaseKind kind, out PooledConnection? connection, out bool openReader)
     {
         ThrowIfClosed();
+        MarkUsed();
         connection = null;
         openReader = false;
         switch (kind)
@@ -250,6 +251,7 @@ public sealed partial class DatabasePool
             }
             else
             {
+                connection.IdleSince = Now;
                 _idleReaders.Push(connection);
             }
 
@@ -363,6 +365,7 @@ public sealed partial class DatabasePool
             throw new DatabaseOverloadedException(Database, name, capacity, setting);
         }
 
+        MarkUsed();
         var waiter = new Waiter(this, kind);
         waiter.Node = queue.AddLast(waiter);
         waiter.EnqueuedAt = _time.GetTimestamp();

@@ -24,7 +24,7 @@ public sealed partial class DatabasePool
                 if (_changes is null)
                 {
                     var tracker = new ChangeTracker();
-                    tracker.Install(c.Handle!);
+                    tracker.Install(c.Handle!, writer.Worker);
                     writer.Worker.Policy!.Changes = tracker;
                     _changes = tracker;
                 }

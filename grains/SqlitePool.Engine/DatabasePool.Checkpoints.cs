@@ -127,7 +127,11 @@ public sealed partial class DatabasePool
     {
         lock (_sync)
         {
-            return TryTake(LeaseKind.Writer, out var writer, out _) ? writer : null;
+            // The pool's own checkpoint is no use of the database: it does not keep it from closing when idle.
+            var used = _usedSinceSweep;
+            var took = TryTake(LeaseKind.Writer, out var writer, out _);
+            _usedSinceSweep = used;
+            return took ? writer : null;
         }
     }
 

@@ -11,7 +11,8 @@ public sealed partial class DatabasePool
 
     /// <summary>
     /// Opens the writer (creating the file and its directory), applies the pragmas, checks SQLite's version
-    /// and runs <paramref name="onOpened"/> on the writer before the pool serves any call.
+    /// and runs <paramref name="onOpened"/> on the writer before the pool serves any call. The pool's SQLite work runs
+    /// on <paramref name="scheduler"/> (default <see cref="SqliteScheduler.Shared"/>).
     /// </summary>
     /// <exception cref="SqlitePoolException">The file cannot be opened, SQLite is too old, or the hook failed.</exception>
     public static async Task<DatabasePool> OpenAsync(
@@ -20,17 +21,19 @@ public sealed partial class DatabasePool
         DatabaseOptions options,
         TimeProvider? timeProvider = null,
         Action<DatabaseOpenContext>? onOpened = null,
-        Action<DatabasePool>? onClosed = null)
+        Action<DatabasePool>? onClosed = null,
+        SqliteScheduler? scheduler = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         timeProvider ??= TimeProvider.System;
-        var worker = new ConnectionWorker($"sqlite writer {database}", timeProvider);
+        scheduler ??= SqliteScheduler.Shared;
+        var worker = new ConnectionWorker($"sqlite writer {database}", timeProvider, scheduler);
         FileStream? fence = null;
         try
         {
             fence = await worker.RunAsync(_ => TakeFence(database, path)).ConfigureAwait(false);
             var (version, wal) = await worker.RunAsync(_ => OpenWriter(worker, database, path, options, onOpened)).ConfigureAwait(false);
-            return new DatabasePool(database, path, options, timeProvider, new PooledConnection(worker, isWriter: true), version, wal, fence, onClosed);
+            return new DatabasePool(database, path, options, timeProvider, scheduler, new PooledConnection(worker, isWriter: true), version, wal, fence, onClosed);
         }
         catch
         {
@@ -59,6 +62,7 @@ public sealed partial class DatabasePool
             if (_closeTask is null)
             {
                 _closed = true;
+                MarkUsed(); // visited often while it closes: statement timeouts go on
                 Contend();
                 UnparkReader();
                 FailAllWaiters(new DatabaseClosedException(Database));
@@ -94,7 +98,6 @@ public sealed partial class DatabasePool
         }
         finally
         {
-            _sweeper.Dispose();
             if (!_writer.Abandoned)
             {
                 // Also after a failure: the writer closes (queued behind what runs there), and then the fence goes.
@@ -213,8 +216,8 @@ public sealed partial class DatabasePool
         return true;
     }
 
-    /// <summary>Closes a connection on its own thread (queued behind what runs there), after a checkpoint for the
-    /// writer, and stops the thread.</summary>
+    /// <summary>Closes a connection in its own work (queued behind what runs there), after a checkpoint for the
+    /// writer, and stops its worker.</summary>
     private static async Task CloseConnectionAsync(ConnectionWorker worker, bool checkpoint, WalProgress? wal = null)
     {
         try
@@ -235,7 +238,7 @@ public sealed partial class DatabasePool
                 finally
                 {
                     // Finalized first: an unfinalized statement would keep the connection open as a zombie.
-                    StatementCache.Current?.Dispose();
+                    worker.Statements.Dispose();
                     worker.ConnectionOrNull?.Dispose();
                     wal?.Dispose();
                 }
@@ -265,7 +268,7 @@ public sealed partial class DatabasePool
 
     private async Task<PooledConnection> OpenReaderAsync()
     {
-        var worker = new ConnectionWorker($"sqlite reader {Database}", _time) { TimeoutError = StatementTimedOut, ClosedError = ClosedPastLimit };
+        var worker = new ConnectionWorker($"sqlite reader {Database}", _time, _scheduler) { TimeoutError = StatementTimedOut, ClosedError = ClosedPastLimit };
         PooledConnection? reader = null;
         try
         {
@@ -397,6 +400,7 @@ public sealed partial class DatabasePool
         // Readers write nothing, but whoever reads these pragmas from a reader sees the pool's settings.
         StatementRunner.Exec(db, $"PRAGMA synchronous = {options.Synchronous}");
         StatementRunner.Exec(db, $"PRAGMA journal_size_limit = {options.WalLimitBytes}");
+        StatementRunner.Exec(db, $"PRAGMA cache_size = -{options.CacheSizeKiB}");
         if (reader)
         {
             StatementRunner.Exec(db, "PRAGMA query_only = ON");

@@ -40,6 +40,7 @@ public sealed partial class DatabasePool
     {
         if (TakeParkedReader(out var reader) && !CloseIfAbandoned(reader))
         {
+            reader.IdleSince = Now;
             _idleReaders.Push(reader);
         }
     }

@@ -10,7 +10,7 @@ namespace SqlitePool.Engine;
 
 /// <summary>
 /// The pool of one SQLite database: one writer and up to <see cref="DatabaseOptions.MaxReaders"/> readers
-/// opened on demand, each served by its own worker thread; FIFO waiters per role; leases with an idle
+/// opened on demand, whose work runs on the silo-wide <see cref="SqliteScheduler"/>; FIFO waiters per role; leases with an idle
 /// timeout; exclusive access. Plain .NET: no Orleans types, usable from any host.
 /// </summary>
 /// <remarks>
@@ -24,6 +24,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
     private readonly Lock _sync = new();
     private readonly DatabaseOptions _options;
     private readonly TimeProvider _time;
+    private readonly SqliteScheduler _scheduler;
     private readonly Action<DatabasePool>? _onClosed;
     private readonly PooledConnection _writer;
     private readonly List<PooledConnection> _readers = [];
@@ -31,7 +32,6 @@ public sealed partial class DatabasePool : IAsyncDisposable
     private readonly LinkedList<Waiter> _writerWaiters = new();
     private readonly LinkedList<Waiter> _readerWaiters = new();
     private readonly LinkedList<Waiter> _exclusiveWaiters = new();
-    private readonly ITimer _sweeper;
     private readonly FileStream _fence;
     private readonly WalProgress _wal;
     private int _fenceHolds = 2;
@@ -54,7 +54,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
     private long _statementTimeouts;
 
     private DatabasePool(
-        string database, string path, DatabaseOptions options, TimeProvider time, PooledConnection writer, string sqliteVersion, WalProgress wal, FileStream fence, Action<DatabasePool>? onClosed)
+        string database, string path, DatabaseOptions options, TimeProvider time, SqliteScheduler scheduler, PooledConnection writer, string sqliteVersion, WalProgress wal, FileStream fence, Action<DatabasePool>? onClosed)
     {
         _fence = fence;
         _wal = wal;
@@ -62,15 +62,17 @@ public sealed partial class DatabasePool : IAsyncDisposable
         Path = path;
         _options = options;
         _time = time;
+        _scheduler = scheduler;
         _writer = writer;
         _onClosed = onClosed;
         SqliteVersion = sqliteVersion;
         OpenedAt = time.GetUtcNow();
         writer.Worker.TimeoutError = StatementTimedOut;
         writer.Worker.ClosedError = ClosedPastLimit;
-        var shortest = new[] { options.LeaseIdleTimeout, options.MaxLeaseHoldTime, options.StatementTimeout, options.AcquireTimeout, options.CloseTimeout }.Min().Ticks;
-        var sweep = TimeSpan.FromTicks(Math.Clamp(shortest / 4, TimeSpan.FromMilliseconds(20).Ticks, TimeSpan.FromSeconds(5).Ticks));
-        _sweeper = time.CreateTimer(static s => ((DatabasePool)s!).Sweep(), this, sweep, sweep);
+        _lastUsedAt = _lastGovernedAt = OpenedAt;
+        _sweepPeriod = SweepPeriodFor(options);
+        _sweeper = PoolSweeper.For(time);
+        _sweeper.Schedule(this, OpenedAt + _sweepPeriod);
     }
 
     /// <summary>The database's key (grain key <c>node/path</c>, or any name the host gives it).</summary>
@@ -324,25 +326,6 @@ public sealed partial class DatabasePool : IAsyncDisposable
 
     /// <inheritdoc />
     public async ValueTask DisposeAsync() => await CloseAsync().ConfigureAwait(false);
-
-    /// <summary>Runs on the sweeper's period (a quarter of the shortest limit, 20 ms to 5 s): times out waiters,
-    /// expires leases and interrupts statements past their deadline.</summary>
-    private void Sweep()
-    {
-        TimeOutWaiters();
-        ExpireIdleLeases();
-        _writer.Worker.InterruptIfOverdue(_options.StatementTimeout);
-        PooledConnection[] readers;
-        lock (_sync)
-        {
-            readers = [.. _readers];
-        }
-
-        foreach (var reader in readers)
-        {
-            reader.Worker.InterruptIfOverdue(_options.StatementTimeout);
-        }
-    }
 
     private DatabaseTimeoutException StatementTimedOut()
     {

@@ -14,17 +14,28 @@ public sealed class DatabasePoolRegistry : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly SqlitePoolMetrics? _metrics;
     private readonly ILoggerFactory? _loggers;
+    private readonly ILogger? _logger;
     private readonly ConcurrentDictionary<string, Lazy<Task<DatabasePool>>> _pools = new(StringComparer.Ordinal);
     private volatile bool _disposed;
 
-    /// <summary>Creates the registry; its pools report to <paramref name="metrics"/> and log to <paramref name="loggers"/> when given.</summary>
-    public DatabasePoolRegistry(TimeProvider timeProvider, SqlitePoolMetrics? metrics = null, ILoggerFactory? loggers = null)
+    /// <summary>Creates the registry; its pools report to <paramref name="metrics"/> and log to <paramref name="loggers"/> when
+    /// given, and run their SQLite work on <paramref name="scheduler"/> (default <see cref="SqliteScheduler.Shared"/>).</summary>
+    public DatabasePoolRegistry(TimeProvider timeProvider, SqlitePoolMetrics? metrics = null, ILoggerFactory? loggers = null, SqliteScheduler? scheduler = null)
     {
         _time = timeProvider;
         _metrics = metrics;
         _loggers = loggers;
+        _logger = loggers?.CreateLogger<DatabasePoolRegistry>();
+        Scheduler = scheduler ?? SqliteScheduler.Shared;
         metrics?.Observe(() => OpenPools);
     }
+
+    /// <summary>The threads the pools' SQLite work runs on.</summary>
+    public SqliteScheduler Scheduler { get; }
+
+    /// <summary>How many pools a stop closes at once (each close is a checkpoint and a few file closes, run on the
+    /// scheduler's threads): enough to keep the disk busy, few enough that every close gets on.</summary>
+    public const int ClosesAtOnce = 64;
 
     /// <summary>The open pool of a file, or the one being opened; a failed open is forgotten so the next call retries.
     /// A pool that is closing is never handed out: its files are released only once its close ends, so the next open
@@ -67,12 +78,31 @@ public sealed class DatabasePoolRegistry : IAsyncDisposable
     public IReadOnlyList<DatabasePool> OpenPools =>
         [.. _pools.Values.Where(e => e.IsValueCreated && e.Value.IsCompletedSuccessfully).Select(e => e.Value.Result)];
 
-    /// <summary>Closes every pool, those still opening included; later opens are refused.</summary>
+    /// <summary>Closes every pool, those still opening included, <see cref="ClosesAtOnce"/> at a time, logging progress
+    /// every second; later opens are refused.</summary>
     public async ValueTask DisposeAsync()
     {
         _disposed = true;
         Interlocked.MemoryBarrier();
-        await Task.WhenAll(_pools.Values.Where(e => e.IsValueCreated).Select(e => CloseAsync(e.Value))).ConfigureAwait(false);
+        var opened = _pools.Values.Where(e => e.IsValueCreated).Select(e => e.Value).ToList();
+        var closed = 0;
+        var started = _time.GetTimestamp();
+        var lastReport = started;
+        await Parallel.ForEachAsync(opened, new ParallelOptions { MaxDegreeOfParallelism = ClosesAtOnce }, async (opening, _) =>
+        {
+            await CloseAsync(opening).ConfigureAwait(false);
+            var done = Interlocked.Increment(ref closed);
+            var now = _time.GetTimestamp();
+            var last = Volatile.Read(ref lastReport);
+            if (_logger is not null && _time.GetElapsedTime(last, now) >= TimeSpan.FromSeconds(1) && Interlocked.CompareExchange(ref lastReport, now, last) == last)
+            {
+                PoolLog.ShutdownProgress(_logger, done, opened.Count, _time.GetElapsedTime(started, now));
+            }
+        }).ConfigureAwait(false);
+        if (_logger is not null && opened.Count > 0)
+        {
+            PoolLog.ShutdownProgress(_logger, closed, opened.Count, _time.GetElapsedTime(started));
+        }
 
         static async Task CloseAsync(Task<DatabasePool> opening)
         {
@@ -91,7 +121,7 @@ public sealed class DatabasePoolRegistry : IAsyncDisposable
     {
         try
         {
-            var pool = await DatabasePool.OpenAsync(database, fullPath, options, _time, onOpened, onClosed: Forget).ConfigureAwait(false);
+            var pool = await DatabasePool.OpenAsync(database, fullPath, options, _time, onOpened, onClosed: Forget, Scheduler).ConfigureAwait(false);
             pool.Metrics = _metrics is null ? null : new PoolMetrics(_metrics, database, _time);
             pool.Logger = _loggers?.CreateLogger<DatabasePool>() ?? pool.Logger;
             return pool;

@@ -5,7 +5,7 @@ namespace SqlitePool.Engine;
 /// <summary>
 /// Consistent copies of a database file while the pool keeps serving: <c>VACUUM INTO</c> on a connection of its
 /// own reads one snapshot (writers go on; the copy holds exactly what was committed when it began), and a copy
-/// received from elsewhere is checked before it is put in place. Each runs on a thread of its own.
+/// received from elsewhere is checked before it is put in place. Each runs as work of its own on the scheduler.
 /// </summary>
 internal static class DatabaseSnapshot
 {

@@ -3,7 +3,7 @@ using SQLitePCL;
 
 namespace SqlitePool.Engine;
 
-/// <summary>A connection of the pool together with the worker thread that serves it.</summary>
+/// <summary>A connection of the pool together with its worker (its queue of work on the scheduler).</summary>
 internal sealed class PooledConnection(ConnectionWorker worker, bool isWriter)
 {
     // On a revoked connection nothing prepares, and nothing steps past its first progress check.
@@ -20,6 +20,9 @@ internal sealed class PooledConnection(ConnectionWorker worker, bool isWriter)
 
     /// <summary>When it was last handed out (a <see cref="TimeProvider"/> timestamp; 0 when not measured).</summary>
     public long TakenAt { get; set; }
+
+    /// <summary>Under the pool's lock: when it last went back to the idle readers.</summary>
+    public DateTimeOffset IdleSince { get; set; }
 
     /// <summary>A silo-local lease holds it: only its holder's thread may use it until it comes back.</summary>
     public bool HeldLocally { get; set; }

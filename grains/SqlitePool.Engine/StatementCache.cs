@@ -4,25 +4,18 @@ namespace SqlitePool.Engine;
 
 /// <summary>
 /// Prepared statements of one connection, by SQL text, kept between calls (reset and unbound after each
-/// use, so none holds a snapshot). Belongs to the connection's worker thread; only single-statement texts
+/// use, so none holds a snapshot). Belongs to the connection (<see cref="ConnectionWorker.Statements"/>); only single-statement texts
 /// are kept. SQLite re-prepares a cached statement by itself when the schema changes.
 /// </summary>
 internal sealed class StatementCache : IDisposable
 {
     public const int Capacity = 128;
 
-    [ThreadStatic]
-    private static StatementCache? _current;
-
     private readonly Dictionary<string, CachedStatement> _statements = new(StringComparer.Ordinal);
     private readonly Queue<string> _age = new();
 
-    /// <summary>The cache of the connection whose worker is the current thread, or null on other threads.</summary>
-    public static StatementCache? Current
-    {
-        get => _current;
-        set => _current = value;
-    }
+    /// <summary>The cache of the connection whose work the current thread runs, or null on other threads.</summary>
+    public static StatementCache? Current => ConnectionWorker.Current?.Statements;
 
     public int Count => _statements.Count;
 

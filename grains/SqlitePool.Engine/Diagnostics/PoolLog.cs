@@ -23,6 +23,12 @@ internal static partial class PoolLog
     [LoggerMessage(EventId = SqlitePoolEventIds.CloseTimedOut, Level = LogLevel.Warning, Message = "Closing {Database} took longer than {Timeout}: statements still to run were stopped and {Abandoned} connection(s) held by silo-local leases were revoked; the lock file is released once the writer has closed")]
     public static partial void CloseTimedOut(ILogger logger, string database, TimeSpan timeout, int abandoned);
 
+    [LoggerMessage(EventId = SqlitePoolEventIds.ClosedIdle, Level = LogLevel.Debug, Message = "{Database} was not used for {IdleTimeout} and closes; the next call opens it again")]
+    public static partial void ClosedIdle(ILogger logger, string database, TimeSpan idleTimeout);
+
+    [LoggerMessage(EventId = SqlitePoolEventIds.ShutdownProgress, Level = LogLevel.Information, Message = "Stopping: {Closed} of {Total} databases closed in {Elapsed}")]
+    public static partial void ShutdownProgress(ILogger logger, int closed, int total, TimeSpan elapsed);
+
     [LoggerMessage(EventId = SqlitePoolEventIds.CloseFailed, Level = LogLevel.Error, Message = "Closing {Database} failed part of the way; its writer closes and its lock file is released all the same")]
     public static partial void CloseFailed(ILogger logger, Exception exception, string database);
 }

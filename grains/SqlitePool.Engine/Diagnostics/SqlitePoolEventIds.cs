@@ -19,6 +19,12 @@ public static class SqlitePoolEventIds
     /// <summary>Closing a database failed part of the way; its writer closes and its lock file is released all the same.</summary>
     public const int CloseFailed = 1004;
 
+    /// <summary>A database nobody used for <c>DatabaseIdleTimeout</c> closed; the next call opens it again.</summary>
+    public const int ClosedIdle = 1005;
+
+    /// <summary>The silo is closing its open databases as it stops (progress, with how many are left).</summary>
+    public const int ShutdownProgress = 1006;
+
     /// <summary>A lease was granted.</summary>
     public const int LeaseAcquired = 2000;
 

@@ -4,6 +4,9 @@ namespace SqlitePool.Hosting;
 /// <c>DatabaseOverride</c> changes them for paths matching a pattern.</summary>
 public class DatabaseOptions
 {
+    /// <summary>Default of <see cref="CacheSizeKiB"/>.</summary>
+    public const int DefaultCacheSizeKiB = 2000;
+
     /// <summary>Default of <see cref="MaxReaders"/>.</summary>
     public const int DefaultMaxReaders = 4;
 
@@ -67,6 +70,20 @@ public class DatabaseOptions
     /// give them back. The lock file is released either way.</summary>
     public TimeSpan CloseTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>A reader left idle this long is closed (default 10 s); the next read opens one again (well under a
+    /// millisecond). Readers are opened on demand, up to <see cref="MaxReaders"/>.</summary>
+    public TimeSpan ReaderIdleTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>A database nobody has used for this long closes (default 2 min): its connections close after a
+    /// checkpoint and its lock file is released; in a silo its grain then deactivates. The next call opens it again.
+    /// <see cref="Timeout.InfiniteTimeSpan"/> keeps it open. A database with change subscribers stays open.</summary>
+    public TimeSpan DatabaseIdleTimeout { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>Each connection's page cache, in KiB (default 2,000, SQLite's own): <c>PRAGMA cache_size</c>. With
+    /// thousands of databases open, this times the open connections bounds SQLite's memory; the silo's
+    /// <c>SqliteSoftHeapLimitBytes</c> bounds it for the whole process.</summary>
+    public int CacheSizeKiB { get; set; } = DefaultCacheSizeKiB;
+
     /// <summary>Allow ATTACH and DETACH; attached files must still lie inside the data root (as SQLite
     /// resolves them: relative names against the working directory). Off by default.</summary>
     public bool AllowAttach { get; set; }
@@ -98,5 +115,8 @@ public class DatabaseOptions
         MaxReaderSnapshotAge = MaxReaderSnapshotAge,
         CheckpointInterval = CheckpointInterval,
         CloseTimeout = CloseTimeout,
+        ReaderIdleTimeout = ReaderIdleTimeout,
+        DatabaseIdleTimeout = DatabaseIdleTimeout,
+        CacheSizeKiB = CacheSizeKiB,
     };
 }

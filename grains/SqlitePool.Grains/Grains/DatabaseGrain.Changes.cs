@@ -19,6 +19,12 @@ internal sealed partial class DatabaseGrain
     public Task UnsubscribeAsync(IDatabaseChangeObserver observer)
     {
         _subscribers.Remove(observer);
+        if (_subscribers.Count == 0)
+        {
+            _notifier?.Dispose();
+            _notifier = null;
+        }
+
         return Task.CompletedTask;
     }
 

@@ -29,14 +29,8 @@ internal sealed partial class DatabaseGrain(
     private DatabasePool? _pool;
     private Task<DatabasePool>? _opening;
 
-    public override Task OnActivateAsync(CancellationToken cancellationToken)
-    {
-        var every = options.Value.HolderCheckInterval;
-        this.RegisterGrainTimer(RevokeAbandonedLeasesAsync, new GrainTimerCreationOptions(every, every) { Interleave = true });
-        var checkpoints = CheckpointInterval();
-        this.RegisterGrainTimer(GovernWalAsync, new GrainTimerCreationOptions(checkpoints, checkpoints) { Interleave = true });
-        return Task.CompletedTask;
-    }
+    // Runs only while leases are held: an idle database has no timer (its housekeeping is the engine's one sweeper).
+    private IGrainTimer? _holderCheck;
 
     // The open pool is called directly (no await here): the hot paths cost one task, the engine's.
     public Task<ExecuteResult> ExecuteAsync(Statement statement) => ExecuteAsync(statement, CancellationToken.None);
@@ -100,6 +94,9 @@ internal sealed partial class DatabaseGrain(
             _holders.Track(lease.Id, holder);
         }
 
+        var every = options.Value.HolderCheckInterval;
+        _holderCheck ??= this.RegisterGrainTimer(RevokeAbandonedLeasesAsync, new GrainTimerCreationOptions(every, every) { Interleave = true });
+
         LogLeaseAcquired(logger, this.GetPrimaryKeyString(), kind, lease.Id, identity);
         return lease.Id;
     }
@@ -157,25 +154,13 @@ internal sealed partial class DatabaseGrain(
             : LeaseHolder.Unknown with { Silo = silo };
     }
 
-    private TimeSpan CheckpointInterval()
-    {
-        try
-        {
-            return options.Value.ResolveFor(DatabaseId.FromGrainKey(this.GetPrimaryKeyString()).Path).CheckpointInterval;
-        }
-        catch (InvalidDatabasePathException)
-        {
-            // The first call reports the bad key; the timer never finds a pool.
-            return options.Value.CheckpointInterval;
-        }
-    }
-
-    private Task GovernWalAsync(CancellationToken cancellationToken) => _pool is { IsClosed: false } pool ? pool.GovernWalAsync() : Task.CompletedTask;
-
     private async Task RevokeAbandonedLeasesAsync(CancellationToken cancellationToken)
     {
         if (_pool is not { } pool || pool.HeldLeases() is not { Count: > 0 } held)
         {
+            // Nothing held: the check stops until the next lease.
+            _holderCheck?.Dispose();
+            _holderCheck = null;
             return;
         }
 

@@ -55,6 +55,15 @@ public sealed class DatabaseOverride
     /// <inheritdoc cref="DatabaseOptions.CheckpointInterval"/>
     public TimeSpan? CheckpointInterval { get; set; }
 
+    /// <inheritdoc cref="DatabaseOptions.ReaderIdleTimeout"/>
+    public TimeSpan? ReaderIdleTimeout { get; set; }
+
+    /// <inheritdoc cref="DatabaseOptions.DatabaseIdleTimeout"/>
+    public TimeSpan? DatabaseIdleTimeout { get; set; }
+
+    /// <inheritdoc cref="DatabaseOptions.CacheSizeKiB"/>
+    public int? CacheSizeKiB { get; set; }
+
     /// <summary>True when <paramref name="path"/> matches <see cref="Pattern"/>.</summary>
     public bool Matches(string path) => GlobMatches(Pattern, path);
 
@@ -78,6 +87,9 @@ public sealed class DatabaseOverride
         options.WalLimitBytes = WalLimitBytes ?? options.WalLimitBytes;
         options.MaxReaderSnapshotAge = MaxReaderSnapshotAge ?? options.MaxReaderSnapshotAge;
         options.CheckpointInterval = CheckpointInterval ?? options.CheckpointInterval;
+        options.ReaderIdleTimeout = ReaderIdleTimeout ?? options.ReaderIdleTimeout;
+        options.DatabaseIdleTimeout = DatabaseIdleTimeout ?? options.DatabaseIdleTimeout;
+        options.CacheSizeKiB = CacheSizeKiB ?? options.CacheSizeKiB;
     }
 
     private static string GlobToRegex(string glob)

@@ -1,3 +1,5 @@
+using SqlitePool.Engine;
+
 namespace SqlitePool.Hosting;
 
 /// <summary>Settings of the SQLite pool on a silo: where databases live, this node's name, and the
@@ -18,6 +20,19 @@ public sealed class SqlitePoolOptions : DatabaseOptions
     /// the silo's name (<c>SiloOptions.SiloName</c>); when null the silo's name is the node name (Kubernetes
     /// hosting sets it to the pod name).</summary>
     public string? NodeName { get; set; }
+
+    /// <summary>Threads the silo keeps for SQLite work, whatever the number of databases (default twice the cores, at
+    /// least 4). See <see cref="SchedulerMaxThreads"/>.</summary>
+    public int SchedulerMinThreads { get; set; } = SqliteSchedulerOptions.DefaultMinThreads;
+
+    /// <summary>The most threads SQLite work of all databases ever runs on (default 128): more are added only while every
+    /// thread has been stuck in a long statement for a moment, and given back after.</summary>
+    public int SchedulerMaxThreads { get; set; } = SqliteSchedulerOptions.DefaultMaxThreads;
+
+    /// <summary>A budget for all of SQLite's memory in the process, in bytes (<c>sqlite3_soft_heap_limit64</c>): past it
+    /// page caches shrink instead of growing. 0, the default, sets none; each connection's cache is still bounded by
+    /// <see cref="DatabaseOptions.CacheSizeKiB"/>.</summary>
+    public long SqliteSoftHeapLimitBytes { get; set; }
 
     /// <summary>Default of <see cref="HolderCheckInterval"/>.</summary>
     public static readonly TimeSpan DefaultHolderCheckInterval = TimeSpan.FromSeconds(5);

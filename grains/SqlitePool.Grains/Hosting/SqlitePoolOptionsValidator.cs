@@ -22,6 +22,9 @@ internal sealed class SqlitePoolOptionsValidator(IOptions<SqlitePoolOptions> opt
             Fail("NodeName", NodeName(o), ex.Reason);
         }
 
+        Require(o.SchedulerMinThreads >= 1, "SchedulerMinThreads", o.SchedulerMinThreads, "1 or more");
+        Require(o.SchedulerMaxThreads >= o.SchedulerMinThreads, "SchedulerMaxThreads", o.SchedulerMaxThreads, $"at least SchedulerMinThreads ({o.SchedulerMinThreads})");
+        Require(o.SqliteSoftHeapLimitBytes >= 0, "SqliteSoftHeapLimitBytes", o.SqliteSoftHeapLimitBytes, "0 (none) or more");
         Require(o.HolderCheckInterval > TimeSpan.Zero && o.HolderCheckInterval.TotalMilliseconds <= int.MaxValue, "HolderCheckInterval", o.HolderCheckInterval, "more than zero, under 24 days");
         Require(o.HealthCheckTimeout > TimeSpan.Zero && o.HealthCheckTimeout.TotalMilliseconds <= int.MaxValue, "HealthCheckTimeout", o.HealthCheckTimeout, "more than zero, under 24 days");
         Require(o.ChangeNotificationInterval >= TimeSpan.FromMilliseconds(1) && o.ChangeNotificationInterval.TotalMilliseconds <= int.MaxValue, "ChangeNotificationInterval", o.ChangeNotificationInterval, "1 ms or more, under 24 days");
@@ -68,6 +71,9 @@ internal sealed class SqlitePoolOptionsValidator(IOptions<SqlitePoolOptions> opt
         Require(o.ReaderQueueCapacity >= 1, prefix + "ReaderQueueCapacity", o.ReaderQueueCapacity, "1 or more");
         Require(o.WalLimitBytes >= 1 << 16, prefix + "WalLimitBytes", o.WalLimitBytes, "64 KiB or more");
         Require(o.MaxReaderSnapshotAge > TimeSpan.Zero, prefix + "MaxReaderSnapshotAge", o.MaxReaderSnapshotAge, "more than zero");
+        Require(o.ReaderIdleTimeout > TimeSpan.Zero, prefix + "ReaderIdleTimeout", o.ReaderIdleTimeout, "more than zero");
+        Require(o.DatabaseIdleTimeout > TimeSpan.Zero || o.DatabaseIdleTimeout == Timeout.InfiniteTimeSpan, prefix + "DatabaseIdleTimeout", o.DatabaseIdleTimeout, "more than zero, or -00:00:00.001 (infinite) to keep databases open");
+        Require(o.CacheSizeKiB >= 64, prefix + "CacheSizeKiB", o.CacheSizeKiB, "64 or more");
         Require(o.CheckpointInterval >= TimeSpan.FromMilliseconds(10) && o.CheckpointInterval.TotalMilliseconds <= int.MaxValue, prefix + "CheckpointInterval", o.CheckpointInterval, "10 ms or more, under 24 days");
     }
 

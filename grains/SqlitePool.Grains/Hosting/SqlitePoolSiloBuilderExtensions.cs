@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using SqlitePool.Diagnostics;
 using SqlitePool.Engine;
+using SqlitePool.Grains;
 using SqlitePool.Placement;
 
 namespace SqlitePool.Hosting;
@@ -49,7 +50,27 @@ public static class SqlitePoolSiloBuilderExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.AddMetrics();
         services.TryAddSingleton<SqlitePoolMetrics>();
+        services.TryAddSingleton(sp =>
+        {
+            var pool = sp.GetRequiredService<IOptions<SqlitePoolOptions>>().Value;
+            if (pool.SqliteSoftHeapLimitBytes > 0)
+            {
+                SQLitePCL.raw.sqlite3_soft_heap_limit64(pool.SqliteSoftHeapLimitBytes);
+            }
+
+            return new SqliteScheduler(new SqliteSchedulerOptions { MinThreads = pool.SchedulerMinThreads, MaxThreads = pool.SchedulerMaxThreads });
+        });
         services.TryAddSingleton<DatabasePoolRegistry>();
+        services.AddOptions<GrainCollectionOptions>().PostConfigure<IOptions<SqlitePoolOptions>>((collection, pool) =>
+        {
+            // The engine closes an idle database itself; its activation goes at the same age (Orleans allows no less
+            // than a little over its collection quantum).
+            if (pool.Value.DatabaseIdleTimeout != Timeout.InfiniteTimeSpan)
+            {
+                var floor = collection.CollectionQuantum + TimeSpan.FromSeconds(1);
+                collection.ClassSpecificCollectionAge[typeof(DatabaseGrain).FullName!] = pool.Value.DatabaseIdleTimeout > floor ? pool.Value.DatabaseIdleTimeout : floor;
+            }
+        });
         services.TryAddSingleton<LocalDatabases>();
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, LeaseRequesterRegistration>();
         services.AddSingleton<IConfigurationValidator, SqlitePoolOptionsValidator>();

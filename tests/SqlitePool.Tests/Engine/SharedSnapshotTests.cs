@@ -67,15 +67,17 @@ public sealed class SharedSnapshotTests : PoolTestBase
     }
 
     [Fact]
-    public void The_pools_own_BEGIN_is_not_noted_by_the_statement_policy_but_a_callers_is()
+    public async Task The_pools_own_BEGIN_is_not_noted_by_the_statement_policy_but_a_callers_is()
     {
         using var connection = new SqliteConnection($"Data Source={Directory.File("policy.db")};Pooling=False");
         connection.Open();
         var db = connection.Handle!;
         var policy = StatementPolicy.Install(db, allowAttach: false, allowPragmaChanges: false, Directory.Path);
-        using var cache = new StatementCache();
-        StatementCache.Current = cache;
-        try
+        using var worker = new ConnectionWorker("policy test");
+        worker.SetConnection(connection);
+
+        // In a work item of the connection, whose statement cache keeps the pool's own BEGIN and COMMIT.
+        await worker.RunAsync(_ =>
         {
             for (var i = 0; i < 2; i++)
             {
@@ -91,10 +93,7 @@ public sealed class SharedSnapshotTests : PoolTestBase
             Assert.True(policy.TransactionControlSeen);
             Assert.Null(SharedSnapshot.Begin(db, policy)); // already in a transaction: not the pool's to end
             StatementRunner.Exec(db, "ROLLBACK");
-        }
-        finally
-        {
-            StatementCache.Current = null;
-        }
+            return true;
+        }, TestContext.Current.CancellationToken);
     }
 }

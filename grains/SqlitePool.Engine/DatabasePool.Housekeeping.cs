@@ -1,0 +1,201 @@
+using SqlitePool.Diagnostics;
+using SqlitePool.Hosting;
+
+namespace SqlitePool.Engine;
+
+/// <summary>
+/// Housekeeping, done on the visits of the process's one <see cref="PoolSweeper"/>: waiters, leases and statements
+/// past their limits; the checkpoint governor; readers idle past <see cref="DatabaseOptions.ReaderIdleTimeout"/> closed;
+/// and the whole pool closed once nobody has used it for <see cref="DatabaseOptions.DatabaseIdleTimeout"/>.
+/// </summary>
+/// <remarks>
+/// While anything is in flight (a connection taken, a waiter, a lease, a cursor, a checkpoint, a close) the pool is
+/// visited every <see cref="_sweepPeriod"/>; otherwise only when its next idle deadline comes. The switch to frequent
+/// visits happens under <c>_sync</c> where a connection is taken or a waiter queued (<see cref="MarkUsed"/>), and the
+/// visit reads the state under the same lock, so a use is never missed between the two.
+/// </remarks>
+public sealed partial class DatabasePool
+{
+    private readonly PoolSweeper _sweeper;
+    private readonly TimeSpan _sweepPeriod;
+    private bool _sweepSoon;
+    private volatile bool _usedSinceSweep;
+    private DateTimeOffset _lastUsedAt;
+    private DateTimeOffset _lastGovernedAt;
+    private Task? _governing;
+
+    /// <summary>The checkpoint the governor runs now, if any (tests wait for it while they move a fake clock).</summary>
+    internal Task Governing => _governing ?? Task.CompletedTask;
+
+    /// <summary>Under the sweeper's lock: when the planned visit that counts is (UTC ticks), or MaxValue when none.</summary>
+    internal long SweepAt { get; set; } = long.MaxValue;
+
+    /// <summary>When nobody used the pool since: the time it closes unless used (null once closed).</summary>
+    public DateTimeOffset? IdleCloseAt
+    {
+        get
+        {
+            lock (_sync)
+            {
+                return _closed || _options.DatabaseIdleTimeout == Timeout.InfiniteTimeSpan ? null : _lastUsedAt + _options.DatabaseIdleTimeout;
+            }
+        }
+    }
+
+    private static TimeSpan SweepPeriodFor(DatabaseOptions options)
+    {
+        var shortest = new[] { options.LeaseIdleTimeout, options.MaxLeaseHoldTime, options.StatementTimeout, options.AcquireTimeout, options.CloseTimeout }.Min().Ticks;
+        return TimeSpan.FromTicks(Math.Clamp(shortest / 4, TimeSpan.FromMilliseconds(20).Ticks, TimeSpan.FromSeconds(5).Ticks));
+    }
+
+    /// <summary>Under <c>_sync</c>, where a connection is taken or a waiter queued: the pool is in use, and visited
+    /// every sweep period from now until it is quiet again.</summary>
+    private void MarkUsed()
+    {
+        _usedSinceSweep = true;
+        if (!_sweepSoon)
+        {
+            _sweepSoon = true;
+            _sweeper.Schedule(this, Now + _sweepPeriod);
+        }
+    }
+
+    /// <summary>A visit of the sweeper: does what is due and plans the next visit, which it always does first.</summary>
+    internal void Sweep()
+    {
+        var now = Now;
+        DateTimeOffset? next = now + _sweepPeriod;
+        try
+        {
+            TimeOutWaiters();
+            ExpireIdleLeases();
+            _writer.Worker.InterruptIfOverdue(_options.StatementTimeout);
+            PooledConnection[] readers;
+            lock (_sync)
+            {
+                readers = [.. _readers];
+            }
+
+            foreach (var reader in readers)
+            {
+                reader.Worker.InterruptIfOverdue(_options.StatementTimeout);
+            }
+
+            next = Tidy(now);
+        }
+        finally
+        {
+            if (next is { } at)
+            {
+                _sweeper.Schedule(this, at);
+            }
+        }
+    }
+
+    /// <summary>Governs the log, closes idle readers, and closes the pool when it has been idle long enough.</summary>
+    /// <returns>When to visit next, or null once the pool has closed.</returns>
+    private DateTimeOffset? Tidy(DateTimeOffset now)
+    {
+        var walPending = !IsClosed && (_wal.FramesToCheckpoint > 0 || WalBytes() > 0);
+        List<PooledConnection> idleReaders = [];
+        bool busy, closeIdle;
+        lock (_sync)
+        {
+            if (_closeTask is { IsCompleted: true })
+            {
+                return null;
+            }
+
+            UnparkReader();
+            var governing = _governing is { IsCompleted: false };
+            var inUse = (_writerBusy && !governing) || BusyReaders > 0 || _writerWaiters.Count + _readerWaiters.Count + _exclusiveWaiters.Count > 0
+                || !_leases.IsEmpty || !_cursors.IsEmpty;
+            busy = _closed || inUse || _writerBusy || governing;
+            if (inUse || _usedSinceSweep)
+            {
+                _lastUsedAt = now;
+            }
+
+            _usedSinceSweep = false;
+            if (!_closed && _idleReaders.Count > 0)
+            {
+                CollectIdleReaders(now, idleReaders);
+            }
+
+            closeIdle = !busy && _readers.Count == 0 && _changes is null && _options.DatabaseIdleTimeout != Timeout.InfiniteTimeSpan
+                && now - _lastUsedAt >= _options.DatabaseIdleTimeout;
+            _sweepSoon = busy;
+        }
+
+        foreach (var reader in idleReaders)
+        {
+            _ = CloseConnectionAsync(reader.Worker, checkpoint: false);
+        }
+
+        if (closeIdle)
+        {
+            PoolLog.ClosedIdle(Logger, Database, _options.DatabaseIdleTimeout);
+            _ = CloseAsync();
+            return now + _sweepPeriod; // statement timeouts keep running while the close does
+        }
+
+        if (walPending && _governing is not { IsCompleted: false } && now - _lastGovernedAt >= _options.CheckpointInterval)
+        {
+            _lastGovernedAt = now;
+            _governing = GovernWalAsync();
+        }
+
+        if (busy)
+        {
+            return now + _sweepPeriod;
+        }
+
+        // Quiet: the next visit is the first idle deadline.
+        var next = _options.DatabaseIdleTimeout == Timeout.InfiniteTimeSpan ? DateTimeOffset.MaxValue : _lastUsedAt + _options.DatabaseIdleTimeout;
+        if (walPending)
+        {
+            next = Min(next, _lastGovernedAt + _options.CheckpointInterval);
+        }
+
+        lock (_sync)
+        {
+            foreach (var reader in _idleReaders)
+            {
+                next = Min(next, reader.IdleSince + _options.ReaderIdleTimeout);
+            }
+        }
+
+        return next == DateTimeOffset.MaxValue ? null : Max(next, now + _sweepPeriod);
+    }
+
+    /// <summary>Under <c>_sync</c>: takes the readers idle past <see cref="DatabaseOptions.ReaderIdleTimeout"/> out of
+    /// the pool, for closing outside the lock; nobody can be granted them any more.</summary>
+    private void CollectIdleReaders(DateTimeOffset now, List<PooledConnection> expired)
+    {
+        var keep = new List<PooledConnection>(_idleReaders.Count);
+        foreach (var reader in _idleReaders)
+        {
+            (now - reader.IdleSince >= _options.ReaderIdleTimeout ? expired : keep).Add(reader);
+        }
+
+        if (expired.Count == 0)
+        {
+            return;
+        }
+
+        _idleReaders.Clear();
+        for (var i = keep.Count - 1; i >= 0; i--)
+        {
+            _idleReaders.Push(keep[i]); // the same order: the most recently used on top
+        }
+
+        foreach (var reader in expired)
+        {
+            _readers.Remove(reader);
+        }
+    }
+
+    private static DateTimeOffset Min(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;
+
+    private static DateTimeOffset Max(DateTimeOffset a, DateTimeOffset b) => a > b ? a : b;
+}

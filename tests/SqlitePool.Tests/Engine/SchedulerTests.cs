@@ -1,0 +1,115 @@
+using SqlitePool.Engine;
+using SqlitePool.Hosting;
+using SqlitePool.Tests.Support;
+
+namespace SqlitePool.Tests.Engine;
+
+/// <summary>The silo-wide scheduler: threads bounded whatever the number of databases, and long statements never
+/// starve short ones.</summary>
+public sealed class SchedulerTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Threads_stay_bounded_while_2000_databases_are_opened_and_used()
+    {
+        using var directory = new TempDirectory();
+        using var scheduler = new SqliteScheduler(new SqliteSchedulerOptions { MinThreads = 2, MaxThreads = 6 });
+        await using var registry = new DatabasePoolRegistry(TimeProvider.System, scheduler: scheduler);
+        var threadsBefore = System.Diagnostics.Process.GetCurrentProcess().Threads.Count;
+        var peakProcessThreads = 0;
+
+        // 2,000 databases, each opened, written and read, 32 at a time; all stay open until the end.
+        await Parallel.ForEachAsync(Enumerable.Range(0, 2000), new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = Ct }, async (i, ct) =>
+        {
+            var pool = await registry.GetOrOpenAsync($"t{i}.db", directory.File($"tenants/t{i}.db"), new DatabaseOptions(), null);
+            await pool.ExecuteAsync(new Statement("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)"), ct);
+            await pool.ExecuteAsync(new Statement("INSERT INTO t(v) VALUES (?)", $"tenant {i}"), ct);
+            Assert.Equal($"tenant {i}", (await pool.QueryAsync(new Statement("SELECT v FROM t WHERE id = 1"), ct))[0, 0]);
+            if (i % 100 == 0)
+            {
+                var now = System.Diagnostics.Process.GetCurrentProcess().Threads.Count;
+                InterlockedMax(ref peakProcessThreads, now);
+            }
+        });
+
+        Assert.Equal(2000, registry.OpenPools.Count);
+        Assert.InRange(scheduler.PeakThreads, 1, 6);
+
+        // Everything else in the process (thread pool, timers, the test host) is a small constant beside it: a thread
+        // per connection would be 4,000 and more.
+        Assert.InRange(peakProcessThreads - threadsBefore, -1000, 6 + 40);
+    }
+
+    [Fact]
+    public async Task Long_statements_on_every_thread_do_not_stop_a_point_query_on_another_database()
+    {
+        using var directory = new TempDirectory();
+        using var scheduler = new SqliteScheduler(new SqliteSchedulerOptions { MinThreads = 2, MaxThreads = 8, StallLimit = TimeSpan.FromMilliseconds(20) });
+        await using var registry = new DatabasePoolRegistry(TimeProvider.System, scheduler: scheduler);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+
+        // As many endless statements as the scheduler has threads, each on a database of its own; each says when it runs.
+        var running = new List<Task>();
+        var statements = new List<Task>();
+        for (var i = 0; i < scheduler.Options.MinThreads; i++)
+        {
+            var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var pool = await registry.GetOrOpenAsync($"long{i}.db", directory.File($"long{i}.db"), new DatabaseOptions(),
+                context => context.Connection.CreateFunction("running", () => { started.TrySetResult(); return 1L; }));
+            statements.Add(pool.ExecuteAsync(new Statement("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE running()) SELECT count(*) FROM n"), stop.Token));
+            running.Add(started.Task);
+        }
+
+        await Task.WhenAll(running).WaitAsync(TimeSpan.FromSeconds(30), Ct);
+        var other = await registry.GetOrOpenAsync("point.db", directory.File("point.db"), new DatabaseOptions(), null);
+
+        var answer = await other.QueryAsync(new Statement("SELECT 42"), Ct).WaitAsync(TimeSpan.FromSeconds(30), Ct);
+
+        Assert.Equal(42L, answer[0, 0]);
+        Assert.True(scheduler.ThreadsAddedForStalls >= 1, "the stuck threads were noticed and one was added");
+        Assert.All(statements, s => Assert.False(s.IsCompleted));
+        await stop.CancelAsync();
+        foreach (var statement in statements)
+        {
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => statement);
+        }
+    }
+
+    [Fact]
+    public async Task One_connections_work_runs_in_order_while_many_share_two_threads()
+    {
+        using var directory = new TempDirectory();
+        using var scheduler = new SqliteScheduler(new SqliteSchedulerOptions { MinThreads = 2, MaxThreads = 2 });
+        await using var registry = new DatabasePoolRegistry(TimeProvider.System, scheduler: scheduler);
+        var pools = await Task.WhenAll(Enumerable.Range(0, 20).Select(i =>
+            registry.GetOrOpenAsync($"o{i}.db", directory.File($"o{i}.db"), new DatabaseOptions(), c => Exec(c, "CREATE TABLE t(id INTEGER PRIMARY KEY, n INTEGER)"))));
+
+        // 200 writes per database, all sent at once: each database's land in the order sent.
+        await Task.WhenAll(pools.SelectMany(p => Enumerable.Range(0, 200).Select(n => p.ExecuteAsync(new Statement("INSERT INTO t(n) VALUES (?)", n), Ct))));
+
+        foreach (var pool in pools)
+        {
+            var rows = await pool.QueryAsync(new Statement("SELECT n FROM t ORDER BY id"), Ct);
+            Assert.Equal(Enumerable.Range(0, 200).Select(n => (long)n), Enumerable.Range(0, rows.RowCount).Select(r => (long)rows[r, 0]!));
+        }
+
+        Assert.Equal(2, scheduler.PeakThreads);
+    }
+
+    private static void Exec(DatabaseOpenContext context, string sql)
+    {
+        using var command = context.Connection.CreateCommand();
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
+    }
+
+    private static void InterlockedMax(ref int target, int value)
+    {
+        var current = Volatile.Read(ref target);
+        while (value > current && Interlocked.CompareExchange(ref target, value, current) is var seen && seen != current)
+        {
+            current = seen;
+        }
+    }
+}
