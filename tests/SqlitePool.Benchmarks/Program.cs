@@ -8,6 +8,12 @@ if (args is ["client", var port, var clusterId])
     return await RemoteClient.RunAsync(int.Parse(port, CultureInfo.InvariantCulture), clusterId);
 }
 
+if (args is ["tenants", var side, var databases, var directory, .. var seconds])
+{
+    return await TenantChild.RunAsync(side, int.Parse(databases, CultureInfo.InvariantCulture), directory,
+        new TenantTimes(seconds is [var s] ? TimeSpan.FromSeconds(double.Parse(s, CultureInfo.InvariantCulture)) : TenantTimes.FullRun));
+}
+
 var settings = Settings.Parse(args);
 var dataRoot = Path.Combine(Path.GetTempPath(), "sqlitepool-bench-" + Environment.ProcessId);
 Directory.CreateDirectory(dataRoot);
