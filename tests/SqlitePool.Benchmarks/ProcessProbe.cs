@@ -5,10 +5,15 @@ namespace SqlitePool.Benchmarks;
 
 /// <summary>This process's threads, resident memory and CPU time. Linux reports them in /proc/self/status, which
 /// costs one small read even with thousands of threads (<see cref="Process.Threads"/> builds an object per thread);
-/// elsewhere the <see cref="Process"/> figures stand in.</summary>
+/// elsewhere the <see cref="Process"/> figures stand in. The file stays open and is read again from its start: a side
+/// at its limit of open files (the plain one at 10,000 databases) could not open it, and would lose its figures.</summary>
 internal static class ProcessProbe
 {
-    private const string Status = "/proc/self/status";
+    private static readonly Lock StatusLock = new();
+    private static readonly FileStream? Status = File.Exists("/proc/self/status")
+        ? new FileStream("/proc/self/status", FileMode.Open, FileAccess.Read, FileShare.ReadWrite, bufferSize: 0)
+        : null;
+    private static readonly byte[] StatusBuffer = new byte[16 * 1024];
 
     public static int Threads() => StatusField("Threads:") is { } threads ? (int)threads : Current(p => p.Threads.Count);
 
@@ -28,11 +33,32 @@ internal static class ProcessProbe
     /// apart from what the C and .NET heaps keep around it.</summary>
     public static double SqliteHeapMiB() => SQLitePCL.raw.sqlite3_memory_used() / (1024.0 * 1024.0);
 
-    /// <summary>File descriptors open in this process, or null where /proc is missing: each database holds a few
-    /// per connection, and a silo's limit (ulimit -n) bounds how many it can keep open.</summary>
-    public static int? OpenFiles() => Directory.Exists("/proc/self/fd") ? Directory.GetFileSystemEntries("/proc/self/fd").Length : null;
+    /// <summary>File descriptors open in this process: each database holds a few per connection, and the limit
+    /// (ulimit -n) bounds how many databases a process can keep open. Null where /proc is missing, and when the
+    /// process is at its limit (listing them takes a descriptor too).</summary>
+    public static int? OpenFiles()
+    {
+        try
+        {
+            return Directory.Exists("/proc/self/fd") ? Directory.GetFileSystemEntries("/proc/self/fd").Length : null;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
 
-    public static TimeSpan CpuTime() => Current(p => p.TotalProcessorTime);
+    /// <summary>The most file descriptors this process may open (the soft limit, which .NET raises to the hard one
+    /// at start), or null where /proc is missing.</summary>
+    public static long? OpenFileLimit()
+    {
+        const string Limits = "/proc/self/limits";
+        var line = File.Exists(Limits) ? File.ReadLines(Limits).FirstOrDefault(l => l.StartsWith("Max open files", StringComparison.Ordinal)) : null;
+        return line is null ? null : long.TryParse(line["Max open files".Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture, out var limit) ? limit : null;
+    }
+
+    // getrusage: no file to open.
+    public static TimeSpan CpuTime() => Environment.CpuUsage.TotalTime;
 
     /// <summary>CPU time over <paramref name="window"/>, as a percentage of one core.</summary>
     public static async Task<double> CpuPercentAsync(TimeSpan window)
@@ -54,21 +80,28 @@ internal static class ProcessProbe
 
     private static long? StatusField(string name)
     {
-        if (!File.Exists(Status))
+        if (Status is null)
         {
             return null;
         }
 
-        foreach (var line in File.ReadLines(Status))
+        string text;
+        lock (StatusLock)
         {
-            if (line.StartsWith(name, StringComparison.Ordinal))
+            Status.Seek(0, SeekOrigin.Begin);
+            var (length, read) = (0, 0);
+            while ((read = Status.Read(StatusBuffer, length, StatusBuffer.Length - length)) > 0)
             {
-                // "VmRSS:     12345 kB", "Threads:  42"
-                return long.Parse(line.AsSpan(name.Length).Trim().ToString().Split(' ')[0], CultureInfo.InvariantCulture);
+                length += read;
             }
+
+            text = System.Text.Encoding.ASCII.GetString(StatusBuffer, 0, length);
         }
 
-        return null;
+        // "VmRSS:     12345 kB", "Threads:  42"
+        var start = text.IndexOf("\n" + name, StringComparison.Ordinal) + 1 + name.Length;
+        var end = text.IndexOf('\n', start);
+        return start > name.Length ? long.Parse(text.AsSpan(start, end - start).Trim().ToString().Split(' ')[0], CultureInfo.InvariantCulture) : null;
     }
 }
 

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Text.Json;
 
 namespace SqlitePool.Benchmarks;
@@ -10,8 +11,24 @@ namespace SqlitePool.Benchmarks;
 /// </summary>
 internal static class TenantChild
 {
+    /// <summary>File descriptors an open database holds at the least, on one connection: the database, its -wal,
+    /// and its -shm (shared by the process's connections to it).</summary>
+    private const int FilesPerDatabase = 3;
+
     public static async Task<int> RunAsync(string side, int databases, string directory, TenantTimes times)
     {
+        // At 10,000 databases a side can run out of file descriptors (ulimit -n), and then nothing that opens a file
+        // works: the console's first write, an assembly loaded on first use, the report. So the console starts now,
+        // and a few descriptors are held back until the load is over, to measure and report with.
+        var openFileLimit = ProcessProbe.OpenFileLimit();
+        Console.Out.Flush();
+        Console.Error.WriteLine($"{side} side, {databases:N0} databases, at most {openFileLimit?.ToString(CultureInfo.InvariantCulture) ?? "?"} open files");
+        if (openFileLimit < databases * FilesPerDatabase)
+        {
+            Console.Error.WriteLine($"warning: {databases:N0} open databases need at least {databases * FilesPerDatabase:N0} open files; past the limit opens fail, and so may a thread's start (OutOfMemoryException) or the runtime (\"Out of memory.\")");
+        }
+
+        var reserve = Enumerable.Range(0, 32).Select(_ => File.OpenHandle(Path.Combine(directory, "descriptor-reserve"), FileMode.OpenOrCreate)).ToArray();
         await using ITenantSide tenants = side switch
         {
             "pool" => await PoolTenants.StartAsync(directory, databases),
@@ -32,6 +49,11 @@ internal static class TenantChild
             Console.Error.WriteLine($"created {databases:N0} databases in {opens.TotalSeconds:0.00} s, {openErrors} errors, {peak.Peak:N0} threads at most");
             rate = await workload.RunAsync(times.Warmup, times.Run);
             peakThreads = peak.Peak;
+        }
+
+        foreach (var descriptor in reserve)
+        {
+            descriptor.Dispose();
         }
 
         var (rss, sqliteHeap, openFiles) = (ProcessProbe.RetainedRssMiB(), ProcessProbe.SqliteHeapMiB(), ProcessProbe.OpenFiles());
@@ -56,6 +78,7 @@ internal static class TenantChild
             RssMiB = rss,
             SqliteHeapMiB = sqliteHeap,
             OpenFiles = openFiles,
+            OpenFileLimit = openFileLimit,
             IdleCpuPercent = idleCpu,
             StopSeconds = stop.Elapsed.TotalSeconds,
         };

@@ -39,6 +39,9 @@ internal sealed record TenantReport
     /// <summary>File descriptors open after the run.</summary>
     public int? OpenFiles { get; init; }
 
+    /// <summary>The most the process may open: past it, databases fail to open.</summary>
+    public long? OpenFileLimit { get; init; }
+
     public double RssPerDatabaseKiB => Databases == 0 ? 0 : (RssMiB - RssBeforeMiB) * 1024 / Databases;
 
     /// <summary>CPU time of the process, every database open and no load, as a percentage of one core.</summary>
@@ -57,7 +60,8 @@ internal sealed record TenantReport
     public string Describe() => Failure is not null
         ? $"{Side} FAILED (exit code {ExitCode}): {Failure}"
         : string.Format(CultureInfo.InvariantCulture,
-            "{0}: opens {1:0.00} s ({2} errors), {3:N0} ops/s ({4} errors{5}), peak {6:N0} threads, RSS {7:0.0} MiB (+{8:0.0} KiB per database; SQLite heap {9:0.0} MiB), {10} open files, idle CPU {11:0.0}% of a core, stop {12:0.00} s",
+            "{0}: opens {1:0.00} s ({2} errors), {3:N0} ops/s ({4} errors{5}), peak {6:N0} threads, RSS {7:0.0} MiB (+{8:0.0} KiB per database; SQLite heap {9:0.0} MiB), {10} of {13} open files, idle CPU {11:0.0}% of a core, stop {12:0.00} s",
             Side, OpensSeconds, OpenErrors, OpsPerSecond, Errors, FirstError is null ? "" : "; first: " + FirstError,
-            PeakThreads, RssMiB, RssPerDatabaseKiB, SqliteHeapMiB, OpenFiles?.ToString("N0", CultureInfo.InvariantCulture) ?? "?", IdleCpuPercent, StopSeconds);
+            PeakThreads, RssMiB, RssPerDatabaseKiB, SqliteHeapMiB, OpenFiles?.ToString("N0", CultureInfo.InvariantCulture) ?? "?", IdleCpuPercent, StopSeconds,
+            OpenFileLimit?.ToString("N0", CultureInfo.InvariantCulture) ?? "?");
 }

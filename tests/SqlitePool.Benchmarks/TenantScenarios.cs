@@ -28,6 +28,7 @@ internal static class TenantScenarios
         ("rssPerDatabaseKiB", r => r.RssPerDatabaseKiB),
         ("sqliteHeapMiB", r => r.SqliteHeapMiB),
         ("openFiles", r => r.OpenFiles),
+        ("openFileLimit", r => r.OpenFileLimit),
         ("idleCpuPercent", r => r.IdleCpuPercent),
         ("stopSeconds", r => r.StopSeconds),
         ("exitCode", r => r.ExitCode),

@@ -37,6 +37,12 @@ internal sealed class TenantWorkload(ITenantSide side, int databases)
     // The rows each database is known to hold: its ids run from 1 to this (a new rowid is the largest plus one and
     // nothing deletes), so a read of any id up to it must find its row.
     private readonly long[] _rows = new long[databases];
+    private readonly TaskCompletionSource _created = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _run = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly CancellationTokenSource _stop = new();
+    private int _next = -1;
+    private int _callersDone;
+    private Task _callers = Task.CompletedTask;
     private long _operations;
     private long _errors;
     private string? _firstError;
@@ -45,43 +51,71 @@ internal sealed class TenantWorkload(ITenantSide side, int databases)
 
     public string? FirstError => Volatile.Read(ref _firstError);
 
-    /// <summary>Creates every database, <see cref="Settings.Callers"/> at a time.</summary>
+    /// <summary>Starts the callers, which create every database, <see cref="Settings.Callers"/> at a time, then
+    /// wait for <see cref="RunAsync"/>. The same callers run the load: a side out of file descriptors (ulimit -n)
+    /// can no longer start a thread.</summary>
     public Task CreateAllAsync()
     {
-        var next = -1;
-        return RunCallersAsync(async () =>
-        {
-            var database = Interlocked.Increment(ref next);
-            if (database >= databases)
-            {
-                return false;
-            }
-
-            if (await TryAsync(() => side.CreateAsync(database)))
-            {
-                _rows[database] = 1;
-            }
-
-            return true;
-        });
+        _callers = RunCallersAsync(StepAsync);
+        return _created.Task;
     }
 
-    /// <summary>Runs the callers for <paramref name="warmup"/> uncounted, then <paramref name="run"/>: the
-    /// operations per second that succeeded in it.</summary>
+    /// <summary>Runs the load for <paramref name="warmup"/> uncounted, then <paramref name="run"/>: the operations
+    /// per second that succeeded in it.</summary>
     public async Task<double> RunAsync(TimeSpan warmup, TimeSpan run)
     {
-        using var stop = new CancellationTokenSource();
-        var callers = RunCallersAsync(() => stop.IsCancellationRequested ? Task.FromResult(false) : OneAsync());
+        _run.SetResult();
         await Task.Delay(warmup);
         var (before, start) = (Interlocked.Read(ref _operations), Stopwatch.GetTimestamp());
         await Task.Delay(run);
         var rate = (Interlocked.Read(ref _operations) - before) / Stopwatch.GetElapsedTime(start).TotalSeconds;
-        await stop.CancelAsync();
-        await callers;
+        await _stop.CancelAsync();
+        await _callers;
+        _stop.Dispose();
         return rate;
     }
 
-    private async Task<bool> OneAsync()
+    private async Task<bool> StepAsync()
+    {
+        if (!_run.Task.IsCompleted)
+        {
+            var database = Interlocked.Increment(ref _next);
+            if (database < databases)
+            {
+                if (await TryAsync(() => side.CreateAsync(database)))
+                {
+                    _rows[database] = 1;
+                }
+
+                return true;
+            }
+
+            if (Interlocked.Increment(ref _callersDone) == Settings.Callers)
+            {
+                _created.SetResult();
+            }
+
+            // A blocking side's caller waits on its own thread: an await would resume it on the thread pool.
+            if (side.Blocking)
+            {
+                _run.Task.Wait();
+            }
+            else
+            {
+                await _run.Task;
+            }
+        }
+
+        if (_stop.IsCancellationRequested)
+        {
+            return false;
+        }
+
+        await OneAsync();
+        return true;
+    }
+
+    private async Task OneAsync()
     {
         var database = Random.Shared.Next(databases);
         if (Random.Shared.Next(5) != 0)
@@ -93,8 +127,6 @@ internal sealed class TenantWorkload(ITenantSide side, int databases)
         {
             Interlocked.Increment(ref _rows[database]);
         }
-
-        return true;
     }
 
     private async Task<bool> TryAsync(Func<Task> operation)
