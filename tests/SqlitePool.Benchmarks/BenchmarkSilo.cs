@@ -13,6 +13,7 @@ namespace SqlitePool.Benchmarks;
 internal sealed class BenchmarkSilo : IAsyncDisposable
 {
     private readonly IHost _host;
+    private bool _stopped;
 
     private BenchmarkSilo(IHost host, string dataRoot, int gatewayPort, string clusterId)
     {
@@ -32,7 +33,16 @@ internal sealed class BenchmarkSilo : IAsyncDisposable
 
     public SqliteDatabase Database(string path) => _host.Services.GetRequiredService<IClusterClient>().GetDatabase("local", path);
 
-    public static async Task<BenchmarkSilo> StartAsync(string dataRoot)
+    /// <summary>The silo of the single-database scenarios: two readers per database, <c>normal/**</c> at NORMAL.</summary>
+    public static Task<BenchmarkSilo> StartAsync(string dataRoot) => StartAsync(dataRoot, o =>
+    {
+        o.MaxReaders = 2;
+        o.Databases.Add(new DatabaseOverride { Pattern = "normal/**", Synchronous = "NORMAL" });
+    });
+
+    /// <summary>A silo whose pool has the default options but for the data root, the node name <c>local</c> and
+    /// what <paramref name="configure"/> sets.</summary>
+    public static async Task<BenchmarkSilo> StartAsync(string dataRoot, Action<SqlitePoolOptions> configure)
     {
         var (siloPort, gatewayPort) = (FreePort(), FreePort());
         var clusterId = "bench-" + Environment.ProcessId;
@@ -44,17 +54,27 @@ internal sealed class BenchmarkSilo : IAsyncDisposable
             {
                 o.DataRoot = dataRoot;
                 o.NodeName = "local";
-                o.MaxReaders = 2;
-                o.Databases.Add(new DatabaseOverride { Pattern = "normal/**", Synchronous = "NORMAL" });
+                configure(o);
             }));
         var host = builder.Build();
         await host.StartAsync();
         return new BenchmarkSilo(host, dataRoot, gatewayPort, clusterId);
     }
 
+    /// <summary>Stops the silo's host (then <see cref="DisposeAsync"/> only disposes it).</summary>
+    public async Task StopAsync()
+    {
+        _stopped = true;
+        await _host.StopAsync();
+    }
+
     public async ValueTask DisposeAsync()
     {
-        await _host.StopAsync();
+        if (!_stopped)
+        {
+            await _host.StopAsync();
+        }
+
         _host.Dispose();
     }
 

@@ -84,22 +84,9 @@ internal static class RemoteClient
     /// <summary>Starts this program as a client process connected to <paramref name="silo"/>.</summary>
     public static async Task<RemoteProcess> StartAsync(BenchmarkSilo silo)
     {
-        var info = new ProcessStartInfo(Environment.ProcessPath!)
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            UseShellExecute = false,
-        };
-        if (Path.GetFileNameWithoutExtension(Environment.ProcessPath) == "dotnet")
-        {
-            info.ArgumentList.Add(typeof(RemoteClient).Assembly.Location);
-        }
-
-        foreach (var arg in new[] { "client", silo.GatewayPort.ToString(CultureInfo.InvariantCulture), silo.ClusterId })
-        {
-            info.ArgumentList.Add(arg);
-        }
-
+        var info = SelfLaunch.StartInfo("client", silo.GatewayPort.ToString(CultureInfo.InvariantCulture), silo.ClusterId);
+        info.RedirectStandardInput = true;
+        info.RedirectStandardOutput = true;
         var process = Process.Start(info)!;
         var ready = await process.StandardOutput.ReadLineAsync();
         if (ready != "READY")

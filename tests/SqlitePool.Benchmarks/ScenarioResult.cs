@@ -14,6 +14,12 @@ internal sealed record ScenarioResult(string Id, Unit Unit, string Baseline, IRe
     /// <summary>For streaming: the most the client process grew, in MiB.</summary>
     public double? MemoryGrowthMiB { get; init; }
 
+    /// <summary>For the tenant scenarios: a line with every figure of both sides, printed under <see cref="ToLine"/>.</summary>
+    public string? Detail { get; init; }
+
+    /// <summary>For the tenant scenarios: their own fields in the JSON.</summary>
+    public IReadOnlyDictionary<string, object?>? Extra { get; init; }
+
     public double Value => Median(Values);
 
     public double BaselineValue => Median(BaselineValues);

@@ -19,6 +19,21 @@ internal sealed record Settings(TimeSpan RunTime, int Repetitions, int TimedIter
     /// <summary>Whether a diagnostic scenario (no target) runs.</summary>
     public bool Diagnostic(string id) => Selected(id) && (!Quick || Only is not null);
 
+    /// <summary>Databases of each tenant scenario (<c>tenants-1k</c>, <c>tenants-10k</c>); <c>--tenants N</c>, a
+    /// development option, runs one of N instead.</summary>
+    public IReadOnlyList<int> TenantCounts { get; init; } = [1_000, 10_000];
+
+    /// <summary>The measured run of a tenant scenario; <c>--tenant-seconds S</c>, a development option, shortens it
+    /// and its other phases alike (see <see cref="TenantTimes"/>).</summary>
+    public TimeSpan TenantRunTime { get; init; } = TenantTimes.FullRun;
+
+    /// <summary>Whether a tenant scenario runs: they take minutes, so a quick run leaves them out unless
+    /// <c>--only</c> names them (<c>--only tenants</c> runs just them).</summary>
+    public bool RunsTenants(string id) => Diagnostic(id);
+
+    /// <summary>Whether <c>--only</c> names tenant scenarios alone: then nothing else is set up.</summary>
+    public bool OnlyTenants => Only is not null && Only.StartsWith(TenantScenarios.Prefix, StringComparison.Ordinal);
+
     /// <summary>Measured rounds of the point SELECT scenarios, at least five. Through grain calls they swing most:
     /// one 0.5 s turn of 64 callers reads anywhere from 0.45 to 1.46 of the direct turn beside it. On the
     /// silo-local lease a 2 s round still moves by about 2%, as much as lies between its goal and its ratio.</summary>
@@ -52,6 +67,10 @@ internal sealed record Settings(TimeSpan RunTime, int Repetitions, int TimedIter
             Only = Option("--only"),
             Quick = quick,
             RunTime = Option("--seconds") is { } seconds ? TimeSpan.FromSeconds(double.Parse(seconds, System.Globalization.CultureInfo.InvariantCulture)) : settings.RunTime,
+            TenantCounts = Option("--tenants") is { } tenants ? [int.Parse(tenants, System.Globalization.CultureInfo.InvariantCulture)] : settings.TenantCounts,
+            TenantRunTime = Option("--tenant-seconds") is { } tenantSeconds
+                ? TimeSpan.FromSeconds(double.Parse(tenantSeconds, System.Globalization.CultureInfo.InvariantCulture))
+                : settings.TenantRunTime,
         };
     }
 }
