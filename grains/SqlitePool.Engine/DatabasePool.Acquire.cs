@@ -147,7 +147,7 @@ public sealed partial class DatabasePool
                         return Took(connection);
                     }
 
-                    if (_readers.Count + _readersOpening < _options.MaxReaders)
+                    if (ReaderFits())
                     {
                         // Reserved under the lock, opened outside it.
                         _readersOpening++;
@@ -319,7 +319,7 @@ public sealed partial class DatabasePool
             {
                 Grant(reader.Value, idle);
             }
-            else if (_readers.Count + _readersOpening < _options.MaxReaders)
+            else if (ReaderFits())
             {
                 _readersOpening++;
                 var waiter = reader.Value;

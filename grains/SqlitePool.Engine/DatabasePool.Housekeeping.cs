@@ -20,6 +20,8 @@ public sealed partial class DatabasePool
     private readonly TimeSpan _sweepPeriod;
     private bool _sweepSoon;
     private volatile bool _usedSinceSweep;
+    private volatile bool _touched = true; // a pool just opened is about to be used: not the first to go
+    private volatile bool _retired;
     private DateTimeOffset _lastUsedAt;
     private DateTimeOffset _lastGovernedAt;
     private Task? _governing;
@@ -52,13 +54,69 @@ public sealed partial class DatabasePool
     /// every sweep period from now until it is quiet again.</summary>
     private void MarkUsed()
     {
-        _usedSinceSweep = true;
+        _usedSinceSweep = _touched = true;
         if (!_sweepSoon)
         {
             _sweepSoon = true;
             _sweeper.Schedule(this, Now + _sweepPeriod);
         }
     }
+
+    /// <summary>Where the files the pool holds are counted (set by the registry); null counts nothing.</summary>
+    internal OpenFileBudget? FileBudget { get; set; }
+
+    /// <summary>True once the pool closed by itself, idle or to make room for other databases, rather than by a caller
+    /// or the host: a call it refused with <see cref="DatabaseClosedException"/> never ran, and may go to the pool that
+    /// opens next.</summary>
+    public bool Retired => _retired;
+
+    /// <summary>The files the pool holds: <see cref="OpenFileBudget.PerDatabase"/> and <see cref="OpenFileBudget.PerReader"/>
+    /// for each reader.</summary>
+    internal long OpenFiles
+    {
+        get
+        {
+            lock (_sync)
+            {
+                return OpenFileBudget.PerDatabase + (OpenFileBudget.PerReader * _readers.Count);
+            }
+        }
+    }
+
+    /// <summary>For the registry's clock sweep: whether the pool was used since the last look, clearing the mark.</summary>
+    internal bool TakeTouched()
+    {
+        var touched = _touched;
+        _touched = false;
+        return touched;
+    }
+
+    /// <summary>Closes the pool if nobody is using it now (no connection taken, no waiter, lease, cursor or change
+    /// subscription), to give its files to another database; the next call opens it again.</summary>
+    /// <returns>The close, or null when the pool is in use or already closed.</returns>
+    internal Task? RetireIfQuiet()
+    {
+        lock (_sync)
+        {
+            UnparkReader();
+            if (_closed || _writerBusy || BusyReaders > 0 || _writerWaiters.Count + _readerWaiters.Count + _exclusiveWaiters.Count > 0
+                || !_leases.IsEmpty || !_cursors.IsEmpty || _changes is not null)
+            {
+                return null;
+            }
+
+            // Closed under the same lock that found it quiet: a call that comes after is refused at its entry (and goes to
+            // the next pool); none can slip in between and be cut off by the close.
+            _retired = true;
+            return CloseAsync();
+        }
+    }
+
+    /// <summary>Under <c>_sync</c>: whether one more reader may open. Past the file budget a database keeps to the
+    /// readers it has, one at least.</summary>
+    private bool ReaderFits() =>
+        _readers.Count + _readersOpening < _options.MaxReaders
+        && (_readers.Count + _readersOpening == 0 || FileBudget is not { } budget || budget.HasRoom(OpenFileBudget.PerReader));
 
     /// <summary>A visit of the sweeper: does what is due and plans the next visit, which it always does first.</summary>
     internal void Sweep()
@@ -125,6 +183,12 @@ public sealed partial class DatabasePool
             closeIdle = !busy && _readers.Count == 0 && _changes is null && _options.DatabaseIdleTimeout != Timeout.InfiniteTimeSpan
                 && now - _lastUsedAt >= _options.DatabaseIdleTimeout;
             _sweepSoon = busy;
+            if (closeIdle)
+            {
+                // Under the lock that found it idle (see RetireIfQuiet).
+                _retired = true;
+                _ = CloseAsync();
+            }
         }
 
         foreach (var reader in idleReaders)
@@ -135,7 +199,6 @@ public sealed partial class DatabasePool
         if (closeIdle)
         {
             PoolLog.ClosedIdle(Logger, Database, _options.DatabaseIdleTimeout);
-            _ = CloseAsync();
             return now + _sweepPeriod; // statement timeouts keep running while the close does
         }
 
@@ -193,6 +256,8 @@ public sealed partial class DatabasePool
         {
             _readers.Remove(reader);
         }
+
+        FileBudget?.Add(-OpenFileBudget.PerReader * expired.Count);
     }
 
     private static DateTimeOffset Min(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;

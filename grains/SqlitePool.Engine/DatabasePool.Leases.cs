@@ -72,7 +72,7 @@ public sealed partial class DatabasePool
 
         if (kind == LeaseKind.Reader && TakeParkedReader(out var parked))
         {
-            _usedSinceSweep = true; // no lock taken on this path: the next visit sees the use, and keeps the pool open
+            _usedSinceSweep = _touched = true; // no lock on this path: the next visit sees the use, and keeps the pool open
             if (IsClosed)
             {
                 // Parked just as the pool began to close: it goes to the close instead.

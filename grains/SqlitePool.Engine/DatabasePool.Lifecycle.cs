@@ -105,6 +105,11 @@ public sealed partial class DatabasePool
             }
 
             ReleaseFenceOnce();
+            lock (_sync)
+            {
+                FileBudget?.Add(-(OpenFileBudget.PerDatabase + OpenFileBudget.PerReader * _readers.Count));
+            }
+
             _onClosed?.Invoke(this);
         }
     }
@@ -300,6 +305,7 @@ public sealed partial class DatabasePool
             if (!_closed)
             {
                 _readers.Add(reader);
+                FileBudget?.Add(OpenFileBudget.PerReader);
                 return reader;
             }
 

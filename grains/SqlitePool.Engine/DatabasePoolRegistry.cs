@@ -16,12 +16,24 @@ public sealed class DatabasePoolRegistry : IAsyncDisposable
     private readonly ILoggerFactory? _loggers;
     private readonly ILogger? _logger;
     private readonly ConcurrentDictionary<string, Lazy<Task<DatabasePool>>> _pools = new(StringComparer.Ordinal);
+
+    // The clock the file budget's evictions sweep: every pool opened, in order; closed ones drop out as the hand passes.
+    private readonly Lock _clockLock = new();
+    private readonly List<DatabasePool> _clock = [];
+    private int _hand;
+    private long _freeing;
     private volatile bool _disposed;
 
     /// <summary>Creates the registry; its pools report to <paramref name="metrics"/> and log to <paramref name="loggers"/> when
     /// given, and run their SQLite work on <paramref name="scheduler"/> (default <see cref="SqliteScheduler.Shared"/>).</summary>
-    public DatabasePoolRegistry(TimeProvider timeProvider, SqlitePoolMetrics? metrics = null, ILoggerFactory? loggers = null, SqliteScheduler? scheduler = null)
+    /// <param name="timeProvider">The clock of every pool.</param>
+    /// <param name="metrics">Where pools report.</param>
+    /// <param name="loggers">Where pools log.</param>
+    /// <param name="scheduler">The threads of their SQLite work.</param>
+    /// <param name="fileBudget">The files the pools may hold together (default three quarters of the process's limit).</param>
+    public DatabasePoolRegistry(TimeProvider timeProvider, SqlitePoolMetrics? metrics = null, ILoggerFactory? loggers = null, SqliteScheduler? scheduler = null, OpenFileBudget? fileBudget = null)
     {
+        FileBudget = fileBudget ?? OpenFileBudget.FromProcessLimit();
         _time = timeProvider;
         _metrics = metrics;
         _loggers = loggers;
@@ -29,6 +41,14 @@ public sealed class DatabasePoolRegistry : IAsyncDisposable
         Scheduler = scheduler ?? SqliteScheduler.Shared;
         metrics?.Observe(() => OpenPools);
     }
+
+    /// <summary>The files the open pools hold, and may hold.</summary>
+    public OpenFileBudget FileBudget { get; }
+
+    /// <summary>Databases closed so far to make room for others under <see cref="FileBudget"/>.</summary>
+    public long Evictions => Interlocked.Read(ref _evictions);
+
+    private long _evictions;
 
     /// <summary>The threads the pools' SQLite work runs on.</summary>
     public SqliteScheduler Scheduler { get; }
@@ -121,9 +141,26 @@ public sealed class DatabasePoolRegistry : IAsyncDisposable
     {
         try
         {
-            var pool = await DatabasePool.OpenAsync(database, fullPath, options, _time, onOpened, onClosed: Forget, Scheduler).ConfigureAwait(false);
+            await ReserveRoomAsync().ConfigureAwait(false);
+            DatabasePool pool;
+            try
+            {
+                pool = await DatabasePool.OpenAsync(database, fullPath, options, _time, onOpened, onClosed: Forget, Scheduler).ConfigureAwait(false);
+            }
+            catch
+            {
+                FileBudget.Add(-OpenFileBudget.PerDatabase);
+                throw;
+            }
+
             pool.Metrics = _metrics is null ? null : new PoolMetrics(_metrics, database, _time);
             pool.Logger = _loggers?.CreateLogger<DatabasePool>() ?? pool.Logger;
+            pool.FileBudget = FileBudget;
+            lock (_clockLock)
+            {
+                _clock.Add(pool);
+            }
+
             return pool;
         }
         catch
@@ -132,6 +169,86 @@ public sealed class DatabasePoolRegistry : IAsyncDisposable
             _pools.TryRemove(fullPath, out _);
             throw;
         }
+    }
+
+    /// <summary>How long an open waits for room under the file budget while every open database is in use; then it
+    /// opens all the same (and may find the process out of files: a typed error, not a crash).</summary>
+    public static readonly TimeSpan RoomWait = TimeSpan.FromSeconds(5);
+
+    /// <summary>Reserves the files of a database about to open, with room for its first reader. Past the file budget,
+    /// closes databases nobody is using, least recently used first (a clock sweep: a pool used since the hand last
+    /// passed is skipped once); while every open database is in use, tries again every few milliseconds, up to
+    /// <see cref="RoomWait"/>, and then takes the files all the same.</summary>
+    private async Task ReserveRoomAsync()
+    {
+        const int files = OpenFileBudget.PerDatabase + OpenFileBudget.PerReader;
+        var started = _time.GetTimestamp();
+        while (!FileBudget.TryReserve(OpenFileBudget.PerDatabase, headroom: OpenFileBudget.PerReader))
+        {
+            if (_time.GetElapsedTime(started) >= RoomWait)
+            {
+                FileBudget.Add(OpenFileBudget.PerDatabase);
+                return;
+            }
+
+            if (!await EvictAsync(files).ConfigureAwait(false))
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(5), _time).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>One sweep of the clock: closes idle databases until <paramref name="files"/> more fit (evictions already
+    /// under way count as done) and waits for their closes.</summary>
+    /// <returns>False when it found none to close.</returns>
+    private async Task<bool> EvictAsync(int files)
+    {
+        List<(DatabasePool Pool, Task Close, long Files)> evicted = [];
+        lock (_clockLock)
+        {
+            var need = FileBudget.Used + files - Interlocked.Read(ref _freeing) - FileBudget.Limit;
+            for (var steps = 2 * _clock.Count; need > 0 && steps > 0 && _clock.Count > 0; steps--)
+            {
+                _hand %= _clock.Count;
+                var pool = _clock[_hand];
+                if (pool.IsClosed)
+                {
+                    _clock.RemoveAt(_hand);
+                    continue;
+                }
+
+                if (!pool.TakeTouched() && pool.RetireIfQuiet() is { } close)
+                {
+                    var held = pool.OpenFiles;
+                    evicted.Add((pool, close, held));
+                    Interlocked.Add(ref _freeing, held);
+                    need -= held;
+                    _clock.RemoveAt(_hand);
+                    continue;
+                }
+
+                _hand++;
+            }
+        }
+
+        foreach (var (pool, close, held) in evicted)
+        {
+            try
+            {
+                await close.ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                // A failing close logged its own error; its files are released all the same.
+            }
+            finally
+            {
+                Interlocked.Add(ref _freeing, -held);
+                Interlocked.Increment(ref _evictions);
+            }
+        }
+
+        return evicted.Count > 0;
     }
 
     private void Forget(DatabasePool pool)

@@ -4,7 +4,7 @@ namespace SqlitePool.Engine;
 public sealed class SqliteSchedulerOptions
 {
     /// <summary>Default of <see cref="MinThreads"/>: twice the cores, at least 4, so fsyncs of several databases overlap.</summary>
-    public static readonly int DefaultMinThreads = Math.Max(4, 2 * Environment.ProcessorCount);
+    public static readonly int DefaultMinThreads = Math.Max(64, 4 * Environment.ProcessorCount);
 
     /// <summary>Default of <see cref="MaxThreads"/>.</summary>
     public const int DefaultMaxThreads = 128;

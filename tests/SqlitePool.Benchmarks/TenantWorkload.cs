@@ -34,6 +34,9 @@ internal sealed class TenantWorkload(ITenantSide side, int databases)
     public const string Select = "SELECT id, v FROM t WHERE id = $id";
     public const string Value = "tenant row";
 
+    // The mix; TENANT_WRITE_PERCENT changes it when looking into one side of the mix (diagnostics only).
+    private static readonly int WritePercent = int.TryParse(Environment.GetEnvironmentVariable("TENANT_WRITE_PERCENT"), out var percent) ? percent : 20;
+
     // The rows each database is known to hold: its ids run from 1 to this (a new rowid is the largest plus one and
     // nothing deletes), so a read of any id up to it must find its row.
     private readonly long[] _rows = new long[databases];
@@ -118,7 +121,7 @@ internal sealed class TenantWorkload(ITenantSide side, int databases)
     private async Task OneAsync()
     {
         var database = Random.Shared.Next(databases);
-        if (Random.Shared.Next(5) != 0)
+        if (Random.Shared.Next(100) >= WritePercent)
         {
             var id = Random.Shared.NextInt64(1, Volatile.Read(ref _rows[database]) + 1);
             await TryAsync(() => side.ReadAsync(database, id));

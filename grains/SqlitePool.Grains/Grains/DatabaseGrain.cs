@@ -36,21 +36,40 @@ internal sealed partial class DatabaseGrain(
     public Task<ExecuteResult> ExecuteAsync(Statement statement) => ExecuteAsync(statement, CancellationToken.None);
 
     public Task<ExecuteResult> ExecuteAsync(Statement statement, CancellationToken cancellationToken) =>
-        _pool is { IsClosed: false } pool ? pool.ExecuteAsync(statement, cancellationToken) : OpenThen(p => p.ExecuteAsync(statement, cancellationToken));
+        Call(p => p.ExecuteAsync(statement, cancellationToken));
 
     public Task<ExecuteResult[]> ExecuteBatchAsync(Statement[] statements, CancellationToken cancellationToken = default) =>
-        _pool is { IsClosed: false } pool ? pool.ExecuteBatchAsync(statements, cancellationToken) : OpenThen(p => p.ExecuteBatchAsync(statements, cancellationToken));
+        Call(p => p.ExecuteBatchAsync(statements, cancellationToken));
 
     public Task<QueryResult> QueryAsync(Statement statement) => QueryAsync(statement, CancellationToken.None);
 
     public Task<QueryResult> QueryAsync(Statement statement, CancellationToken cancellationToken) =>
-        _pool is { IsClosed: false } pool ? pool.QueryAsync(statement, cancellationToken) : OpenThen(p => p.QueryAsync(statement, cancellationToken));
+        Call(p => p.QueryAsync(statement, cancellationToken));
 
-    public Task<ExecuteOutcome[]> ExecuteEachAsync(Statement[] statements) =>
-        _pool is { IsClosed: false } pool ? pool.ExecuteEachAsync(statements) : OpenThen(p => p.ExecuteEachAsync(statements));
+    public Task<ExecuteOutcome[]> ExecuteEachAsync(Statement[] statements) => Call(p => p.ExecuteEachAsync(statements));
 
-    public Task<QueryOutcome[]> QueryEachAsync(Statement[] statements) =>
-        _pool is { IsClosed: false } pool ? pool.QueryEachAsync(statements) : OpenThen(p => p.QueryEachAsync(statements));
+    public Task<QueryOutcome[]> QueryEachAsync(Statement[] statements) => Call(p => p.QueryEachAsync(statements));
+
+    /// <summary>Runs <paramref name="call"/> on the open pool, or on the pool that opens now. A pool that closed by itself
+    /// (idle, or to give its files to another database) refuses a call before anything of it runs: at its entry, under
+    /// its lock, once it is closed. So the refused call goes to the pool that opens next, and the caller never sees it.</summary>
+    private Task<T> Call<T>(Func<DatabasePool, Task<T>> call)
+    {
+        if (_pool is not { IsClosed: false } pool)
+        {
+            return OpenThen(call);
+        }
+
+        try
+        {
+            var task = call(pool);
+            return task.IsFaulted && pool.Retired && task.Exception?.InnerException is DatabaseClosedException ? OpenThen(call) : task;
+        }
+        catch (DatabaseClosedException) when (pool.Retired)
+        {
+            return OpenThen(call);
+        }
+    }
 
     public async IAsyncEnumerable<QueryResult> StreamAsync(Statement statement, int batchRows = 1024, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
@@ -173,7 +192,21 @@ internal sealed partial class DatabaseGrain(
         }
     }
 
-    private async Task<T> OpenThen<T>(Func<DatabasePool, Task<T>> call) => await call(await GetPoolAsync());
+    private async Task<T> OpenThen<T>(Func<DatabasePool, Task<T>> call)
+    {
+        while (true)
+        {
+            var pool = await GetPoolAsync();
+            try
+            {
+                return await call(pool);
+            }
+            catch (DatabaseClosedException) when (pool.Retired)
+            {
+                // Closed by itself (idle, or for another database's files) before the call got in: it never ran.
+            }
+        }
+    }
 
     /// <summary>The open pool. One that closed (closed by a call, or by the silo) is opened again: the registry waits
     /// for its close to end before it opens the file anew.</summary>

@@ -34,6 +34,11 @@ public sealed class SqlitePoolOptions : DatabaseOptions
     /// <see cref="DatabaseOptions.CacheSizeKiB"/>.</summary>
     public long SqliteSoftHeapLimitBytes { get; set; }
 
+    /// <summary>The most files the silo's open databases hold together (each 4, and 2 more per reader); 0, the default,
+    /// takes three quarters of the process's limit (<c>ulimit -n</c>). Past it a database keeps to one reader, and
+    /// opening one closes databases nobody is using, least recently used first; they open again on their next call.</summary>
+    public long MaxOpenFiles { get; set; }
+
     /// <summary>Default of <see cref="HolderCheckInterval"/>.</summary>
     public static readonly TimeSpan DefaultHolderCheckInterval = TimeSpan.FromSeconds(5);
 

@@ -60,6 +60,9 @@ public static class SqlitePoolSiloBuilderExtensions
 
             return new SqliteScheduler(new SqliteSchedulerOptions { MinThreads = pool.SchedulerMinThreads, MaxThreads = pool.SchedulerMaxThreads });
         });
+        services.TryAddSingleton(sp => sp.GetRequiredService<IOptions<SqlitePoolOptions>>().Value.MaxOpenFiles is > 0 and var files
+            ? new OpenFileBudget(files)
+            : OpenFileBudget.FromProcessLimit());
         services.TryAddSingleton<DatabasePoolRegistry>();
         services.AddOptions<GrainCollectionOptions>().PostConfigure<IOptions<SqlitePoolOptions>>((collection, pool) =>
         {

@@ -1,0 +1,95 @@
+using System.Runtime.InteropServices;
+
+namespace SqlitePool.Engine;
+
+/// <summary>
+/// The file descriptors the process's open databases may hold. Every open database holds its file, log and
+/// shared-memory index on the writer plus its lock file (4), and each reader its own file and log (2 more); thousands of
+/// databases reach the process's limit (<c>ulimit -n</c>) long before memory or threads. Past the budget, readers stop
+/// growing beyond one per database, and a database about to open first closes databases nobody is using, the least
+/// recently used first (a clock sweep), as an idle timeout would; they open again on their next call.
+/// </summary>
+/// <remarks>Counts are kept by the pools (<see cref="Add"/>); the budget itself takes no lock.</remarks>
+public sealed partial class OpenFileBudget
+{
+    /// <summary>Files an open database holds with its writer and no reader: the database, its log, its shared-memory
+    /// index and its lock file.</summary>
+    public const int PerDatabase = 4;
+
+    /// <summary>Files each reader adds: its own descriptors of the database and its log.</summary>
+    public const int PerReader = 2;
+
+    private long _used;
+
+    /// <summary>A budget of <paramref name="limit"/> files.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The limit is below one database with a reader.</exception>
+    public OpenFileBudget(long limit)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, PerDatabase + PerReader);
+        Limit = limit;
+    }
+
+    /// <summary>Three quarters of the process's limit on open files (the rest is left to sockets, logs and the
+    /// runtime), or unlimited where the platform has none to read.</summary>
+    public static OpenFileBudget FromProcessLimit() => new(ProcessLimit() is { } limit ? Math.Max(PerDatabase + PerReader, limit * 3 / 4) : long.MaxValue);
+
+    /// <summary>The most files the databases may hold.</summary>
+    public long Limit { get; }
+
+    /// <summary>The files the open databases hold now.</summary>
+    public long Used => Interlocked.Read(ref _used);
+
+    /// <summary>True when <paramref name="files"/> more fit.</summary>
+    public bool HasRoom(int files) => Used + files <= Limit;
+
+    /// <summary>Counts <paramref name="files"/> as held if they fit with <paramref name="headroom"/> more to spare;
+    /// atomic, so concurrent openers never both take the last room.</summary>
+    public bool TryReserve(long files, long headroom = 0)
+    {
+        while (true)
+        {
+            var used = Interlocked.Read(ref _used);
+            if (used + files + headroom > Limit)
+            {
+                return false;
+            }
+
+            if (Interlocked.CompareExchange(ref _used, used + files, used) == used)
+            {
+                return true;
+            }
+        }
+    }
+
+    /// <summary>Counts files opened (positive) or closed (negative).</summary>
+    public void Add(long files) => Interlocked.Add(ref _used, files);
+
+    /// <summary>The soft limit on open files (<c>RLIMIT_NOFILE</c>) on Linux and macOS, or null.</summary>
+    public static long? ProcessLimit()
+    {
+        var resource = OperatingSystem.IsLinux() ? 7 : OperatingSystem.IsMacOS() ? 8 : -1;
+        if (resource < 0)
+        {
+            return null;
+        }
+
+        try
+        {
+            return GetResourceLimit(resource, out var limit) == 0 && limit.Current is > 0 and < long.MaxValue ? limit.Current : null;
+        }
+        catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return null;
+        }
+    }
+
+    [LibraryImport("libc", EntryPoint = "getrlimit")]
+    private static partial int GetResourceLimit(int resource, out ResourceLimit limit);
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct ResourceLimit
+    {
+        public long Current;
+        public long Maximum;
+    }
+}
