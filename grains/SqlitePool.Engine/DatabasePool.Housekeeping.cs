@@ -78,8 +78,26 @@ public sealed partial class DatabasePool
         {
             lock (_sync)
             {
-                return OpenFileBudget.PerDatabase + (OpenFileBudget.PerReader * _readers.Count);
+                return FilesHeld(_readers.Count + _readersOpening);
             }
+        }
+    }
+
+    /// <summary>The files counted for a pool with <paramref name="readers"/> readers (the first is in
+    /// <see cref="OpenFileBudget.PerDatabase"/>).</summary>
+    private static long FilesHeld(int readers) => OpenFileBudget.PerDatabase + (OpenFileBudget.PerReader * Math.Max(0, readers - 1));
+
+    private bool _filesReleased;
+
+    /// <summary>Under <c>_sync</c>, as a reader that was opening ends: into the pool (<paramref name="opened"/>), or not,
+    /// which gives back the files reserved for it (unless the closed pool gave back everything already).</summary>
+    private void ReaderOpenEnded(bool opened)
+    {
+        var before = FilesHeld(_readers.Count + _readersOpening);
+        _readersOpening--;
+        if (!opened && !_filesReleased)
+        {
+            FileBudget?.Add(FilesHeld(_readers.Count + _readersOpening) - before);
         }
     }
 
@@ -113,10 +131,14 @@ public sealed partial class DatabasePool
     }
 
     /// <summary>Under <c>_sync</c>: whether one more reader may open. Past the file budget a database keeps to the
-    /// readers it has, one at least.</summary>
-    private bool ReaderFits() =>
-        _readers.Count + _readersOpening < _options.MaxReaders
-        && (_readers.Count + _readersOpening == 0 || FileBudget is not { } budget || budget.HasRoom(OpenFileBudget.PerReader));
+    /// readers it has, one at least (whose files its open reserved). A second reader's files are taken here, so two
+    /// databases never both take the last room; a reader that then fails to open gives them back.</summary>
+    private bool ReaderFits()
+    {
+        var count = _readers.Count + _readersOpening;
+        return count < _options.MaxReaders
+            && (count == 0 || FileBudget is not { } budget || budget.TryReserve(OpenFileBudget.PerReader));
+    }
 
     /// <summary>A visit of the sweeper: does what is due and plans the next visit, which it always does first.</summary>
     internal void Sweep()
@@ -252,12 +274,13 @@ public sealed partial class DatabasePool
             _idleReaders.Push(keep[i]); // the same order: the most recently used on top
         }
 
+        var before = FilesHeld(_readers.Count + _readersOpening);
         foreach (var reader in expired)
         {
             _readers.Remove(reader);
         }
 
-        FileBudget?.Add(-OpenFileBudget.PerReader * expired.Count);
+        FileBudget?.Add(FilesHeld(_readers.Count + _readersOpening) - before);
     }
 
     private static DateTimeOffset Min(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;

@@ -91,7 +91,7 @@ public sealed partial class DatabasePool
             // The common case: a connection is free and nobody waits ahead.
             if (!TryTake(kind, out connection, out var openReader) && openReader)
             {
-                _readersOpening--;
+                ReaderOpenEnded(opened: false);
             }
 
             connection?.HeldLocally = true;

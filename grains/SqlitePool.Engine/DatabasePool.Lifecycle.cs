@@ -1,4 +1,5 @@
 using Microsoft.Data.Sqlite;
+using SQLitePCL;
 using SqlitePool.Diagnostics;
 using SqlitePool.Hosting;
 
@@ -107,7 +108,9 @@ public sealed partial class DatabasePool
             ReleaseFenceOnce();
             lock (_sync)
             {
-                FileBudget?.Add(-(OpenFileBudget.PerDatabase + OpenFileBudget.PerReader * _readers.Count));
+                // Readers still opening count until they end (ReaderOpenEnded), which then counts nothing more.
+                FileBudget?.Add(-FilesHeld(_readers.Count + _readersOpening));
+                _filesReleased = true;
             }
 
             _onClosed?.Invoke(this);
@@ -143,7 +146,9 @@ public sealed partial class DatabasePool
         {
             try
             {
-                await CloseConnectionAsync(_writer.Worker, checkpoint: true, _wal).ConfigureAwait(false);
+                // A pool that retires itself (idle, or for another database's files) opens again soon: it leaves its log for
+                // that open rather than pay a checkpoint's syncs now. A close for good checkpoints.
+                await CloseConnectionAsync(_writer.Worker, checkpoint: !_retired, _wal).ConfigureAwait(false);
             }
             catch (ObjectDisposedException)
             {
@@ -235,6 +240,12 @@ public sealed partial class DatabasePool
                     {
                         Checkpoint(connection.Handle!, "TRUNCATE", wal, busyTimeout: TimeSpan.Zero);
                     }
+                    else if (wal is not null && worker.ConnectionOrNull is { } writer)
+                    {
+                        // Nor does SQLite's own close of the last connection checkpoint: the log stays, and the next
+                        // open reads it back.
+                        raw.sqlite3_db_config(writer.Handle!, raw.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, out var unchanged);
+                    }
                 }
                 catch (SqlStatementException)
                 {
@@ -292,7 +303,7 @@ public sealed partial class DatabasePool
             await CloseConnectionAsync(worker, checkpoint: false).ConfigureAwait(false);
             lock (_sync)
             {
-                _readersOpening--;
+                ReaderOpenEnded(opened: false);
                 Dispatch();
             }
 
@@ -301,11 +312,10 @@ public sealed partial class DatabasePool
 
         lock (_sync)
         {
-            _readersOpening--;
+            ReaderOpenEnded(opened: !_closed);
             if (!_closed)
             {
                 _readers.Add(reader);
-                FileBudget?.Add(OpenFileBudget.PerReader);
                 return reader;
             }
 

@@ -21,7 +21,6 @@ public sealed class DatabasePoolRegistry : IAsyncDisposable
     private readonly Lock _clockLock = new();
     private readonly List<DatabasePool> _clock = [];
     private int _hand;
-    private long _freeing;
     private volatile bool _disposed;
 
     /// <summary>Creates the registry; its pools report to <paramref name="metrics"/> and log to <paramref name="loggers"/> when
@@ -49,6 +48,10 @@ public sealed class DatabasePoolRegistry : IAsyncDisposable
     public long Evictions => Interlocked.Read(ref _evictions);
 
     private long _evictions;
+    private long _roomWaits;
+
+    /// <summary>Times an open waited a moment for room because every open database was in use (or being closed).</summary>
+    public long RoomWaits => Interlocked.Read(ref _roomWaits);
 
     /// <summary>The threads the pools' SQLite work runs on.</summary>
     public SqliteScheduler Scheduler { get; }
@@ -175,15 +178,15 @@ public sealed class DatabasePoolRegistry : IAsyncDisposable
     /// opens all the same (and may find the process out of files: a typed error, not a crash).</summary>
     public static readonly TimeSpan RoomWait = TimeSpan.FromSeconds(5);
 
-    /// <summary>Reserves the files of a database about to open, with room for its first reader. Past the file budget,
+    /// <summary>Reserves the files of a database about to open (its first reader's included). Past the file budget,
     /// closes databases nobody is using, least recently used first (a clock sweep: a pool used since the hand last
     /// passed is skipped once); while every open database is in use, tries again every few milliseconds, up to
     /// <see cref="RoomWait"/>, and then takes the files all the same.</summary>
     private async Task ReserveRoomAsync()
     {
-        const int files = OpenFileBudget.PerDatabase + OpenFileBudget.PerReader;
+        const int files = OpenFileBudget.PerDatabase;
         var started = _time.GetTimestamp();
-        while (!FileBudget.TryReserve(OpenFileBudget.PerDatabase, headroom: OpenFileBudget.PerReader))
+        while (!FileBudget.TryReserve(files))
         {
             if (_time.GetElapsedTime(started) >= RoomWait)
             {
@@ -193,20 +196,21 @@ public sealed class DatabasePoolRegistry : IAsyncDisposable
 
             if (!await EvictAsync(files).ConfigureAwait(false))
             {
+                Interlocked.Increment(ref _roomWaits);
                 await Task.Delay(TimeSpan.FromMilliseconds(5), _time).ConfigureAwait(false);
             }
         }
     }
 
-    /// <summary>One sweep of the clock: closes idle databases until <paramref name="files"/> more fit (evictions already
-    /// under way count as done) and waits for their closes.</summary>
+    /// <summary>One sweep of the clock: closes idle databases holding at least <paramref name="files"/> (each opener
+    /// makes its own room: room another eviction frees may go to another opener) and waits for their closes.</summary>
     /// <returns>False when it found none to close.</returns>
     private async Task<bool> EvictAsync(int files)
     {
         List<(DatabasePool Pool, Task Close, long Files)> evicted = [];
         lock (_clockLock)
         {
-            var need = FileBudget.Used + files - Interlocked.Read(ref _freeing) - FileBudget.Limit;
+            var need = Math.Max(files, FileBudget.Used + files - FileBudget.Limit);
             for (var steps = 2 * _clock.Count; need > 0 && steps > 0 && _clock.Count > 0; steps--)
             {
                 _hand %= _clock.Count;
@@ -221,7 +225,6 @@ public sealed class DatabasePoolRegistry : IAsyncDisposable
                 {
                     var held = pool.OpenFiles;
                     evicted.Add((pool, close, held));
-                    Interlocked.Add(ref _freeing, held);
                     need -= held;
                     _clock.RemoveAt(_hand);
                     continue;
@@ -231,7 +234,7 @@ public sealed class DatabasePoolRegistry : IAsyncDisposable
             }
         }
 
-        foreach (var (pool, close, held) in evicted)
+        foreach (var (_, close, _) in evicted)
         {
             try
             {
@@ -243,7 +246,6 @@ public sealed class DatabasePoolRegistry : IAsyncDisposable
             }
             finally
             {
-                Interlocked.Add(ref _freeing, -held);
                 Interlocked.Increment(ref _evictions);
             }
         }

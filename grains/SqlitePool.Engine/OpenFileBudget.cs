@@ -12,26 +12,27 @@ namespace SqlitePool.Engine;
 /// <remarks>Counts are kept by the pools (<see cref="Add"/>); the budget itself takes no lock.</remarks>
 public sealed partial class OpenFileBudget
 {
-    /// <summary>Files an open database holds with its writer and no reader: the database, its log, its shared-memory
-    /// index and its lock file.</summary>
-    public const int PerDatabase = 4;
+    /// <summary>Files an open database is counted for: its writer's database, log and shared-memory index, its lock
+    /// file, and its first reader's database and log (kept for it even while it has no reader, so a read never finds
+    /// the budget spent).</summary>
+    public const int PerDatabase = 6;
 
-    /// <summary>Files each reader adds: its own descriptors of the database and its log.</summary>
+    /// <summary>Files each further reader adds: its own descriptors of the database and its log.</summary>
     public const int PerReader = 2;
 
     private long _used;
 
     /// <summary>A budget of <paramref name="limit"/> files.</summary>
-    /// <exception cref="ArgumentOutOfRangeException">The limit is below one database with a reader.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The limit is below one database.</exception>
     public OpenFileBudget(long limit)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(limit, PerDatabase + PerReader);
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, PerDatabase);
         Limit = limit;
     }
 
     /// <summary>Three quarters of the process's limit on open files (the rest is left to sockets, logs and the
     /// runtime), or unlimited where the platform has none to read.</summary>
-    public static OpenFileBudget FromProcessLimit() => new(ProcessLimit() is { } limit ? Math.Max(PerDatabase + PerReader, limit * 3 / 4) : long.MaxValue);
+    public static OpenFileBudget FromProcessLimit() => new(ProcessLimit() is { } limit ? Math.Max(PerDatabase, limit * 3 / 4) : long.MaxValue);
 
     /// <summary>The most files the databases may hold.</summary>
     public long Limit { get; }

@@ -29,6 +29,7 @@ public sealed class SqliteScheduler : IDisposable
 
     private readonly object _gate = new();
     private readonly Queue<ConnectionWorker> _ready = new();
+
     private readonly SqliteSchedulerOptions _options;
     private readonly Timer _stallCheck;
     private int _threads;

@@ -3,8 +3,10 @@ namespace SqlitePool.Engine;
 /// <summary>Settings of the <see cref="SqliteScheduler"/>: how many threads run SQLite work for all databases.</summary>
 public sealed class SqliteSchedulerOptions
 {
-    /// <summary>Default of <see cref="MinThreads"/>: twice the cores, at least 4, so fsyncs of several databases overlap.</summary>
-    public static readonly int DefaultMinThreads = Math.Max(64, 4 * Environment.ProcessorCount);
+    /// <summary>Default of <see cref="MinThreads"/>: four per core, at least 32. Commits of different databases each wait
+    /// for their own fsync, and a disk completes many at once (here 6k fsyncs/s alone, 35k/s with 16 at a time); an
+    /// idle thread costs no CPU.</summary>
+    public static readonly int DefaultMinThreads = Math.Max(32, 4 * Environment.ProcessorCount);
 
     /// <summary>Default of <see cref="MaxThreads"/>.</summary>
     public const int DefaultMaxThreads = 128;

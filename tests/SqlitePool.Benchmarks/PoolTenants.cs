@@ -37,6 +37,13 @@ internal sealed class PoolTenants : ITenantSide
 
     public Task InsertAsync(int database) => _databases[database].ExecuteAsync(TenantWorkload.Insert, TenantWorkload.Value);
 
+    /// <summary>The engine's file budget and evictions, for the log.</summary>
+    public string EngineState()
+    {
+        var registry = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<SqlitePool.Engine.DatabasePoolRegistry>(_silo.Services);
+        return $"files {registry.FileBudget.Used:N0} of {registry.FileBudget.Limit:N0}, {registry.OpenPools.Count:N0} databases open, {registry.Evictions:N0} closed for room, {registry.RoomWaits:N0} waits for room";
+    }
+
     /// <summary>Stops the silo's host with every database open.</summary>
     public Task StopAsync() => _silo.StopAsync();
 

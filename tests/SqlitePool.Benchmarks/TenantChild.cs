@@ -47,7 +47,15 @@ internal static class TenantChild
             await workload.CreateAllAsync();
             (opens, openErrors) = (clock.Elapsed, workload.Errors);
             Console.Error.WriteLine($"created {databases:N0} databases in {opens.TotalSeconds:0.00} s, {openErrors} errors, {peak.Peak:N0} threads at most");
+            if (tenants is PoolTenants pool)
+            {
+                Console.Error.WriteLine(pool.EngineState());
+            }
             rate = await workload.RunAsync(times.Warmup, times.Run);
+            if (tenants is PoolTenants after)
+            {
+                Console.Error.WriteLine(after.EngineState());
+            }
             peakThreads = peak.Peak;
         }
 

@@ -21,8 +21,8 @@ public sealed class SqlitePoolOptions : DatabaseOptions
     /// hosting sets it to the pod name).</summary>
     public string? NodeName { get; set; }
 
-    /// <summary>Threads the silo keeps for SQLite work, whatever the number of databases (default twice the cores, at
-    /// least 4). See <see cref="SchedulerMaxThreads"/>.</summary>
+    /// <summary>Threads the silo keeps for SQLite work, whatever the number of databases (default four per core, at
+    /// least 32). See <see cref="SchedulerMaxThreads"/>.</summary>
     public int SchedulerMinThreads { get; set; } = SqliteSchedulerOptions.DefaultMinThreads;
 
     /// <summary>The most threads SQLite work of all databases ever runs on (default 128): more are added only while every

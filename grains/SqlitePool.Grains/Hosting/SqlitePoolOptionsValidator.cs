@@ -25,7 +25,7 @@ internal sealed class SqlitePoolOptionsValidator(IOptions<SqlitePoolOptions> opt
 
         Require(o.SchedulerMinThreads >= 1, "SchedulerMinThreads", o.SchedulerMinThreads, "1 or more");
         Require(o.SchedulerMaxThreads >= o.SchedulerMinThreads, "SchedulerMaxThreads", o.SchedulerMaxThreads, $"at least SchedulerMinThreads ({o.SchedulerMinThreads})");
-        Require(o.MaxOpenFiles == 0 || o.MaxOpenFiles >= OpenFileBudget.PerDatabase + OpenFileBudget.PerReader, "MaxOpenFiles", o.MaxOpenFiles, "0 (three quarters of the process's limit) or 6 and more");
+        Require(o.MaxOpenFiles == 0 || o.MaxOpenFiles >= OpenFileBudget.PerDatabase, "MaxOpenFiles", o.MaxOpenFiles, $"0 (three quarters of the process's limit) or {OpenFileBudget.PerDatabase} and more");
         Require(o.SqliteSoftHeapLimitBytes >= 0, "SqliteSoftHeapLimitBytes", o.SqliteSoftHeapLimitBytes, "0 (none) or more");
         Require(o.HolderCheckInterval > TimeSpan.Zero && o.HolderCheckInterval.TotalMilliseconds <= int.MaxValue, "HolderCheckInterval", o.HolderCheckInterval, "more than zero, under 24 days");
         Require(o.HealthCheckTimeout > TimeSpan.Zero && o.HealthCheckTimeout.TotalMilliseconds <= int.MaxValue, "HealthCheckTimeout", o.HealthCheckTimeout, "more than zero, under 24 days");

@@ -58,7 +58,7 @@ public sealed class ManyDatabasesTests : IAsyncLifetime
         {
             o.DataRoot = Path.Combine(_directory.Path, "data");
             o.NodeName = "local";
-            o.MaxOpenFiles = 8 * (OpenFileBudget.PerDatabase + OpenFileBudget.PerReader);
+            o.MaxOpenFiles = 8 * OpenFileBudget.PerDatabase;
         }));
         _cluster = builder.Build();
         await _cluster.DeployAsync();

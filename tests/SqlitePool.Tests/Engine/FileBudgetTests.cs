@@ -14,7 +14,7 @@ public sealed class FileBudgetTests
     public async Task Thirty_databases_share_a_budget_of_five_and_keep_their_data()
     {
         using var directory = new TempDirectory();
-        var budget = new OpenFileBudget(5 * (OpenFileBudget.PerDatabase + OpenFileBudget.PerReader));
+        var budget = new OpenFileBudget(5 * OpenFileBudget.PerDatabase);
         await using var registry = new DatabasePoolRegistry(TimeProvider.System, fileBudget: budget);
         long most = 0;
 
@@ -43,7 +43,7 @@ public sealed class FileBudgetTests
     public async Task A_database_in_use_is_not_closed_to_make_room()
     {
         using var directory = new TempDirectory();
-        var budget = new OpenFileBudget(2 * (OpenFileBudget.PerDatabase + OpenFileBudget.PerReader));
+        var budget = new OpenFileBudget(2 * OpenFileBudget.PerDatabase);
         await using var registry = new DatabasePoolRegistry(TimeProvider.System, fileBudget: budget);
         var held = await registry.GetOrOpenAsync("held.db", directory.File("held.db"), new DatabaseOptions(), null);
         await using var lease = await held.AcquireAsync(LeaseKind.Writer, Ct);
@@ -63,7 +63,7 @@ public sealed class FileBudgetTests
     public async Task Past_the_budget_a_database_keeps_to_one_reader()
     {
         using var directory = new TempDirectory();
-        var budget = new OpenFileBudget(OpenFileBudget.PerDatabase + OpenFileBudget.PerReader);
+        var budget = new OpenFileBudget(OpenFileBudget.PerDatabase);
         await using var registry = new DatabasePoolRegistry(TimeProvider.System, fileBudget: budget);
         var pool = await registry.GetOrOpenAsync("one.db", directory.File("one.db"), new DatabaseOptions { MaxReaders = 4 }, null);
 
