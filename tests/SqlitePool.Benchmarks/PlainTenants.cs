@@ -20,6 +20,9 @@ internal sealed class PlainTenants : ITenantSide
 
     public bool Blocking => true;
 
+    /// <summary>Each database keeps a pooled connection once used.</summary>
+    public int OpenDatabases => _connectionStrings.Length;
+
     public Task CreateAsync(int database)
     {
         using var connection = Open(database);

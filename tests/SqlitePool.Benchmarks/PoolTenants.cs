@@ -20,6 +20,9 @@ internal sealed class PoolTenants : ITenantSide
 
     public bool Blocking => false;
 
+    public int OpenDatabases => Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions
+        .GetRequiredService<SqlitePool.Engine.DatabasePoolRegistry>(_silo.Services).OpenPools.Count(p => !p.IsClosed);
+
     public async Task CreateAsync(int database)
     {
         await _databases[database].ExecuteAsync(TenantWorkload.Create);

@@ -69,6 +69,7 @@ internal static class TenantChild
 
         // Idle timeouts (of readers, say) fire in the quiet before the CPU time is measured.
         await Task.Delay(times.Settle);
+        var (rssIdle, openDatabases) = (ProcessProbe.RetainedRssMiB(), tenants.OpenDatabases);
         var idleCpu = await ProcessProbe.CpuPercentAsync(times.Idle);
         var stop = Stopwatch.StartNew();
         await tenants.StopAsync();
@@ -84,6 +85,8 @@ internal static class TenantChild
             PeakThreads = peakThreads,
             RssBeforeMiB = rssBefore,
             RssMiB = rss,
+            RssIdleMiB = rssIdle,
+            OpenDatabases = openDatabases,
             SqliteHeapMiB = sqliteHeap,
             OpenFiles = openFiles,
             OpenFileLimit = openFileLimit,

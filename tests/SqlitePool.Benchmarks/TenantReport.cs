@@ -44,6 +44,15 @@ internal sealed record TenantReport
 
     public double RssPerDatabaseKiB => Databases == 0 ? 0 : (RssMiB - RssBeforeMiB) * 1024 / Databases;
 
+    /// <summary>Resident memory after the quiet that follows the run (idle readers closed), in MiB.</summary>
+    public double RssIdleMiB { get; init; }
+
+    /// <summary>Databases open at that point.</summary>
+    public int OpenDatabases { get; init; }
+
+    /// <summary>What each open database costs at rest: (idle RSS - RSS before any open) / open databases.</summary>
+    public double RssPerOpenDatabaseKiB => OpenDatabases == 0 ? 0 : (RssIdleMiB - RssBeforeMiB) * 1024 / OpenDatabases;
+
     /// <summary>CPU time of the process, every database open and no load, as a percentage of one core.</summary>
     public double IdleCpuPercent { get; init; }
 
@@ -60,8 +69,8 @@ internal sealed record TenantReport
     public string Describe() => Failure is not null
         ? $"{Side} FAILED (exit code {ExitCode}): {Failure}"
         : string.Format(CultureInfo.InvariantCulture,
-            "{0}: opens {1:0.00} s ({2} errors), {3:N0} ops/s ({4} errors{5}), peak {6:N0} threads, RSS {7:0.0} MiB (+{8:0.0} KiB per database; SQLite heap {9:0.0} MiB), {10} of {13} open files, idle CPU {11:0.0}% of a core, stop {12:0.00} s",
+            "{0}: opens {1:0.00} s ({2} errors), {3:N0} ops/s ({4} errors{5}), peak {6:N0} threads, RSS {7:0.0} MiB (+{8:0.0} KiB per database; SQLite heap {9:0.0} MiB), {10} of {13} open files, idle CPU {11:0.0}% of a core, stop {12:0.00} s; at rest {14:N0} databases open, RSS {15:0.0} MiB, {16:0.0} KiB per open database",
             Side, OpensSeconds, OpenErrors, OpsPerSecond, Errors, FirstError is null ? "" : "; first: " + FirstError,
             PeakThreads, RssMiB, RssPerDatabaseKiB, SqliteHeapMiB, OpenFiles?.ToString("N0", CultureInfo.InvariantCulture) ?? "?", IdleCpuPercent, StopSeconds,
-            OpenFileLimit?.ToString("N0", CultureInfo.InvariantCulture) ?? "?");
+            OpenFileLimit?.ToString("N0", CultureInfo.InvariantCulture) ?? "?", OpenDatabases, RssIdleMiB, RssPerOpenDatabaseKiB);
 }

@@ -17,6 +17,9 @@ internal interface ITenantSide : IAsyncDisposable
 
     Task InsertAsync(int database);
 
+    /// <summary>How many of the databases are open now (the pool may have closed some to stay under its file budget).</summary>
+    int OpenDatabases { get; }
+
     /// <summary>Closes every database; this is what the stop time measures.</summary>
     Task StopAsync();
 }

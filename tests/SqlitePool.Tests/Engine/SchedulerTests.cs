@@ -5,7 +5,8 @@ using SqlitePool.Tests.Support;
 namespace SqlitePool.Tests.Engine;
 
 /// <summary>The silo-wide scheduler: threads bounded whatever the number of databases, and long statements never
-/// starve short ones.</summary>
+/// starve short ones. Run alone: the process's thread count is part of what they check.</summary>
+[Collection(ProcessThreadsCollection.Name)]
 public sealed class SchedulerTests
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
@@ -112,4 +113,11 @@ public sealed class SchedulerTests
             current = seen;
         }
     }
+}
+
+/// <summary>Tests that count the process's threads run after the others, alone.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class ProcessThreadsCollection
+{
+    public const string Name = "Process threads";
 }
