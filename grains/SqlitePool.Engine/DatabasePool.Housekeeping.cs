@@ -29,7 +29,7 @@ public sealed partial class DatabasePool
     /// <summary>The checkpoint the governor runs now, if any (tests wait for it while they move a fake clock).</summary>
     internal Task Governing => _governing ?? Task.CompletedTask;
 
-    /// <summary>Under the sweeper's lock: when the planned visit that counts is (UTC ticks), or MaxValue when none.</summary>
+    /// <summary>Under the sweeper's lock: when the planned visit that counts is (a clock timestamp), or MaxValue when none.</summary>
     internal long SweepAt { get; set; } = long.MaxValue;
 
     /// <summary>When nobody used the pool since: the time it closes unless used (null once closed).</summary>
@@ -39,7 +39,7 @@ public sealed partial class DatabasePool
         {
             lock (_sync)
             {
-                return _closed || _options.DatabaseIdleTimeout == Timeout.InfiniteTimeSpan ? null : _lastUsedAt + _options.DatabaseIdleTimeout;
+                return _closed || _options.DatabaseIdleTimeout == Timeout.InfiniteTimeSpan ? null : After(_lastUsedAt, _options.DatabaseIdleTimeout);
             }
         }
     }
@@ -61,6 +61,9 @@ public sealed partial class DatabasePool
             _sweeper.Schedule(this, Now + _sweepPeriod);
         }
     }
+
+    /// <summary>Under the registry's clock lock: the pool's place in its eviction clock, while open.</summary>
+    internal LinkedListNode<DatabasePool>? ClockEntry { get; set; }
 
     /// <summary>Where the files the pool holds are counted (set by the registry); null counts nothing.</summary>
     internal OpenFileBudget? FileBudget { get; set; }
@@ -197,13 +200,16 @@ public sealed partial class DatabasePool
             }
 
             _usedSinceSweep = false;
-            if (!_closed && _idleReaders.Count > 0)
+
+            // An idle database closes with its readers (before its writer, by the close); otherwise idle readers close
+            // alone. Readers never checkpoint as they close (NO_CKPT_ON_CLOSE), whichever connection closes last.
+            closeIdle = !busy && _changes is null && _options.DatabaseIdleTimeout != Timeout.InfiniteTimeSpan
+                && now - _lastUsedAt >= _options.DatabaseIdleTimeout;
+            if (!closeIdle && !_closed && _idleReaders.Count > 0)
             {
                 CollectIdleReaders(now, idleReaders);
             }
 
-            closeIdle = !busy && _readers.Count == 0 && _changes is null && _options.DatabaseIdleTimeout != Timeout.InfiniteTimeSpan
-                && now - _lastUsedAt >= _options.DatabaseIdleTimeout;
             _sweepSoon = busy;
             if (closeIdle)
             {
@@ -236,17 +242,17 @@ public sealed partial class DatabasePool
         }
 
         // Quiet: the next visit is the first idle deadline.
-        var next = _options.DatabaseIdleTimeout == Timeout.InfiniteTimeSpan ? DateTimeOffset.MaxValue : _lastUsedAt + _options.DatabaseIdleTimeout;
+        var next = _options.DatabaseIdleTimeout == Timeout.InfiniteTimeSpan ? DateTimeOffset.MaxValue : After(_lastUsedAt, _options.DatabaseIdleTimeout);
         if (walPending)
         {
-            next = Min(next, _lastGovernedAt + _options.CheckpointInterval);
+            next = Min(next, After(_lastGovernedAt, _options.CheckpointInterval));
         }
 
         lock (_sync)
         {
             foreach (var reader in _idleReaders)
             {
-                next = Min(next, reader.IdleSince + _options.ReaderIdleTimeout);
+                next = Min(next, After(reader.IdleSince, _options.ReaderIdleTimeout));
             }
         }
 
@@ -284,6 +290,10 @@ public sealed partial class DatabasePool
     }
 
     private static DateTimeOffset Min(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;
+
+    /// <summary><paramref name="time"/> + <paramref name="span"/>, or the end of time rather than past it.</summary>
+    private static DateTimeOffset After(DateTimeOffset time, TimeSpan span) =>
+        span >= DateTimeOffset.MaxValue - time ? DateTimeOffset.MaxValue : time + span;
 
     private static DateTimeOffset Max(DateTimeOffset a, DateTimeOffset b) => a > b ? a : b;
 }

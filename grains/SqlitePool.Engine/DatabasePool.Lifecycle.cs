@@ -292,6 +292,9 @@ public sealed partial class DatabasePool
             {
                 var connection = Connect(Path, SqliteOpenMode.ReadWrite);
                 worker.SetConnection(connection);
+
+                // Checkpoints belong to the writer: a reader that happens to close last leaves the log to the next open.
+                raw.sqlite3_db_config(connection.Handle!, raw.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, out var unchanged);
                 ApplyPragmas(connection, _options, reader: true);
                 worker.Policy = InstallPolicy(connection, _options, Path);
                 return true;

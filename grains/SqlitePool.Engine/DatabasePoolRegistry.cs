@@ -17,10 +17,10 @@ public sealed class DatabasePoolRegistry : IAsyncDisposable
     private readonly ILogger? _logger;
     private readonly ConcurrentDictionary<string, Lazy<Task<DatabasePool>>> _pools = new(StringComparer.Ordinal);
 
-    // The clock the file budget's evictions sweep: every pool opened, in order; closed ones drop out as the hand passes.
+    // The clock the file budget's evictions sweep: every open pool, in the order opened; a pool leaves it as it closes.
     private readonly Lock _clockLock = new();
-    private readonly List<DatabasePool> _clock = [];
-    private int _hand;
+    private readonly LinkedList<DatabasePool> _clock = new();
+    private LinkedListNode<DatabasePool>? _hand;
     private volatile bool _disposed;
 
     /// <summary>Creates the registry; its pools report to <paramref name="metrics"/> and log to <paramref name="loggers"/> when
@@ -161,7 +161,10 @@ public sealed class DatabasePoolRegistry : IAsyncDisposable
             pool.FileBudget = FileBudget;
             lock (_clockLock)
             {
-                _clock.Add(pool);
+                if (!pool.IsClosed)
+                {
+                    pool.ClockEntry = _clock.AddLast(pool);
+                }
             }
 
             return pool;
@@ -211,27 +214,24 @@ public sealed class DatabasePoolRegistry : IAsyncDisposable
         lock (_clockLock)
         {
             var need = Math.Max(files, FileBudget.Used + files - FileBudget.Limit);
-            for (var steps = 2 * _clock.Count; need > 0 && steps > 0 && _clock.Count > 0; steps--)
+            var node = _hand?.List is null ? _clock.First : _hand;
+            for (var steps = 2 * _clock.Count; need > 0 && steps > 0 && node is not null; steps--)
             {
-                _hand %= _clock.Count;
-                var pool = _clock[_hand];
-                if (pool.IsClosed)
-                {
-                    _clock.RemoveAt(_hand);
-                    continue;
-                }
-
-                if (!pool.TakeTouched() && pool.RetireIfQuiet() is { } close)
+                var pool = node.Value;
+                var next = node.Next ?? _clock.First;
+                if (!pool.TakeTouched() && !pool.IsClosed && pool.RetireIfQuiet() is { } close)
                 {
                     var held = pool.OpenFiles;
                     evicted.Add((pool, close, held));
                     need -= held;
-                    _clock.RemoveAt(_hand);
-                    continue;
+                    Unlink(pool);
+                    next = next == node ? null : next;
                 }
 
-                _hand++;
+                node = next;
             }
+
+            _hand = node;
         }
 
         foreach (var (_, close, _) in evicted)
@@ -253,8 +253,27 @@ public sealed class DatabasePoolRegistry : IAsyncDisposable
         return evicted.Count > 0;
     }
 
+    // Under _clockLock.
+    private void Unlink(DatabasePool pool)
+    {
+        if (pool.ClockEntry is { List: not null } entry)
+        {
+            if (_hand == entry)
+            {
+                _hand = entry.Next;
+            }
+
+            _clock.Remove(entry);
+        }
+    }
+
     private void Forget(DatabasePool pool)
     {
+        lock (_clockLock)
+        {
+            Unlink(pool);
+        }
+
         if (_pools.TryGetValue(pool.Path, out var entry) && entry.IsValueCreated && entry.Value.IsCompletedSuccessfully && entry.Value.Result == pool)
         {
             _pools.TryRemove(new KeyValuePair<string, Lazy<Task<DatabasePool>>>(pool.Path, entry));

@@ -8,11 +8,14 @@ namespace SqlitePool.Engine;
 /// of it falls due (<see cref="Schedule"/>); the timer wakes only for the earliest, and visits only the pools due then.
 /// A database with nothing to do is visited once per idle timeout, and an idle process not at all.
 /// </summary>
-/// <remarks>Planned visits are kept in a queue by time. A pool asked to come earlier gets a second entry; the later
+/// <remarks>Visits are planned on the clock's monotonic timestamps, so a wall clock stepped back (NTP, a resumed VM)
+/// delays none. Planned visits are kept in a queue by time. A pool asked to come earlier gets a second entry; the later
 /// one is skipped when it comes up (<see cref="DatabasePool.SweepAt"/> names the entry that counts). Everything here is
 /// guarded by <c>_gate</c>; a pool is visited outside it, and plans its next visit itself.</remarks>
 internal sealed class PoolSweeper
 {
+    // A timer is set at most this far ahead (ITimer takes under 50 days); a later visit is reached in several.
+    private static readonly TimeSpan LongestWait = TimeSpan.FromDays(1);
     private static readonly ConditionalWeakTable<TimeProvider, PoolSweeper> Sweepers = [];
 
     private readonly object _gate = new();
@@ -34,31 +37,40 @@ internal sealed class PoolSweeper
     /// <summary>Visits made so far (for tests and statistics).</summary>
     public long Visits { get; private set; }
 
-    /// <summary>Plans a visit of <paramref name="pool"/> at <paramref name="at"/>; an earlier one already planned stands.</summary>
+    /// <summary>Plans a visit of <paramref name="pool"/> at <paramref name="at"/> (read against the wall clock now, then
+    /// kept as a delay); an earlier one already planned stands.</summary>
     public void Schedule(DatabasePool pool, DateTimeOffset at)
     {
-        var ticks = at.UtcTicks;
+        var delay = at - _time.GetUtcNow();
+        var due = _time.GetTimestamp() + ToTimestamp(delay < TimeSpan.Zero ? TimeSpan.Zero : delay);
         lock (_gate)
         {
-            if (ticks >= pool.SweepAt)
+            if (due >= pool.SweepAt)
             {
                 return;
             }
 
-            pool.SweepAt = ticks;
-            _planned.Enqueue(pool, ticks);
-            if (!_visiting && ticks < _timerAt)
+            pool.SweepAt = due;
+            _planned.Enqueue(pool, due);
+            if (!_visiting && due < _timerAt)
             {
-                Arm(ticks);
+                Arm(due);
             }
         }
     }
 
-    // Under _gate.
-    private void Arm(long ticks)
+    private long ToTimestamp(TimeSpan delay)
     {
-        _timerAt = ticks;
-        var delay = TimeSpan.FromTicks(Math.Max(0, ticks - _time.GetUtcNow().UtcTicks));
+        var seconds = Math.Min(delay.TotalSeconds, TimeSpan.FromDays(365 * 100).TotalSeconds);
+        return (long)(seconds * _time.TimestampFrequency);
+    }
+
+    // Under _gate.
+    private void Arm(long due)
+    {
+        var delay = _time.GetElapsedTime(_time.GetTimestamp(), due);
+        delay = delay < TimeSpan.Zero ? TimeSpan.Zero : delay > LongestWait ? LongestWait : delay;
+        _timerAt = due;
         _timer.Change(delay, Timeout.InfiniteTimeSpan);
     }
 
@@ -69,7 +81,7 @@ internal sealed class PoolSweeper
         {
             _visiting = true;
             _timerAt = long.MaxValue;
-            var now = _time.GetUtcNow().UtcTicks;
+            var now = _time.GetTimestamp();
             while (_planned.TryPeek(out var pool, out var at) && at <= now)
             {
                 _planned.Dequeue();

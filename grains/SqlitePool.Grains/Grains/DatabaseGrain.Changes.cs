@@ -10,7 +10,11 @@ internal sealed partial class DatabaseGrain
     public async Task SubscribeAsync(IDatabaseChangeObserver observer)
     {
         ArgumentNullException.ThrowIfNull(observer);
-        await (await GetPoolAsync()).TrackChangesAsync();
+        await OpenThen(async p =>
+        {
+            await p.TrackChangesAsync();
+            return true;
+        });
         _subscribers.Add(observer);
         var every = options.Value.ChangeNotificationInterval;
         _notifier ??= this.RegisterGrainTimer(NotifyAsync, new GrainTimerCreationOptions(every, every) { Interleave = true });

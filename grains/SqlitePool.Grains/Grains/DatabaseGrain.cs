@@ -78,7 +78,7 @@ internal sealed partial class DatabaseGrain(
             throw new ArgumentOutOfRangeException(nameof(batchRows), batchRows, $"A batch holds 1 to {MaxStreamBatchRows} rows.");
         }
 
-        await using var cursor = await (await GetPoolAsync()).OpenCursorAsync(statement, cancellationToken);
+        await using var cursor = await OpenThen(p => p.OpenCursorAsync(statement, cancellationToken));
 
         // One batch read ahead: the reader fills the next batch while this one travels to the caller.
         var next = cursor.ReadAsync(batchRows, cancellationToken);
@@ -107,7 +107,7 @@ internal sealed partial class DatabaseGrain(
     public async Task<LeaseId> AcquireLeaseAsync(LeaseKind kind, ILeaseHolderObserver? holder = null, CancellationToken cancellationToken = default)
     {
         var identity = Identify(holder);
-        var lease = await (await GetPoolAsync()).AcquireAsync(kind, identity, cancellationToken);
+        var lease = await OpenThen(p => p.AcquireAsync(kind, identity, cancellationToken));
         if (holder is not null)
         {
             _holders.Track(lease.Id, holder);

@@ -49,16 +49,29 @@ public sealed class LocalDatabase
 
     /// <summary>Takes a reader connection; returns at once when one is free, else blocks up to AcquireTimeout.</summary>
     /// <remarks>If the database closed since (its grain deactivated), this call reopens it first, blocking.</remarks>
-    public ConnectionLease AcquireReader() => Pool().AcquireLocal(LeaseKind.Reader);
+    public ConnectionLease AcquireReader() => Acquire(LeaseKind.Reader);
 
     /// <summary>Takes the writer connection (see <see cref="AcquireReader"/>).</summary>
-    public ConnectionLease AcquireWriter() => Pool().AcquireLocal(LeaseKind.Writer);
+    public ConnectionLease AcquireWriter() => Acquire(LeaseKind.Writer);
 
     internal async Task EnsureOpenAsync()
     {
-        // Any call opens the pool in the database's activation, which lives on this silo.
-        await _database.GetStatisticsAsync().ConfigureAwait(false);
-        _pool = _registry.Find(_fullPath) ?? throw new DatabaseNodeUnavailableException(Id.GrainKey, Id.Node, []);
+        // Any call opens the pool in the database's activation, which lives on this silo. The pool may close by itself
+        // (idle, or for another database's files) before it is found: then the next call opens it again.
+        for (var attempt = 0; ; attempt++)
+        {
+            await _database.GetStatisticsAsync().ConfigureAwait(false);
+            if (_registry.Find(_fullPath) is { } pool)
+            {
+                _pool = pool;
+                return;
+            }
+
+            if (attempt == 2)
+            {
+                throw new DatabaseNodeUnavailableException(Id.GrainKey, Id.Node, []);
+            }
+        }
     }
 
     private DatabasePool Pool()
@@ -70,5 +83,21 @@ public sealed class LocalDatabase
 
         EnsureOpenAsync().GetAwaiter().GetResult();
         return _pool!;
+    }
+
+    private ConnectionLease Acquire(LeaseKind kind)
+    {
+        while (true)
+        {
+            var pool = Pool();
+            try
+            {
+                return pool.AcquireLocal(kind);
+            }
+            catch (DatabaseClosedException) when (pool.Retired)
+            {
+                // Closed by itself before the lease got in: take it from the pool that opens next.
+            }
+        }
     }
 }
