@@ -39,6 +39,14 @@ internal sealed class ChangeTracker
         worker.Changes = this;
     }
 
+    /// <summary>Takes the hooks off the writer; call in a work item of the writer, holding it.</summary>
+    public static void Uninstall(sqlite3 db)
+    {
+        raw.sqlite3_update_hook(db, (delegate_update?)null, null);
+        raw.sqlite3_commit_hook(db, (delegate_commit?)null, null);
+        raw.sqlite3_rollback_hook(db, (delegate_rollback?)null, null);
+    }
+
     /// <summary>Puts the hooks back on the writer (ADO.NET's transactions take the rollback hook while open).</summary>
     public void InstallHooks(sqlite3 db)
     {

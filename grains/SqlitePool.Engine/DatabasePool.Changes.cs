@@ -38,6 +38,37 @@ public sealed partial class DatabasePool
         }
     }
 
+    /// <summary>Stops recording changed tables (idempotent): the writer's hooks come off, between two holders of the
+    /// writer, and the database may close again when idle.</summary>
+    public async Task StopTrackingChangesAsync()
+    {
+        if (_changes is null || IsClosed)
+        {
+            return;
+        }
+
+        var writer = await AcquireConnectionAsync(LeaseKind.Writer, CancellationToken.None).ConfigureAwait(false);
+        try
+        {
+            await writer.Worker.RunAsync(c =>
+            {
+                if (_changes is not null)
+                {
+                    ChangeTracker.Uninstall(c.Handle!);
+                    writer.Worker.Changes = null;
+                    writer.Worker.Policy!.Changes = null;
+                    _changes = null;
+                }
+
+                return true;
+            }).ConfigureAwait(false);
+        }
+        finally
+        {
+            ReleaseConnection(writer, LeaseKind.Writer);
+        }
+    }
+
     /// <summary>The tables changed by writes committed since the last call, sorted; empty when none or when not tracking.</summary>
     public string[] TakeChangedTables() => _changes?.TakeCommitted() ?? [];
 }

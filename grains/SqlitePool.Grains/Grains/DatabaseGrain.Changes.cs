@@ -7,29 +7,59 @@ internal sealed partial class DatabaseGrain
     private readonly HashSet<IDatabaseChangeObserver> _subscribers = [];
     private IGrainTimer? _notifier;
 
+    // Calls interleave: tracking turned off for the last subscriber must not overtake a new subscriber's turning it on.
+    private readonly SemaphoreSlim _subscriptions = new(1, 1);
+
     public async Task SubscribeAsync(IDatabaseChangeObserver observer)
     {
         ArgumentNullException.ThrowIfNull(observer);
-        await OpenThen(async p =>
+        await _subscriptions.WaitAsync();
+        try
         {
-            await p.TrackChangesAsync();
-            return true;
-        });
-        _subscribers.Add(observer);
-        var every = options.Value.ChangeNotificationInterval;
-        _notifier ??= this.RegisterGrainTimer(NotifyAsync, new GrainTimerCreationOptions(every, every) { Interleave = true });
+            await OpenThen(async p =>
+            {
+                await p.TrackChangesAsync();
+                return true;
+            });
+            _subscribers.Add(observer);
+            var every = options.Value.ChangeNotificationInterval;
+            _notifier ??= this.RegisterGrainTimer(NotifyAsync, new GrainTimerCreationOptions(every, every) { Interleave = true });
+        }
+        finally
+        {
+            _subscriptions.Release();
+        }
     }
 
-    public Task UnsubscribeAsync(IDatabaseChangeObserver observer)
+    public async Task UnsubscribeAsync(IDatabaseChangeObserver observer)
     {
-        _subscribers.Remove(observer);
-        if (_subscribers.Count == 0)
+        await _subscriptions.WaitAsync();
+        try
         {
+            if (!_subscribers.Remove(observer) || _subscribers.Count > 0)
+            {
+                return;
+            }
+
+            // Nobody listens: no timer, no hooks, and the database may close again when idle.
             _notifier?.Dispose();
             _notifier = null;
+            if (_pool is { IsClosed: false } pool)
+            {
+                try
+                {
+                    await pool.StopTrackingChangesAsync();
+                }
+                catch (Exception ex) when (ex is SqlitePoolException or DatabaseTimeoutException)
+                {
+                    // The writer stayed busy past AcquireTimeout, or the pool closed: tracking stays on (or went with it).
+                }
+            }
         }
-
-        return Task.CompletedTask;
+        finally
+        {
+            _subscriptions.Release();
+        }
     }
 
     private Task NotifyAsync(CancellationToken cancellationToken)

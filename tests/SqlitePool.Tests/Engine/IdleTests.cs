@@ -92,6 +92,28 @@ public sealed class IdleTests : PoolTestBase
         Assert.True(pool.IsClosed);
     }
 
+    [Fact]
+    public async Task A_database_whose_change_tracking_stopped_closes_when_idle_and_reports_nothing_more()
+    {
+        var time = new FakeTimeProvider();
+        var pool = await OpenAsync(o => o.DatabaseIdleTimeout = TimeSpan.FromMinutes(2), time);
+        await pool.ExecuteAsync(new Statement("CREATE TABLE t(v)"), Ct);
+        await pool.TrackChangesAsync();
+        await pool.ExecuteAsync(new Statement("INSERT INTO t VALUES (1)"), Ct);
+        Assert.Equal(["t"], pool.TakeChangedTables());
+
+        await PassAsync(time, TimeSpan.FromMinutes(3), pool);
+        Assert.False(pool.IsClosed); // a database with change subscribers stays open
+
+        await pool.StopTrackingChangesAsync();
+        await pool.ExecuteAsync(new Statement("INSERT INTO t VALUES (2)"), Ct);
+        Assert.Empty(pool.TakeChangedTables());
+        Assert.Equal(2, await CountAsync(pool));
+        await PassAsync(time, TimeSpan.FromMinutes(3), pool);
+
+        Assert.True(pool.IsClosed);
+    }
+
     /// <summary>Lets <paramref name="span"/> pass a second at a time, each second's checkpoint (real work on the
     /// scheduler) done before the next, as it would be on a real clock.</summary>
     private static async Task PassAsync(FakeTimeProvider time, TimeSpan span, DatabasePool pool)
