@@ -293,7 +293,8 @@ public sealed partial class DatabasePool : IAsyncDisposable
         var oldestReader = OldestReaderSnapshot();
         lock (_sync)
         {
-            UnparkReader();
+            // A parked reader is idle; reading the slot leaves it parked (statistics change nothing).
+            var idle = _idleReaders.Count + (Volatile.Read(ref _parkedReader) is null ? 0 : 1);
             return new PoolStatistics
             {
                 Database = Database,
@@ -301,8 +302,8 @@ public sealed partial class DatabasePool : IAsyncDisposable
                 WriterBusy = _writerBusy,
                 ExclusiveHeld = _exclusiveHeld,
                 ReadersOpen = _readers.Count,
-                ReadersIdle = _idleReaders.Count,
-                ReadersBusy = _readers.Count - _idleReaders.Count,
+                ReadersIdle = idle,
+                ReadersBusy = _readers.Count - idle,
                 MaxReaders = _options.MaxReaders,
                 WriterWaiters = _writerWaiters.Count,
                 ReaderWaiters = _readerWaiters.Count,
