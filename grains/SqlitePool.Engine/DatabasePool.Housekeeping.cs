@@ -32,17 +32,10 @@ public sealed partial class DatabasePool
     /// <summary>Under the sweeper's lock: when the planned visit that counts is (a clock timestamp), or MaxValue when none.</summary>
     internal long SweepAt { get; set; } = long.MaxValue;
 
-    /// <summary>When nobody used the pool since: the time it closes unless used (null once closed).</summary>
-    public DateTimeOffset? IdleCloseAt
-    {
-        get
-        {
-            lock (_sync)
-            {
-                return _closed || _options.DatabaseIdleTimeout == Timeout.InfiniteTimeSpan ? null : After(_lastUsedAt, _options.DatabaseIdleTimeout);
-            }
-        }
-    }
+    /// <summary>Under <c>_sync</c>: a caller holds or waits for something other than the writer (a reader, a lease, a
+    /// cursor, a place in a queue). With the writer taken as well, the pool is in use.</summary>
+    private bool CallersBesidesWriter =>
+        BusyReaders > 0 || _writerWaiters.Count + _readerWaiters.Count + _exclusiveWaiters.Count > 0 || !_leases.IsEmpty || !_cursors.IsEmpty;
 
     private static TimeSpan SweepPeriodFor(DatabaseOptions options)
     {
@@ -120,8 +113,7 @@ public sealed partial class DatabasePool
         lock (_sync)
         {
             UnparkReader();
-            if (_closed || _writerBusy || BusyReaders > 0 || _writerWaiters.Count + _readerWaiters.Count + _exclusiveWaiters.Count > 0
-                || !_leases.IsEmpty || !_cursors.IsEmpty || _changes is not null)
+            if (_closed || _writerBusy || CallersBesidesWriter || _changes is not null)
             {
                 return null;
             }
@@ -191,8 +183,7 @@ public sealed partial class DatabasePool
 
             UnparkReader();
             var governing = _governing is { IsCompleted: false };
-            var inUse = (_writerBusy && !governing) || BusyReaders > 0 || _writerWaiters.Count + _readerWaiters.Count + _exclusiveWaiters.Count > 0
-                || !_leases.IsEmpty || !_cursors.IsEmpty;
+            var inUse = (_writerBusy && !governing) || CallersBesidesWriter; // the governor's checkpoint is no use
             busy = _closed || inUse || _writerBusy || governing;
             if (inUse || _usedSinceSweep)
             {

@@ -21,6 +21,8 @@ public sealed class DatabasePoolRegistry : IAsyncDisposable
     private readonly Lock _clockLock = new();
     private readonly LinkedList<DatabasePool> _clock = new();
     private LinkedListNode<DatabasePool>? _hand;
+    private long _evictions;
+    private long _roomWaits;
     private volatile bool _disposed;
 
     /// <summary>Creates the registry; its pools report to <paramref name="metrics"/> and log to <paramref name="loggers"/> when
@@ -46,9 +48,6 @@ public sealed class DatabasePoolRegistry : IAsyncDisposable
 
     /// <summary>Databases closed so far to make room for others under <see cref="FileBudget"/>.</summary>
     public long Evictions => Interlocked.Read(ref _evictions);
-
-    private long _evictions;
-    private long _roomWaits;
 
     /// <summary>Times an open waited a moment for room because every open database was in use (or being closed).</summary>
     public long RoomWaits => Interlocked.Read(ref _roomWaits);
@@ -193,7 +192,7 @@ public sealed class DatabasePoolRegistry : IAsyncDisposable
         {
             if (_time.GetElapsedTime(started) >= RoomWait)
             {
-                FileBudget.Add(OpenFileBudget.PerDatabase);
+                FileBudget.Add(files);
                 return;
             }
 
@@ -210,7 +209,7 @@ public sealed class DatabasePoolRegistry : IAsyncDisposable
     /// <returns>False when it found none to close.</returns>
     private async Task<bool> EvictAsync(int files)
     {
-        List<(DatabasePool Pool, Task Close, long Files)> evicted = [];
+        List<Task> closes = [];
         lock (_clockLock)
         {
             var need = Math.Max(files, FileBudget.Used + files - FileBudget.Limit);
@@ -219,11 +218,10 @@ public sealed class DatabasePoolRegistry : IAsyncDisposable
             {
                 var pool = node.Value;
                 var next = node.Next ?? _clock.First;
-                if (!pool.TakeTouched() && !pool.IsClosed && pool.RetireIfQuiet() is { } close)
+                if (!pool.TakeTouched() && pool.RetireIfQuiet() is { } close)
                 {
-                    var held = pool.OpenFiles;
-                    evicted.Add((pool, close, held));
-                    need -= held;
+                    closes.Add(close);
+                    need -= pool.OpenFiles;
                     Unlink(pool);
                     next = next == node ? null : next;
                 }
@@ -234,7 +232,7 @@ public sealed class DatabasePoolRegistry : IAsyncDisposable
             _hand = node;
         }
 
-        foreach (var (_, close, _) in evicted)
+        foreach (var close in closes)
         {
             try
             {
@@ -250,7 +248,7 @@ public sealed class DatabasePoolRegistry : IAsyncDisposable
             }
         }
 
-        return evicted.Count > 0;
+        return closes.Count > 0;
     }
 
     // Under _clockLock.

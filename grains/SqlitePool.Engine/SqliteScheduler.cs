@@ -61,35 +61,11 @@ public sealed class SqliteScheduler : IDisposable
     /// <summary>How long a thread runs one connection's queue while others are ready before it moves on.</summary>
     public static TimeSpan SliceBudget { get; } = TimeSpan.FromMilliseconds(2);
 
-    /// <summary>Threads running now.</summary>
-    public int Threads
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return _threads;
-            }
-        }
-    }
-
     /// <summary>The most threads that ran at once.</summary>
     public int PeakThreads => Volatile.Read(ref _peakThreads);
 
     /// <summary>Threads added because every thread was stuck past the stall limit.</summary>
     public long ThreadsAddedForStalls => Interlocked.Read(ref _threadsAdded);
-
-    /// <summary>Connections with work that no thread has taken yet.</summary>
-    public int ReadyConnections
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return _ready.Count;
-            }
-        }
-    }
 
     /// <summary>Marks <paramref name="worker"/> ready; called by the worker once per hand-off, never twice at once.</summary>
     internal void Schedule(ConnectionWorker worker)
@@ -98,17 +74,17 @@ public sealed class SqliteScheduler : IDisposable
         {
             _ready.Enqueue(worker);
             _readyCount = _ready.Count;
-            if (_ready.Count <= _spinners)
+            // A spinning thread takes it unaided (one that gives up takes the lock and looks before it parks).
+            if (_ready.Count > _spinners)
             {
-                // A spinning thread takes it (a spinner that gives up takes the lock and looks before it parks).
-            }
-            else if (_idle > 0)
-            {
-                Monitor.Pulse(_gate);
-            }
-            else if (_threads < _options.MinThreads || (_disposed && _threads == 0))
-            {
-                StartThread();
+                if (_idle > 0)
+                {
+                    Monitor.Pulse(_gate);
+                }
+                else if (_threads < _options.MinThreads || (_disposed && _threads == 0))
+                {
+                    StartThread();
+                }
             }
 
             // More ready than idle threads to take them (a pulse meant for a thread already awake is lost): unless a
