@@ -2,7 +2,9 @@ namespace SqlitePool.Client;
 
 /// <summary>
 /// A handle on one database in the cluster. Cheap to create and safe to share; every call goes to the
-/// database's single grain activation on the node that holds the file.
+/// database's single grain activation on the node that holds the file. Made on that node's silo (in a grain, or
+/// through the silo's own client), its statement calls go straight to the open database's pool instead, with the same
+/// arbitration, results and errors, and no message.
 /// </summary>
 /// <remarks>Positional parameters bind <c>?</c>; for named ones (<c>$a</c>, <c>:a</c>, <c>@a</c>) pass a
 /// <see cref="Statement"/> built with a dictionary. To pass a <see cref="CancellationToken"/>, use the
@@ -11,6 +13,7 @@ public sealed class SqliteDatabase
 {
     private readonly IGrainFactory _grainFactory;
     private readonly string _key;
+    private readonly ISiloLocalCalls? _local;
 
     internal SqliteDatabase(DatabaseId id, IDatabaseGrain grain, IGrainFactory grainFactory)
     {
@@ -18,6 +21,7 @@ public sealed class SqliteDatabase
         Grain = grain;
         _grainFactory = grainFactory;
         _key = id.GrainKey;
+        _local = SiloLocalDatabases.Find(grainFactory, id);
     }
 
     /// <summary>The database's node and path.</summary>
@@ -34,19 +38,23 @@ public sealed class SqliteDatabase
 
     /// <inheritdoc cref="ExecuteAsync(string, object?[])"/>
     public Task<ExecuteResult> ExecuteAsync(Statement statement, CancellationToken cancellationToken = default) =>
-        cancellationToken.CanBeCanceled ? Grain.ExecuteAsync(statement, cancellationToken) : CallCoalescer<ExecuteResult>.RunAsync(_grainFactory, Grain, _key, statement, SharedCalls.Writes);
+        _local is not null ? _local.ExecuteAsync(statement, cancellationToken)
+        : cancellationToken.CanBeCanceled ? Grain.ExecuteAsync(statement, cancellationToken)
+        : CallCoalescer<ExecuteResult>.RunAsync(_grainFactory, Grain, _key, statement, SharedCalls.Writes);
 
     /// <summary>Runs independent autocommit writes in one call: each joins a commit group on its own, and a write
     /// that fails is undone alone (its outcome holds the error).</summary>
-    public Task<ExecuteOutcome[]> ExecuteEachAsync(IEnumerable<Statement> statements) => Grain.ExecuteEachAsync([.. statements]);
+    public Task<ExecuteOutcome[]> ExecuteEachAsync(IEnumerable<Statement> statements) =>
+        _local?.ExecuteEachAsync([.. statements]) ?? Grain.ExecuteEachAsync([.. statements]);
 
     /// <summary>Runs the statements in one transaction: all or nothing.</summary>
     /// <exception cref="SqlStatementException">A statement failed (see <see cref="SqlStatementException.StatementIndex"/>); nothing was written.</exception>
     public Task<ExecuteResult[]> ExecuteBatchAsync(IEnumerable<Statement> statements, CancellationToken cancellationToken = default) =>
-        Grain.ExecuteBatchAsync([.. statements], cancellationToken);
+        _local?.ExecuteBatchAsync([.. statements], cancellationToken) ?? Grain.ExecuteBatchAsync([.. statements], cancellationToken);
 
     /// <inheritdoc cref="ExecuteBatchAsync(IEnumerable{Statement}, CancellationToken)"/>
-    public Task<ExecuteResult[]> ExecuteBatchAsync(params Statement[] statements) => Grain.ExecuteBatchAsync(statements);
+    public Task<ExecuteResult[]> ExecuteBatchAsync(params Statement[] statements) =>
+        _local?.ExecuteBatchAsync(statements, CancellationToken.None) ?? Grain.ExecuteBatchAsync(statements);
 
     /// <summary>Runs a read on a reader connection.</summary>
     /// <exception cref="WriteOnReadPathException">The statement writes; use <see cref="ExecuteAsync(string, object?[])"/>.</exception>
@@ -56,11 +64,14 @@ public sealed class SqliteDatabase
 
     /// <inheritdoc cref="QueryAsync(string, object?[])"/>
     public Task<QueryResult> QueryAsync(Statement statement, CancellationToken cancellationToken = default) =>
-        cancellationToken.CanBeCanceled ? Grain.QueryAsync(statement, cancellationToken) : CallCoalescer<QueryResult>.RunAsync(_grainFactory, Grain, _key, statement, SharedCalls.Reads);
+        _local is not null ? _local.QueryAsync(statement, cancellationToken)
+        : cancellationToken.CanBeCanceled ? Grain.QueryAsync(statement, cancellationToken)
+        : CallCoalescer<QueryResult>.RunAsync(_grainFactory, Grain, _key, statement, SharedCalls.Reads);
 
     /// <summary>Runs independent reads in one call, in order on one reader and in one snapshot (each sees every
     /// write committed before the call); a read that fails fails alone (its outcome holds the error).</summary>
-    public Task<QueryOutcome[]> QueryEachAsync(IEnumerable<Statement> statements) => Grain.QueryEachAsync([.. statements]);
+    public Task<QueryOutcome[]> QueryEachAsync(IEnumerable<Statement> statements) =>
+        _local?.QueryEachAsync([.. statements]) ?? Grain.QueryEachAsync([.. statements]);
 
     /// <summary>Runs a read and maps each row to <typeparamref name="T"/> by column name (see <see cref="RowMapper{T}"/>).</summary>
     public Task<IReadOnlyList<T>> QueryAsync<T>(string sql, params object?[] parameters) => QueryAsync<T>(new Statement(sql, parameters));

@@ -11,7 +11,7 @@ internal sealed class DataRoot
     /// <exception cref="InvalidDatabasePathException">The path would resolve outside the data root.</exception>
     public string Resolve(DatabaseId id)
     {
-        var full = Path.GetFullPath(Path.Combine(FullPath, id.Path));
+        var full = Name(id);
         if (!full.StartsWith(FullPath + Path.DirectorySeparatorChar, StringComparison.Ordinal))
         {
             throw new InvalidDatabasePathException(id.Path, "it resolves outside the data root");
@@ -41,4 +41,8 @@ internal sealed class DataRoot
 
         return full;
     }
+
+    /// <summary>The full path <paramref name="id"/> names, computed without touching a file: only to find a database
+    /// already opened under it (an open goes through <see cref="Resolve"/>).</summary>
+    public string Name(DatabaseId id) => Path.GetFullPath(Path.Combine(FullPath, id.Path));
 }

@@ -75,7 +75,8 @@ public static class SqlitePoolSiloBuilderExtensions
             }
         });
         services.TryAddSingleton<LocalDatabases>();
-        services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, LeaseRequesterRegistration>();
+        services.TryAddSingleton(LocalCallRouter.Create);
+        services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, SiloFactoryRegistration>();
         services.AddSingleton<IConfigurationValidator, SqlitePoolOptionsValidator>();
     }
 }

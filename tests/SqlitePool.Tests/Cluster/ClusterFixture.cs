@@ -15,6 +15,9 @@ public sealed class ClusterFixture : IAsyncLifetime
     /// <summary>Open-hook runs per database key.</summary>
     public static ConcurrentDictionary<string, int> HookRuns { get; } = new();
 
+    /// <summary>Calls the database grains received, per grain key (every call, from anywhere).</summary>
+    public static ConcurrentDictionary<string, int> GrainCalls { get; } = new();
+
     /// <summary>The folder that holds the data root and nothing else.</summary>
     public string Sandbox => _directory.Path;
 
@@ -33,7 +36,7 @@ public sealed class ClusterFixture : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         var builder = new InProcessTestClusterBuilder(1);
-        builder.ConfigureSilo((_, silo) => silo.AddSqlitePool(o =>
+        builder.ConfigureSilo((_, silo) => silo.AddIncomingGrainCallFilter(CountDatabaseCalls).AddSqlitePool(o =>
         {
             o.DataRoot = DataRoot;
             o.NodeName = "local";
@@ -80,6 +83,16 @@ public sealed class ClusterFixture : IAsyncLifetime
         }
 
         _directory.Dispose();
+    }
+
+    private static Task CountDatabaseCalls(IIncomingGrainCallContext call)
+    {
+        if (call.InterfaceName.Contains(nameof(IDatabaseGrain), StringComparison.Ordinal))
+        {
+            GrainCalls.AddOrUpdate(call.TargetId.Key.ToString()!, 1, (_, n) => n + 1);
+        }
+
+        return call.Invoke();
     }
 
     private static void OnOpened(DatabaseOpenContext context)

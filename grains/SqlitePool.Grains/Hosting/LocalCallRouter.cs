@@ -1,0 +1,84 @@
+using System.Runtime.CompilerServices;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
+using SqlitePool.Engine;
+using SqlitePool.Grains;
+
+namespace SqlitePool.Hosting;
+
+/// <summary>
+/// Sends the statement calls of code on this silo to its own open databases without a grain message
+/// (<see cref="ISiloLocalCalls"/>). A database that is not open here goes through its grain, which opens it; and so
+/// does one call in every quarter of the grain's collection age, so that an activation whose database is used only
+/// this way is not collected (which would close the database in use).
+/// </summary>
+internal sealed class LocalCallRouter
+{
+    private readonly IGrainFactory _grainFactory;
+    private readonly string _node;
+    private readonly DatabasePoolRegistry _registry;
+    private readonly TimeProvider _time;
+    private readonly DataRoot _root;
+    private readonly TimeSpan _touchEvery;
+    private readonly ConditionalWeakTable<DatabasePool, PoolRoute> _routes = new();
+    private readonly ConditionalWeakTable<DatabasePool, PoolRoute>.CreateValueCallback _newRoute;
+
+    /// <summary>Routes calls to <paramref name="registry"/>'s pools of the databases of node <paramref name="node"/>
+    /// under <paramref name="dataRoot"/>; one call in every quarter of <paramref name="collectionAge"/> goes through the grain.</summary>
+    public LocalCallRouter(IGrainFactory grainFactory, string node, string dataRoot, DatabasePoolRegistry registry, TimeSpan collectionAge, TimeProvider time)
+    {
+        _grainFactory = grainFactory;
+        _node = node;
+        _registry = registry;
+        _time = time;
+        _root = new DataRoot(dataRoot);
+        _touchEvery = collectionAge / 4;
+        _newRoute = pool => new PoolRoute(pool, _time.GetTimestamp());
+    }
+
+    /// <summary>The router of this silo: the database grain's collection age as configured.</summary>
+    public static LocalCallRouter Create(IServiceProvider services)
+    {
+        var collection = services.GetRequiredService<IOptions<GrainCollectionOptions>>().Value;
+        var age = collection.ClassSpecificCollectionAge.TryGetValue(typeof(DatabaseGrain).FullName!, out var specific) ? specific : collection.CollectionAge;
+        return new LocalCallRouter(
+            services.GetRequiredService<IGrainFactory>(),
+            services.GetRequiredService<ILocalSiloDetails>().Name,
+            services.GetRequiredService<IOptions<SqlitePoolOptions>>().Value.DataRoot,
+            services.GetRequiredService<DatabasePoolRegistry>(),
+            age,
+            services.GetRequiredService<TimeProvider>());
+    }
+
+    /// <summary>The local calls of <paramref name="id"/>, or null when it is another node's database.</summary>
+    public ISiloLocalCalls? Find(DatabaseId id) =>
+        string.Equals(id.Node, _node, StringComparison.Ordinal) ? new LocalPoolCalls(this, _grainFactory.GetGrain<IDatabaseGrain>(id.GrainKey), id) : null;
+
+    /// <summary>The full path of <paramref name="id"/>, as the pool of an open database is known by.</summary>
+    public string NameOf(DatabaseId id) => _root.Name(id);
+
+    /// <summary>The route to the open pool of <paramref name="fullPath"/>, or null when it is not open.</summary>
+    public PoolRoute? Open(string fullPath) => _registry.Find(fullPath) is { } pool ? _routes.GetValue(pool, _newRoute) : null;
+
+    /// <summary>True when this call should go through the grain to keep its activation: the first in
+    /// <see cref="_touchEvery"/> (several racing callers may each go, which is harmless).</summary>
+    public bool TouchDue(PoolRoute route)
+    {
+        var now = _time.GetTimestamp();
+        if (_time.GetElapsedTime(Volatile.Read(ref route.RoutedAt), now) < _touchEvery)
+        {
+            return false;
+        }
+
+        Volatile.Write(ref route.RoutedAt, now);
+        return true;
+    }
+
+    /// <summary>An open pool, and when a call last went to it through its grain.</summary>
+    internal sealed class PoolRoute(DatabasePool pool, long routedAt)
+    {
+        public readonly DatabasePool Pool = pool;
+        public long RoutedAt = routedAt;
+    }
+}

@@ -1,0 +1,47 @@
+using Microsoft.Extensions.Time.Testing;
+using SqlitePool.Engine;
+using SqlitePool.Hosting;
+using SqlitePool.Tests.Support;
+
+namespace SqlitePool.Tests.Cluster;
+
+/// <summary>Local calls find open pools only, and send one call in every quarter of the collection age through the
+/// grain, so that an activation used only by local calls is not collected under them.</summary>
+public sealed class LocalCallRouterTests
+{
+    [Fact]
+    public async Task A_local_call_goes_through_the_grain_once_in_every_quarter_of_the_collection_age()
+    {
+        using var directory = new TempDirectory();
+        var time = new FakeTimeProvider();
+        await using var registry = new DatabasePoolRegistry(time);
+        var router = new LocalCallRouter(null!, "local", directory.Path, registry, TimeSpan.FromMinutes(2), time);
+        var id = new DatabaseId("local", "a.db");
+        Assert.Null(router.Open(router.NameOf(id)));
+
+        var pool = await registry.GetOrOpenAsync(id.GrainKey, directory.File("a.db"), new DatabaseOptions(), null);
+        var route = router.Open(router.NameOf(id));
+        Assert.Same(pool, route!.Pool);
+        Assert.Same(route, router.Open(router.NameOf(id)));
+        Assert.False(router.TouchDue(route));
+
+        time.Advance(TimeSpan.FromSeconds(29));
+        Assert.False(router.TouchDue(route));
+        time.Advance(TimeSpan.FromSeconds(2));
+        Assert.True(router.TouchDue(route));
+        Assert.False(router.TouchDue(route));
+        time.Advance(TimeSpan.FromSeconds(31));
+        Assert.True(router.TouchDue(route));
+
+        await pool.CloseAsync();
+        Assert.Null(router.Open(router.NameOf(id)));
+    }
+
+    [Fact]
+    public void Another_nodes_database_has_no_local_calls()
+    {
+        using var directory = new TempDirectory();
+        var router = new LocalCallRouter(null!, "local", directory.Path, new DatabasePoolRegistry(TimeProvider.System), TimeSpan.FromMinutes(2), TimeProvider.System);
+        Assert.Null(router.Find(new DatabaseId("node-b", "a.db")));
+    }
+}

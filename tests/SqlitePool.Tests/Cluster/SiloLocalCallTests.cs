@@ -1,0 +1,120 @@
+using Microsoft.Extensions.DependencyInjection;
+using SqlitePool.Client;
+using SqlitePool.Tests.Support;
+
+namespace SqlitePool.Tests.Cluster;
+
+/// <summary>Statement calls made on the silo that holds the database go straight to its open pool.</summary>
+[Collection(ClusterCollection.Name)]
+public sealed class SiloLocalCallTests(ClusterFixture cluster)
+{
+    private IClusterClient SiloClient => cluster.SiloServices.GetRequiredService<IClusterClient>();
+
+    private static int GrainCalls(SqliteDatabase db) => ClusterFixture.GrainCalls.GetValueOrDefault(db.Id.GrainKey);
+
+    [Fact]
+    public async Task Statements_from_the_silo_reach_an_open_database_without_a_grain_call()
+    {
+        var path = $"silolocal/{Guid.NewGuid():N}.db";
+        var db = SiloClient.GetDatabase("local", path);
+        await db.ExecuteAsync("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)");
+        var before = GrainCalls(db);
+        Assert.True(before >= 1, "the first call opens the database through its grain");
+
+        for (var i = 0; i < 20; i++)
+        {
+            Assert.Equal(i + 1, (await db.ExecuteAsync("INSERT INTO t(v) VALUES (?)", $"v{i}")).LastInsertRowId);
+            Assert.Equal($"v{i}", (await db.QueryAsync("SELECT v FROM t WHERE id = ?", i + 1))[0, 0]);
+        }
+
+        var batch = await db.ExecuteBatchAsync(new Statement("INSERT INTO t(v) VALUES ('b1')"), new Statement("INSERT INTO t(v) VALUES ('b2')"));
+        Assert.Equal([21L, 22L], batch.Select(r => r.LastInsertRowId));
+        var writes = await db.ExecuteEachAsync([new Statement("INSERT INTO t(v) VALUES ('e1')"), new Statement("INSERT INTO nope VALUES (1)")]);
+        Assert.NotNull(writes[0].Result);
+        Assert.IsType<SqlStatementException>(writes[1].Error);
+        var reads = await db.QueryEachAsync([new Statement("SELECT count(*) FROM t"), new Statement("SELECT * FROM nope")]);
+        Assert.Equal(23L, reads[0].Result![0, 0]);
+        Assert.IsType<SqlStatementException>(reads[1].Error);
+
+        Assert.Equal(before, GrainCalls(db));
+        // What they wrote is the database's, as any caller sees it.
+        Assert.Equal(23L, await cluster.Database(path).QuerySingleAsync<long>("SELECT count(*) FROM t"));
+        Assert.True(GrainCalls(db) > before);
+    }
+
+    [Fact]
+    public async Task A_local_call_fails_as_a_grain_call_would_and_the_pool_works_after()
+    {
+        var db = SiloClient.GetDatabase("local", $"silolocal/{Guid.NewGuid():N}.db");
+        await db.ExecuteAsync("CREATE TABLE t(v)");
+
+        await Assert.ThrowsAsync<SqlStatementException>(() => db.ExecuteAsync("INSERT INTO nope VALUES (1)"));
+        await Assert.ThrowsAsync<WriteOnReadPathException>(() => db.QueryAsync("INSERT INTO t VALUES (1)"));
+        var batch = await Assert.ThrowsAsync<SqlStatementException>(() => db.ExecuteBatchAsync(new Statement("INSERT INTO t VALUES (1)"), new Statement("INSERT INTO nope VALUES (2)")));
+        Assert.Equal(1, batch.StatementIndex);
+
+        using var cancelled = new CancellationTokenSource();
+        await cancelled.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => db.QueryAsync(new Statement("SELECT 1"), cancelled.Token));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => db.ExecuteAsync(new Statement("INSERT INTO t VALUES (2)"), cancelled.Token));
+
+        await db.ExecuteAsync("INSERT INTO t VALUES (3)");
+        Assert.Equal([3L], await db.QueryAsync<long>("SELECT v FROM t"));
+    }
+
+    [Fact]
+    public async Task A_database_closed_under_local_callers_opens_again_and_keeps_every_acknowledged_write()
+    {
+        var path = $"silolocal/{Guid.NewGuid():N}.db";
+        var db = SiloClient.GetDatabase("local", path);
+        await db.ExecuteAsync("CREATE TABLE t(v)");
+        var acknowledged = 0;
+        var refused = 0;
+        using var stop = new CancellationTokenSource();
+
+        async Task WriteAsync(int writer)
+        {
+            for (var i = 0; !stop.IsCancellationRequested; i++)
+            {
+                try
+                {
+                    await db.ExecuteAsync("INSERT INTO t VALUES (?)", $"{writer}-{i}");
+                    Interlocked.Increment(ref acknowledged);
+                }
+                catch (Exception ex) when (ex is DatabaseClosedException or OrleansMessageRejectionException)
+                {
+                    // Waited on the pool as it closed under it, or reached its grain as it deactivated (which the
+                    // silo's client meets through the grain alone too): nothing of it ran.
+                    Interlocked.Increment(ref refused);
+                }
+            }
+        }
+
+        var writers = Enumerable.Range(0, 16).Select(w => Task.Run(() => WriteAsync(w))).ToArray();
+        for (var close = 0; close < 5; close++)
+        {
+            await ClusterWaits.UntilAsync(() => Task.FromResult(Volatile.Read(ref acknowledged) > (close + 1) * 50));
+            await db.CloseAsync();
+        }
+
+        await stop.CancelAsync();
+        await Task.WhenAll(writers);
+
+        Assert.Equal((long)acknowledged, await db.QuerySingleAsync<long>("SELECT count(*) FROM t"));
+        Assert.Equal("ok", await db.QuerySingleAsync<string>("PRAGMA quick_check"));
+    }
+
+    [Fact]
+    public async Task A_grain_reaches_its_own_silos_database_without_a_grain_call()
+    {
+        var path = $"silolocal/{Guid.NewGuid():N}.db";
+        var relay = cluster.Client.GetGrain<MultiSilo.IRelayGrain>("local/relay");
+        Assert.Equal(1, await relay.InsertLocalAsync(path, "a"));
+        var before = GrainCalls(cluster.Database(path));
+
+        Assert.Equal(2, await relay.InsertAsync("local", path, "b"));
+        Assert.Equal(["a", "b"], await relay.ReadAsync("local", path));
+
+        Assert.Equal(before, GrainCalls(cluster.Database(path)));
+    }
+}
