@@ -125,6 +125,27 @@ public sealed partial class DatabasePool
         }
     }
 
+    /// <summary>For an owner that lets go of the pool while other callers may still reach it (silo-local calls): closes
+    /// it if nobody uses it, as if it had closed by itself; a pool in use stays open and closes by itself once idle.
+    /// A pool that tracks changes closes at once: nobody would take its changes.</summary>
+    /// <returns>The close, or null when the pool stays open.</returns>
+    internal Task? CloseUnlessInUse()
+    {
+        lock (_sync)
+        {
+            UnparkReader();
+            var inUse = _writerBusy || CallersBesidesWriter;
+            if (!_closed && inUse && _changes is null)
+            {
+                return null;
+            }
+
+            // Found quiet under the lock that closes it: a call that comes after is refused at its entry (see RetireIfQuiet).
+            _retired |= !_closed && !inUse;
+            return CloseAsync();
+        }
+    }
+
     /// <summary>Under <c>_sync</c>: whether one more reader may open. Past the file budget a database keeps to the
     /// readers it has, one at least (whose files its open reserved). A second reader's files are taken here, so two
     /// databases never both take the last room; a reader that then fails to open gives them back.</summary>

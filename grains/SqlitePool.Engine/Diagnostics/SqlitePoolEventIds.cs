@@ -25,6 +25,10 @@ public static class SqlitePoolEventIds
     /// <summary>The silo is closing its open databases as it stops (progress, with how many are left).</summary>
     public const int ShutdownProgress = 1006;
 
+    /// <summary>A database's grain was collected as idle while silo-local callers still used its pool: the pool stays
+    /// open, closes by itself once idle, and the next activation takes it.</summary>
+    public const int LeftOpenInUse = 1007;
+
     /// <summary>A lease was granted.</summary>
     public const int LeaseAcquired = 2000;
 

@@ -154,7 +154,20 @@ internal sealed partial class DatabaseGrain(
         if (_pool is { } pool)
         {
             _pool = null;
-            await pool.CloseAsync();
+
+            // Collected as idle while code on this silo may still use the pool directly (silo-local calls, which send
+            // this activation no message while they run): a pool in use stays open, closes by itself once idle, and the
+            // next activation finds it open.
+            var closing = reason.ReasonCode == DeactivationReasonCode.ActivationIdle && _subscribers.Count == 0
+                ? pool.CloseUnlessInUse()
+                : pool.CloseAsync();
+            if (closing is null)
+            {
+                LogLeftOpen(logger, this.GetPrimaryKeyString());
+                return;
+            }
+
+            await closing;
             LogClosed(logger, this.GetPrimaryKeyString(), reason.ReasonCode);
         }
     }
@@ -275,6 +288,9 @@ internal sealed partial class DatabaseGrain(
 
     [LoggerMessage(EventId = SqlitePoolEventIds.DatabaseClosed, Level = LogLevel.Information, Message = "Closed database {Database} ({Reason})")]
     private static partial void LogClosed(ILogger logger, string database, DeactivationReasonCode reason);
+
+    [LoggerMessage(EventId = SqlitePoolEventIds.LeftOpenInUse, Level = LogLevel.Debug, Message = "Database {Database} stays open: its grain was collected as idle while silo-local calls used it")]
+    private static partial void LogLeftOpen(ILogger logger, string database);
 
     [LoggerMessage(EventId = SqlitePoolEventIds.LeaseAcquired, Level = LogLevel.Debug, Message = "Lease {LeaseId} ({Kind}) acquired on {Database} by {Holder}")]
     private static partial void LogLeaseAcquired(ILogger logger, string database, LeaseKind kind, LeaseId leaseId, LeaseHolder holder);

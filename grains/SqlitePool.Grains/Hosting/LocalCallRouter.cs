@@ -10,8 +10,9 @@ namespace SqlitePool.Hosting;
 /// <summary>
 /// Sends the statement calls of code on this silo to its own open databases without a grain message
 /// (<see cref="ISiloLocalCalls"/>). A database that is not open here goes through its grain, which opens it; and so
-/// does one call in every quarter of the grain's collection age, so that an activation whose database is used only
-/// this way is not collected (which would close the database in use).
+/// does the first call to a pool, and one in every quarter of the grain's collection age after it, so that an activation
+/// whose database is used only this way is not collected. (One that is collected anyway, its callers all in a long
+/// statement, leaves a pool in use open: see <c>DatabaseGrain.OnDeactivateAsync</c>.)
 /// </summary>
 internal sealed class LocalCallRouter
 {
@@ -34,7 +35,8 @@ internal sealed class LocalCallRouter
         _time = time;
         _root = new DataRoot(dataRoot);
         _touchEvery = collectionAge / 4;
-        _newRoute = pool => new PoolRoute(pool, _time.GetTimestamp());
+        // Due at once: the activation's idle time counts from its last message, which may be most of an age ago.
+        _newRoute = pool => new PoolRoute(pool, _time.GetTimestamp() - (long)(_touchEvery.TotalSeconds * _time.TimestampFrequency) - 1);
     }
 
     /// <summary>The router of this silo: the database grain's collection age as configured.</summary>

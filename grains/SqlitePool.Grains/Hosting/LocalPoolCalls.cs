@@ -41,9 +41,13 @@ internal sealed class LocalPoolCalls(LocalCallRouter router, IDatabaseGrain grai
             {
                 task = direct(pool, argument, cancellationToken);
             }
+            catch (OperationCanceledException ex) when (ex.CancellationToken.IsCancellationRequested)
+            {
+                return Task.FromCanceled<T>(ex.CancellationToken);
+            }
             catch (Exception ex) when (ex is not DatabaseClosedException)
             {
-                // As through the grain: an error is the task's, never thrown at the caller.
+                // An error is the task's, never thrown at the caller.
                 return Task.FromException<T>(ex);
             }
             catch (DatabaseClosedException)

@@ -23,6 +23,7 @@ public sealed class LocalCallRouterTests
         var route = router.Open(router.NameOf(id));
         Assert.Same(pool, route!.Pool);
         Assert.Same(route, router.Open(router.NameOf(id)));
+        Assert.True(router.TouchDue(route), "a pool's first local call goes through the grain");
         Assert.False(router.TouchDue(route));
 
         time.Advance(TimeSpan.FromSeconds(29));
@@ -35,6 +36,23 @@ public sealed class LocalCallRouterTests
 
         await pool.CloseAsync();
         Assert.Null(router.Open(router.NameOf(id)));
+    }
+
+    // The activation's idle clock started when the grain opened the pool; a route's starts at its first local call.
+    [Fact]
+    public async Task The_first_local_call_late_in_the_activations_age_goes_through_the_grain()
+    {
+        using var directory = new TempDirectory();
+        var time = new FakeTimeProvider();
+        await using var registry = new DatabasePoolRegistry(time);
+        var router = new LocalCallRouter(null!, "local", directory.Path, registry, TimeSpan.FromMinutes(2), time);
+        var id = new DatabaseId("local", "a.db");
+        var pool = await registry.GetOrOpenAsync(id.GrainKey, directory.File("a.db"), new DatabaseOptions { DatabaseIdleTimeout = TimeSpan.FromHours(1) }, null);
+        time.Advance(TimeSpan.FromSeconds(100));
+        var route = router.Open(router.NameOf(id))!;
+        Assert.True(router.TouchDue(route), "100 s after the grain's last message, 20 s before it may be collected");
+        Assert.False(router.TouchDue(route));
+        await pool.CloseAsync();
     }
 
     [Fact]
