@@ -65,7 +65,7 @@ internal static class TenantChild
         }
 
         var (rss, sqliteHeap, openFiles) = (ProcessProbe.RetainedRssMiB(), ProcessProbe.SqliteHeapMiB(), ProcessProbe.OpenFiles());
-        Console.Error.WriteLine($"{rate:N0} ops/s, {workload.Errors - openErrors} errors, {peakThreads:N0} threads at most, RSS {rssBefore:0.0} -> {rss:0.0} MiB");
+        Console.Error.WriteLine($"{rate:N0} ops/s, {workload.Errors - openErrors} errors, {peakThreads:N0} threads at most, RSS {rssBefore:0.0} -> {rss:0.0} MiB, mean latency {workload.MeanLatencyMs.Read:0.000} ms a read, {workload.MeanLatencyMs.Write:0.000} ms a write");
 
         // Idle timeouts (of readers, say) fire in the quiet before the CPU time is measured.
         await Task.Delay(times.Settle);

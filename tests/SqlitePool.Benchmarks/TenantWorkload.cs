@@ -52,10 +52,16 @@ internal sealed class TenantWorkload(ITenantSide side, int databases)
     private long _operations;
     private long _errors;
     private string? _firstError;
+    private long _reads, _readTicks, _writes, _writeTicks;
 
     public long Errors => Interlocked.Read(ref _errors);
 
     public string? FirstError => Volatile.Read(ref _firstError);
+
+    /// <summary>Mean latency of the point reads and of the inserts since the databases were created, in ms.</summary>
+    public (double Read, double Write) MeanLatencyMs => (
+        Interlocked.Read(ref _readTicks) * 1000.0 / Stopwatch.Frequency / Math.Max(1, Interlocked.Read(ref _reads)),
+        Interlocked.Read(ref _writeTicks) * 1000.0 / Stopwatch.Frequency / Math.Max(1, Interlocked.Read(ref _writes)));
 
     /// <summary>Starts the callers, which create every database, <see cref="Settings.Callers"/> at a time, then
     /// wait for <see cref="RunAsync"/>. The same callers run the load: a side out of file descriptors (ulimit -n)
@@ -124,14 +130,23 @@ internal sealed class TenantWorkload(ITenantSide side, int databases)
     private async Task OneAsync()
     {
         var database = Random.Shared.Next(databases);
+        var started = Stopwatch.GetTimestamp();
         if (Random.Shared.Next(100) >= WritePercent)
         {
             var id = Random.Shared.NextInt64(1, Volatile.Read(ref _rows[database]) + 1);
             await TryAsync(() => side.ReadAsync(database, id));
+            Interlocked.Add(ref _readTicks, Stopwatch.GetTimestamp() - started);
+            Interlocked.Increment(ref _reads);
         }
-        else if (await TryAsync(() => side.InsertAsync(database)))
+        else
         {
-            Interlocked.Increment(ref _rows[database]);
+            if (await TryAsync(() => side.InsertAsync(database)))
+            {
+                Interlocked.Increment(ref _rows[database]);
+            }
+
+            Interlocked.Add(ref _writeTicks, Stopwatch.GetTimestamp() - started);
+            Interlocked.Increment(ref _writes);
         }
     }
 
