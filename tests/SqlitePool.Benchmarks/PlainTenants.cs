@@ -6,22 +6,28 @@ namespace SqlitePool.Benchmarks;
 /// The tenant baseline: plain Microsoft.Data.Sqlite as an application without the pool would use it. A new
 /// connection is opened and closed per operation, on the default connection string (Pooling=True: Microsoft.Data.Sqlite
 /// keeps each file's connections open underneath); WAL is set when a file is created; synchronous is the default.
+/// Where the process may not open enough files for a pooled connection to every database, as such an application
+/// would have to, it turns pooling off (<paramref name="pooled"/> false): each operation opens and closes its file.
 /// </summary>
 internal sealed class PlainTenants : ITenantSide
 {
     private readonly string[] _connectionStrings;
 
-    public PlainTenants(string directory, int databases)
+    public PlainTenants(string directory, int databases, bool pooled = true)
     {
+        Pooled = pooled;
         Directory.CreateDirectory(Path.Combine(directory, "tenants"));
         _connectionStrings = [.. Enumerable.Range(0, databases).Select(i =>
-            new SqliteConnectionStringBuilder { DataSource = Path.Combine(directory, "tenants", $"t{i}.db") }.ToString())];
+            new SqliteConnectionStringBuilder { DataSource = Path.Combine(directory, "tenants", $"t{i}.db"), Pooling = pooled }.ToString())];
     }
 
     public bool Blocking => true;
 
-    /// <summary>Each database keeps a pooled connection once used.</summary>
-    public int OpenDatabases => _connectionStrings.Length;
+    /// <summary>Whether Microsoft.Data.Sqlite pools the connections.</summary>
+    public bool Pooled { get; }
+
+    /// <summary>Pooled, each database keeps a connection once used; unpooled, none stays open.</summary>
+    public int OpenDatabases => Pooled ? _connectionStrings.Length : 0;
 
     public Task CreateAsync(int database)
     {

@@ -23,16 +23,22 @@ internal static class TenantChild
         var openFileLimit = ProcessProbe.OpenFileLimit();
         Console.Out.Flush();
         Console.Error.WriteLine($"{side} side, {databases:N0} databases, at most {openFileLimit?.ToString(CultureInfo.InvariantCulture) ?? "?"} open files");
-        if (openFileLimit < databases * FilesPerDatabase)
+        var tooFewFiles = openFileLimit < databases * FilesPerDatabase;
+        if (tooFewFiles && side == "plain")
         {
-            Console.Error.WriteLine($"warning: {databases:N0} open databases need at least {databases * FilesPerDatabase:N0} open files; past the limit opens fail, and so may a thread's start (OutOfMemoryException) or the runtime (\"Out of memory.\")");
+            // Pooled, plain SQLite fails a third of its opens here and then aborts the runtime ("Out of memory.").
+            Console.Error.WriteLine($"{databases:N0} pooled connections need at least {databases * FilesPerDatabase:N0} open files, more than the limit: plain runs unpooled, each operation opening and closing its file");
+        }
+        else if (tooFewFiles)
+        {
+            Console.Error.WriteLine($"{databases:N0} open databases need at least {databases * FilesPerDatabase:N0} open files, more than the limit: the pool keeps as many open as its file budget allows");
         }
 
         var reserve = Enumerable.Range(0, 32).Select(_ => File.OpenHandle(Path.Combine(directory, "descriptor-reserve"), FileMode.OpenOrCreate)).ToArray();
         await using ITenantSide tenants = side switch
         {
             "pool" => await PoolTenants.StartAsync(directory, databases),
-            "plain" => new PlainTenants(directory, databases),
+            "plain" => new PlainTenants(directory, databases, pooled: !tooFewFiles),
             _ => throw new ArgumentException("unknown side " + side, nameof(side)),
         };
         var workload = new TenantWorkload(tenants, databases);
@@ -77,6 +83,7 @@ internal static class TenantChild
         {
             Side = side,
             Databases = databases,
+            Pooled = tenants is not PlainTenants { Pooled: false },
             OpensSeconds = opens.TotalSeconds,
             OpenErrors = openErrors,
             OpsPerSecond = rate,

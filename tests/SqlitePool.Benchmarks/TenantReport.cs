@@ -12,6 +12,9 @@ internal sealed record TenantReport
 
     public int Databases { get; init; }
 
+    /// <summary>False for plain SQLite run unpooled, where the process may not open a pooled connection to every database.</summary>
+    public bool Pooled { get; init; } = true;
+
     /// <summary>Seconds to create every database (table and one row), 64 at a time.</summary>
     public double OpensSeconds { get; init; }
 
@@ -69,8 +72,8 @@ internal sealed record TenantReport
     public string Describe() => Failure is not null
         ? $"{Side} FAILED (exit code {ExitCode}): {Failure}"
         : string.Format(CultureInfo.InvariantCulture,
-            "{0}: opens {1:0.00} s ({2} errors), {3:N0} ops/s ({4} errors{5}), peak {6:N0} threads, RSS {7:0.0} MiB (+{8:0.0} KiB per database; SQLite heap {9:0.0} MiB), {10} of {13} open files, idle CPU {11:0.0}% of a core, stop {12:0.00} s; at rest {14:N0} databases open, RSS {15:0.0} MiB, {16:0.0} KiB per open database",
+            "{0}{17}: opens {1:0.00} s ({2} errors), {3:N0} ops/s ({4} errors{5}), peak {6:N0} threads, RSS {7:0.0} MiB (+{8:0.0} KiB per database; SQLite heap {9:0.0} MiB), {10} of {13} open files, idle CPU {11:0.0}% of a core, stop {12:0.00} s; at rest {14:N0} databases open, RSS {15:0.0} MiB, {16:0.0} KiB per open database",
             Side, OpensSeconds, OpenErrors, OpsPerSecond, Errors, FirstError is null ? "" : "; first: " + FirstError,
             PeakThreads, RssMiB, RssPerDatabaseKiB, SqliteHeapMiB, OpenFiles?.ToString("N0", CultureInfo.InvariantCulture) ?? "?", IdleCpuPercent, StopSeconds,
-            OpenFileLimit?.ToString("N0", CultureInfo.InvariantCulture) ?? "?", OpenDatabases, RssIdleMiB, RssPerOpenDatabaseKiB);
+            OpenFileLimit?.ToString("N0", CultureInfo.InvariantCulture) ?? "?", OpenDatabases, RssIdleMiB, RssPerOpenDatabaseKiB, Pooled ? "" : " (unpooled)");
 }

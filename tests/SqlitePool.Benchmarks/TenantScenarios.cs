@@ -34,6 +34,7 @@ internal static class TenantScenarios
         ("openFileLimit", r => r.OpenFileLimit),
         ("idleCpuPercent", r => r.IdleCpuPercent),
         ("stopSeconds", r => r.StopSeconds),
+        ("pooled", r => r.Pooled),
         ("exitCode", r => r.ExitCode),
         ("failure", r => r.Failure),
     ];
@@ -60,7 +61,10 @@ internal static class TenantScenarios
                 extra["baseline" + char.ToUpperInvariant(name[0]) + name[1..]] = Figure(plain, name, read);
             }
 
-            var result = new ScenarioResult(id, Unit.OpsPerSecond, "plain Microsoft.Data.Sqlite, connection per operation",
+            var baseline = plain.Pooled
+                ? "plain Microsoft.Data.Sqlite, connection per operation"
+                : "plain Microsoft.Data.Sqlite, connection per operation, unpooled: pooled it needs more open files than the limit";
+            var result = new ScenarioResult(id, Unit.OpsPerSecond, baseline,
                 [pool.OpsPerSecond], [plain.OpsPerSecond])
             {
                 Detail = $"{id} ({databases:N0} databases) {pool.Describe()}; {plain.Describe()}",
