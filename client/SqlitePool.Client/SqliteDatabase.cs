@@ -200,7 +200,9 @@ public sealed class SqliteDatabase
     /// <summary>A snapshot of the database's pool.</summary>
     public Task<PoolStatistics> GetStatisticsAsync() => Grain.GetStatisticsAsync();
 
-    /// <summary>Closes the pool and deactivates the grain; the next call opens it again.</summary>
+    /// <summary>Closes the database's pool (its files are checkpointed and released) and ends its change
+    /// subscriptions; the next call opens it again. Calls waiting in it fail with <see cref="DatabaseClosedException"/>;
+    /// calls made after it began wait for it to end, then open the database again.</summary>
     public Task CloseAsync() => Grain.CloseAsync();
 
     private async Task<DatabaseLease> AcquireAsync(LeaseKind kind, CancellationToken cancellationToken) =>

@@ -100,7 +100,8 @@ public interface IDatabaseGrain : IGrainWithStringKey
     [Alias("GetStatistics")]
     Task<PoolStatistics> GetStatisticsAsync();
 
-    /// <summary>Drains the pool, closes readers then the writer, and deactivates; a later call reopens it.</summary>
+    /// <summary>Drains the pool and closes readers then the writer (checkpointed, lock file released); change
+    /// subscriptions end. A later call reopens it.</summary>
     [Alias("Close")]
     Task CloseAsync();
 }

@@ -137,16 +137,30 @@ internal sealed partial class DatabaseGrain(
 
     public async Task<PoolStatistics> GetStatisticsAsync() => (await GetPoolAsync()).GetStatistics();
 
+    /// <summary>Closes the pool; the next call opens it again. The activation stays, left to Orleans' idle collection:
+    /// one deactivated here made calls that reached it meanwhile fail with Orleans' forwarding errors
+    /// (<see cref="OrleansMessageRejectionException"/>) instead of opening the database again.</summary>
     public async Task CloseAsync()
     {
+        // Change subscriptions end with the pool, as they did when the activation went with it.
+        await _subscriptions.WaitAsync();
+        try
+        {
+            _notifier?.Dispose();
+            _notifier = null;
+            _subscribers.Clear();
+        }
+        finally
+        {
+            _subscriptions.Release();
+        }
+
         if (_pool is { } pool)
         {
             _pool = null;
             _opening = null;
             await pool.CloseAsync();
         }
-
-        DeactivateOnIdle();
     }
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
