@@ -19,9 +19,9 @@ public sealed partial class DatabasePool
     public DateTimeOffset? OldestReaderSnapshot()
     {
         PooledConnection[] readers;
-        lock (_sync)
+        lock (_arbiter.Gate)
         {
-            readers = [.. _readers];
+            readers = _arbiter.Readers;
         }
 
         var now = Now;
@@ -125,11 +125,11 @@ public sealed partial class DatabasePool
 
     private PooledConnection? TakeIdleWriter()
     {
-        lock (_sync)
+        lock (_arbiter.Gate)
         {
             // The pool's own checkpoint is no use of the database: it does not keep it from closing when idle.
             var used = _usedSinceSweep;
-            var took = TryTake(LeaseKind.Writer, out var writer, out _);
+            var took = _arbiter.TryTake(LeaseKind.Writer, out var writer, out _);
             _usedSinceSweep = used;
             return took ? writer : null;
         }

@@ -11,7 +11,7 @@ namespace SqlitePool.Engine;
 /// <remarks>
 /// While anything is in flight (a connection taken, a waiter, a lease, a cursor, a checkpoint, a close) the pool is
 /// visited every <see cref="_sweepPeriod"/>; otherwise only when its next idle deadline comes. The switch to frequent
-/// visits happens under <c>_sync</c> where a connection is taken or a waiter queued (<see cref="MarkUsed"/>), and the
+/// visits happens under the arbiter's lock where a connection is taken or a waiter queued (<see cref="MarkUsed"/>), and the
 /// visit reads the state under the same lock, so a use is never missed between the two.
 /// </remarks>
 public sealed partial class DatabasePool
@@ -32,10 +32,9 @@ public sealed partial class DatabasePool
     /// <summary>Under the sweeper's lock: when the planned visit that counts is (a clock timestamp), or MaxValue when none.</summary>
     internal long SweepAt { get; set; } = long.MaxValue;
 
-    /// <summary>Under <c>_sync</c>: a caller holds or waits for something other than the writer (a reader, a lease, a
-    /// cursor, a place in a queue). With the writer taken as well, the pool is in use.</summary>
-    private bool CallersBesidesWriter =>
-        BusyReaders > 0 || _writerWaiters.Count + _readerWaiters.Count + _exclusiveWaiters.Count > 0 || !_leases.IsEmpty || !_cursors.IsEmpty;
+    /// <summary>Under the arbiter's lock: a caller holds or waits for something other than the writer (a reader, a
+    /// lease, a cursor, a place in a queue). With the writer taken as well, the pool is in use.</summary>
+    private bool CallersBesidesWriter => _arbiter.ReadersTakenOrWaiters || !_leases.IsEmpty || !_cursors.IsEmpty;
 
     private static TimeSpan SweepPeriodFor(DatabaseOptions options)
     {
@@ -43,9 +42,9 @@ public sealed partial class DatabasePool
         return TimeSpan.FromTicks(Math.Clamp(shortest / 4, TimeSpan.FromMilliseconds(20).Ticks, TimeSpan.FromSeconds(5).Ticks));
     }
 
-    /// <summary>Under <c>_sync</c>, where a connection is taken or a waiter queued: the pool is in use, and visited
+    /// <summary>Under the arbiter's lock, where a connection is taken or a waiter queued: the pool is in use, and visited
     /// every sweep period from now until it is quiet again.</summary>
-    private void MarkUsed()
+    internal void MarkUsed()
     {
         _usedSinceSweep = _touched = true;
         if (!_sweepSoon)
@@ -72,28 +71,10 @@ public sealed partial class DatabasePool
     {
         get
         {
-            lock (_sync)
+            lock (_arbiter.Gate)
             {
-                return FilesHeld(_readers.Count + _readersOpening);
+                return _arbiter.FilesHeld;
             }
-        }
-    }
-
-    /// <summary>The files counted for a pool with <paramref name="readers"/> readers (the first is in
-    /// <see cref="OpenFileBudget.PerDatabase"/>).</summary>
-    private static long FilesHeld(int readers) => OpenFileBudget.PerDatabase + (OpenFileBudget.PerReader * Math.Max(0, readers - 1));
-
-    private bool _filesReleased;
-
-    /// <summary>Under <c>_sync</c>, as a reader that was opening ends: into the pool (<paramref name="opened"/>), or not,
-    /// which gives back the files reserved for it (unless the closed pool gave back everything already).</summary>
-    private void ReaderOpenEnded(bool opened)
-    {
-        var before = FilesHeld(_readers.Count + _readersOpening);
-        _readersOpening--;
-        if (!opened && !_filesReleased)
-        {
-            FileBudget?.Add(FilesHeld(_readers.Count + _readersOpening) - before);
         }
     }
 
@@ -110,10 +91,10 @@ public sealed partial class DatabasePool
     /// <returns>The close, or null when the pool is in use or already closed.</returns>
     internal Task? RetireIfQuiet()
     {
-        lock (_sync)
+        lock (_arbiter.Gate)
         {
-            UnparkReader();
-            if (_closed || _writerBusy || CallersBesidesWriter || _changes is not null)
+            _arbiter.UnparkReader();
+            if (IsClosed || _arbiter.WriterBusy || CallersBesidesWriter || _changes is not null)
             {
                 return null;
             }
@@ -131,29 +112,19 @@ public sealed partial class DatabasePool
     /// <returns>The close, or null when the pool stays open.</returns>
     internal Task? CloseUnlessInUse()
     {
-        lock (_sync)
+        lock (_arbiter.Gate)
         {
-            UnparkReader();
-            var inUse = _writerBusy || CallersBesidesWriter;
-            if (!_closed && inUse && _changes is null)
+            _arbiter.UnparkReader();
+            var inUse = _arbiter.WriterBusy || CallersBesidesWriter;
+            if (!IsClosed && inUse && _changes is null)
             {
                 return null;
             }
 
             // Found quiet under the lock that closes it: a call that comes after is refused at its entry (see RetireIfQuiet).
-            _retired |= !_closed && !inUse;
+            _retired |= !IsClosed && !inUse;
             return CloseAsync();
         }
-    }
-
-    /// <summary>Under <c>_sync</c>: whether one more reader may open. Past the file budget a database keeps to the
-    /// readers it has, one at least (whose files its open reserved). A second reader's files are taken here, so two
-    /// databases never both take the last room; a reader that then fails to open gives them back.</summary>
-    private bool ReaderFits()
-    {
-        var count = _readers.Count + _readersOpening;
-        return count < _options.MaxReaders
-            && (count == 0 || FileBudget is not { } budget || budget.TryReserve(OpenFileBudget.PerReader));
     }
 
     /// <summary>A visit of the sweeper: does what is due and plans the next visit, which it always does first.</summary>
@@ -163,13 +134,13 @@ public sealed partial class DatabasePool
         DateTimeOffset? next = now + _sweepPeriod;
         try
         {
-            TimeOutWaiters();
+            _arbiter.TimeOutWaiters();
             ExpireIdleLeases();
             _writer.Worker.InterruptIfOverdue(_options.StatementTimeout);
             PooledConnection[] readers;
-            lock (_sync)
+            lock (_arbiter.Gate)
             {
-                readers = [.. _readers];
+                readers = _arbiter.Readers;
             }
 
             foreach (var reader in readers)
@@ -195,17 +166,17 @@ public sealed partial class DatabasePool
         var walPending = !IsClosed && (_wal.FramesToCheckpoint > 0 || WalBytes() > 0);
         List<PooledConnection> idleReaders = [];
         bool busy, closeIdle;
-        lock (_sync)
+        lock (_arbiter.Gate)
         {
             if (_closeTask is { IsCompleted: true })
             {
                 return null;
             }
 
-            UnparkReader();
+            _arbiter.UnparkReader();
             var governing = _governing is { IsCompleted: false };
-            var inUse = (_writerBusy && !governing) || CallersBesidesWriter; // the governor's checkpoint is no use
-            busy = _closed || inUse || _writerBusy || governing;
+            var inUse = (_arbiter.WriterBusy && !governing) || CallersBesidesWriter; // the governor's checkpoint is no use
+            busy = IsClosed || inUse || _arbiter.WriterBusy || governing;
             if (inUse || _usedSinceSweep)
             {
                 _lastUsedAt = now;
@@ -217,9 +188,9 @@ public sealed partial class DatabasePool
             // alone. Readers never checkpoint as they close (NO_CKPT_ON_CLOSE), whichever connection closes last.
             closeIdle = !busy && _changes is null && _options.DatabaseIdleTimeout != Timeout.InfiniteTimeSpan
                 && now - _lastUsedAt >= _options.DatabaseIdleTimeout;
-            if (!closeIdle && !_closed && _idleReaders.Count > 0)
+            if (!closeIdle && !IsClosed)
             {
-                CollectIdleReaders(now, idleReaders);
+                _arbiter.CollectIdleReaders(now, idleReaders);
             }
 
             _sweepSoon = busy;
@@ -260,45 +231,15 @@ public sealed partial class DatabasePool
             next = Min(next, After(_lastGovernedAt, _options.CheckpointInterval));
         }
 
-        lock (_sync)
+        lock (_arbiter.Gate)
         {
-            foreach (var reader in _idleReaders)
+            foreach (var reader in _arbiter.IdleReaders)
             {
                 next = Min(next, After(reader.IdleSince, _options.ReaderIdleTimeout));
             }
         }
 
         return next == DateTimeOffset.MaxValue ? null : Max(next, now + _sweepPeriod);
-    }
-
-    /// <summary>Under <c>_sync</c>: takes the readers idle past <see cref="DatabaseOptions.ReaderIdleTimeout"/> out of
-    /// the pool, for closing outside the lock; nobody can be granted them any more.</summary>
-    private void CollectIdleReaders(DateTimeOffset now, List<PooledConnection> expired)
-    {
-        var keep = new List<PooledConnection>(_idleReaders.Count);
-        foreach (var reader in _idleReaders)
-        {
-            (now - reader.IdleSince >= _options.ReaderIdleTimeout ? expired : keep).Add(reader);
-        }
-
-        if (expired.Count == 0)
-        {
-            return;
-        }
-
-        _idleReaders.Clear();
-        for (var i = keep.Count - 1; i >= 0; i--)
-        {
-            _idleReaders.Push(keep[i]); // the same order: the most recently used on top
-        }
-
-        var before = FilesHeld(_readers.Count + _readersOpening);
-        foreach (var reader in expired)
-        {
-            _readers.Remove(reader);
-        }
-
-        FileBudget?.Add(FilesHeld(_readers.Count + _readersOpening) - before);
     }
 
     private static DateTimeOffset Min(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;

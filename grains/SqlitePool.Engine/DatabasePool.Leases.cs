@@ -43,12 +43,9 @@ public sealed partial class DatabasePool
             throw;
         }
 
-        lock (_sync)
+        if (!IsClosed)
         {
-            if (!_closed)
-            {
-                return lease;
-            }
+            return lease;
         }
 
         // Closed while the lease was being set up: the close did not see it, so end it here.
@@ -70,28 +67,33 @@ public sealed partial class DatabasePool
             throw new ArgumentOutOfRangeException(nameof(kind), kind, "Exclusive access is taken with AcquireAsync.");
         }
 
-        if (kind == LeaseKind.Reader && TakeParkedReader(out var parked))
+        if (kind == LeaseKind.Reader && _arbiter.TakeParkedReader(out var parked))
         {
             _usedSinceSweep = _touched = true; // no lock on this path: the next visit sees the use, and keeps the pool open
             if (IsClosed)
             {
                 // Parked just as the pool began to close: it goes to the close instead.
-                GiveBack(parked, kind);
+                _arbiter.GiveBack(parked, kind);
                 throw new DatabaseClosedException(Database);
             }
 
-            Took(parked);
+            if (Metrics is { } metrics)
+            {
+                parked.TakenAt = metrics.ConnectionStart();
+                metrics.Waited(parked.TakenAt);
+            }
+
             parked.HeldLocally = true;
             return new ConnectionLease(this, parked, kind);
         }
 
         PooledConnection? connection;
-        lock (_sync)
+        lock (_arbiter.Gate)
         {
             // The common case: a connection is free and nobody waits ahead.
-            if (!TryTake(kind, out connection, out var openReader) && openReader)
+            if (!_arbiter.TryTake(kind, out connection, out var openReader) && openReader)
             {
-                ReaderOpenEnded(opened: false);
+                _arbiter.ReaderOpenEnded(opened: null);
             }
 
             connection?.HeldLocally = true;
@@ -101,7 +103,7 @@ public sealed partial class DatabasePool
         {
             // Otherwise this thread waits its turn like every other caller.
             connection = AcquireConnectionAsync(kind, CancellationToken.None).GetAwaiter().GetResult();
-            lock (_sync)
+            lock (_arbiter.Gate)
             {
                 connection.HeldLocally = true;
             }
@@ -120,9 +122,9 @@ public sealed partial class DatabasePool
         {
             // Whatever the cleaning met, the connection goes back: a lease that never returned would hold it for good.
             Metrics?.Used(connection.TakenAt);
-            if (kind != LeaseKind.Reader || _contended || !TryParkReader(connection))
+            if (kind != LeaseKind.Reader || _arbiter.Contended || !_arbiter.TryParkReader(connection))
             {
-                GiveBack(connection, kind);
+                _arbiter.GiveBack(connection, kind);
             }
         }
 

@@ -58,17 +58,13 @@ public sealed partial class DatabasePool
     /// second writer.</remarks>
     public Task CloseAsync()
     {
-        lock (_sync)
+        lock (_arbiter.Gate)
         {
             if (_closeTask is null)
             {
-                _closed = true;
-                MarkUsed(); // visited often while it closes: statement timeouts go on
-                Contend();
-                UnparkReader();
-                FailAllWaiters(new DatabaseClosedException(Database));
                 _drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                if (!_writerBusy && BusyReaders == 0)
+                MarkUsed(); // visited often while it closes: statement timeouts go on
+                if (_arbiter.Close())
                 {
                     _drained.TrySetResult();
                 }
@@ -79,6 +75,9 @@ public sealed partial class DatabasePool
             return _closeTask;
         }
     }
+
+    /// <summary>Under the arbiter's lock, once the closing pool has every connection back.</summary>
+    internal void Drained() => _drained?.TrySetResult();
 
     private async Task CloseCoreAsync()
     {
@@ -106,11 +105,10 @@ public sealed partial class DatabasePool
             }
 
             ReleaseFenceOnce();
-            lock (_sync)
+            lock (_arbiter.Gate)
             {
                 // Readers still opening count until they end (ReaderOpenEnded), which then counts nothing more.
-                FileBudget?.Add(-FilesHeld(_readers.Count + _readersOpening));
-                _filesReleased = true;
+                _arbiter.ReleaseFiles();
             }
 
             _onClosed?.Invoke(this);
@@ -122,9 +120,9 @@ public sealed partial class DatabasePool
     private async Task CloseConnectionsAsync()
     {
         List<PooledConnection> readers;
-        lock (_sync)
+        lock (_arbiter.Gate)
         {
-            readers = [.. _readers.Where(r => !r.Abandoned)];
+            readers = [.. _arbiter.Readers.Where(r => !r.Abandoned)];
         }
 
         await Task.WhenAll(readers.Select(r => CloseConnectionAsync(r.Worker, checkpoint: false))).ConfigureAwait(false);
@@ -137,7 +135,7 @@ public sealed partial class DatabasePool
     /// <summary>Closes the writer once, after a checkpoint; the fence goes when this and the close are both done.</summary>
     private Task CloseWriterAsync()
     {
-        lock (_sync)
+        lock (_arbiter.Gate)
         {
             return _writerClosing ??= CloseOnceAsync();
         }
@@ -176,14 +174,10 @@ public sealed partial class DatabasePool
     /// <returns>The revocations, each done once its holder's running statement has ended.</returns>
     private Task GiveUpHeldConnections()
     {
-        List<PooledConnection> connections;
-        lock (_sync)
+        PooledConnection[] connections;
+        lock (_arbiter.Gate)
         {
-            connections = [.. _readers, _writer];
-            foreach (var connection in connections)
-            {
-                connection.Abandoned = connection.HeldLocally;
-            }
+            connections = _arbiter.AbandonHeldConnections();
         }
 
         var revocations = new List<Task>();
@@ -268,10 +262,10 @@ public sealed partial class DatabasePool
         }
     }
 
-    /// <summary>Under <c>_sync</c>, as a connection comes back: one the close left to its silo-local lease is closed
-    /// now, on its own thread (the writer after a checkpoint, releasing the lock file). Its holder waits for that
+    /// <summary>Under the arbiter's lock, as a connection comes back: one the close left to its silo-local lease is
+    /// closed now, on its own thread (the writer after a checkpoint, releasing the lock file). Its holder waits for that
     /// (<see cref="PooledConnection.Closed"/>).</summary>
-    private bool CloseIfAbandoned(PooledConnection connection)
+    internal bool CloseIfAbandoned(PooledConnection connection)
     {
         if (!connection.Abandoned)
         {
@@ -304,26 +298,24 @@ public sealed partial class DatabasePool
         catch
         {
             await CloseConnectionAsync(worker, checkpoint: false).ConfigureAwait(false);
-            lock (_sync)
+            lock (_arbiter.Gate)
             {
-                ReaderOpenEnded(opened: false);
-                Dispatch();
+                _arbiter.ReaderOpenEnded(opened: null);
+                _arbiter.Dispatch();
             }
 
             throw;
         }
 
-        lock (_sync)
+        lock (_arbiter.Gate)
         {
-            ReaderOpenEnded(opened: !_closed);
-            if (!_closed)
+            if (_arbiter.ReaderOpenEnded(reader))
             {
-                _readers.Add(reader);
                 return reader;
             }
 
             // Closed while it opened: the close never counted it. It closes here, and the caller is refused.
-            Dispatch();
+            _arbiter.Dispatch();
         }
 
         await CloseConnectionAsync(worker, checkpoint: false).ConfigureAwait(false);

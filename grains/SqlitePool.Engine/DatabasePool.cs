@@ -14,39 +14,30 @@ namespace SqlitePool.Engine;
 /// timeout; exclusive access. Plain .NET: no Orleans types, usable from any host.
 /// </summary>
 /// <remarks>
-/// All arbitration state is guarded by <c>_sync</c>; SQLite work never runs under it. Waiters are
+/// Who holds which connection, who waits and who is next is the <see cref="ConnectionArbiter"/>'s, under its lock,
+/// which also guards the pool's own state beside it; SQLite work never runs under it. Waiters are
 /// completed with continuations forced asynchronous, so granting under the lock runs no caller code.
 /// The pool touches its files (database, <c>-wal</c>, <c>-shm</c>) only through SQLite while they are open: closing
 /// any descriptor of a file drops every POSIX lock the process holds on it, SQLite's included.
 /// </remarks>
 public sealed partial class DatabasePool : IAsyncDisposable
 {
-    private readonly Lock _sync = new();
+    private readonly ConnectionArbiter _arbiter;
     private readonly DatabaseOptions _options;
     private readonly TimeProvider _time;
     private readonly SqliteScheduler _scheduler;
     private readonly Action<DatabasePool>? _onClosed;
     private readonly PooledConnection _writer;
-    private readonly List<PooledConnection> _readers = [];
-    private readonly Stack<PooledConnection> _idleReaders = new();
-    private readonly LinkedList<Waiter> _writerWaiters = new();
-    private readonly LinkedList<Waiter> _readerWaiters = new();
-    private readonly LinkedList<Waiter> _exclusiveWaiters = new();
     private readonly FileStream _fence;
     private readonly WalProgress _wal;
     private int _fenceHolds = 2;
     private Task? _writerClosing;
-    private int _readersOpening;
-    private bool _writerBusy;
-    private bool _exclusiveHeld;
-    private bool _closed;
     private Task? _closeTask;
     private TaskCompletionSource? _drained;
     private long _reads;
     private long _sharedReadCalls;
     private long _sharedWriteCalls;
     private long _writes;
-    private long _timeouts;
     private long _expired;
     private readonly ConcurrentDictionary<QueryCursor, bool> _cursors = new();
     private long _revoked;
@@ -64,6 +55,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
         _time = time;
         _scheduler = scheduler;
         _writer = writer;
+        _arbiter = new ConnectionArbiter(this, writer, options, time);
         _onClosed = onClosed;
         SqliteVersion = sqliteVersion;
         OpenedAt = time.GetUtcNow();
@@ -88,7 +80,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
     public DateTimeOffset OpenedAt { get; }
 
     /// <summary>True once <see cref="CloseAsync"/> has begun.</summary>
-    public bool IsClosed => Volatile.Read(ref _closed);
+    public bool IsClosed => _arbiter.IsClosed;
 
     /// <summary>Where measurements go (set by the registry); null reports nothing.</summary>
     internal PoolMetrics? Metrics { get; set; }
@@ -291,28 +283,27 @@ public sealed partial class DatabasePool : IAsyncDisposable
     {
         var walBytes = WalBytes();
         var oldestReader = OldestReaderSnapshot();
-        lock (_sync)
+        lock (_arbiter.Gate)
         {
-            // A parked reader is idle; reading the slot leaves it parked (statistics change nothing).
-            var idle = _idleReaders.Count + (Volatile.Read(ref _parkedReader) is null ? 0 : 1);
+            var counts = _arbiter.Counts;
             return new PoolStatistics
             {
                 Database = Database,
                 SqliteVersion = SqliteVersion,
-                WriterBusy = _writerBusy,
-                ExclusiveHeld = _exclusiveHeld,
-                ReadersOpen = _readers.Count,
-                ReadersIdle = idle,
-                ReadersBusy = _readers.Count - idle,
+                WriterBusy = counts.WriterBusy,
+                ExclusiveHeld = counts.ExclusiveHeld,
+                ReadersOpen = counts.ReadersOpen,
+                ReadersIdle = counts.ReadersIdle,
+                ReadersBusy = counts.ReadersOpen - counts.ReadersIdle,
                 MaxReaders = _options.MaxReaders,
-                WriterWaiters = _writerWaiters.Count,
-                ReaderWaiters = _readerWaiters.Count,
-                ExclusiveWaiters = _exclusiveWaiters.Count,
+                WriterWaiters = counts.WriterWaiters,
+                ReaderWaiters = counts.ReaderWaiters,
+                ExclusiveWaiters = counts.ExclusiveWaiters,
                 Writes = Interlocked.Read(ref _writes),
                 Reads = Interlocked.Read(ref _reads),
                 SharedReadCalls = Interlocked.Read(ref _sharedReadCalls),
                 SharedWriteCalls = Interlocked.Read(ref _sharedWriteCalls),
-                Timeouts = _timeouts + Interlocked.Read(ref _statementTimeouts),
+                Timeouts = _arbiter.Timeouts + Interlocked.Read(ref _statementTimeouts),
                 ExpiredLeases = Interlocked.Read(ref _expired),
                 RevokedLeases = Interlocked.Read(ref _revoked),
                 Commits = Interlocked.Read(ref _commits),

@@ -6,47 +6,44 @@ namespace SqlitePool.Engine;
 /// take-and-return around one query touches one field instead of the lock, the queues and the idle stack.
 /// </summary>
 /// <remarks>
-/// A parked reader is idle. Under <c>_sync</c> it counts as busy until <see cref="UnparkReader"/> moves it to the
+/// A parked reader is idle. Under the lock it counts as busy until <see cref="UnparkReader"/> moves it to the
 /// idle stack, which everything that grants readers or counts them does first. Parking stops while
-/// <c>_contended</c> is set: when a reader caller found none free, when exclusive access is wanted or held, and
+/// <see cref="Contended"/> is set: when a reader caller found none free, when exclusive access is wanted or held, and
 /// when the pool closes. Setting the flag and then reading the slot on one side, and filling the slot and then
 /// reading the flag on the other, each with a full fence between, means a reader parked in a race with a new
 /// waiter is seen by one of the two.
 /// </remarks>
-public sealed partial class DatabasePool
+internal sealed partial class ConnectionArbiter
 {
     private PooledConnection? _parkedReader;
 
-    /// <summary>Set under <c>_sync</c>; cleared by <see cref="Dispatch"/> once no reader caller waits, exclusive access
+    /// <summary>Set under the lock; cleared by <see cref="Dispatch"/> once no reader caller waits, exclusive access
     /// is neither wanted nor held and the pool is open.</summary>
     private volatile bool _contended;
 
-    /// <summary>Under <c>_sync</c>: stops parking. The fence keeps the slot's next read after the flag's write, the
-    /// other half of the handshake with <see cref="TryParkReader"/>.</summary>
-    private void Contend()
-    {
-        _contended = true;
-        Interlocked.MemoryBarrier();
-    }
+    /// <summary>Whether readers may not be parked now (read without the lock: a hint, rechecked by <see cref="TryParkReader"/>).</summary>
+    public bool Contended => _contended;
 
-    private bool TakeParkedReader(out PooledConnection connection)
+    /// <summary>Without the lock: the parked reader, if any, taken out of its slot.</summary>
+    public bool TakeParkedReader(out PooledConnection connection)
     {
         connection = Volatile.Read(ref _parkedReader) is null ? null! : Interlocked.Exchange(ref _parkedReader, null)!;
         return connection is not null;
     }
 
-    /// <summary>Under <c>_sync</c>: moves the parked reader, if any, to the idle stack.</summary>
-    private void UnparkReader()
+    /// <summary>Under the lock: moves the parked reader, if any, to the idle stack.</summary>
+    public void UnparkReader()
     {
-        if (TakeParkedReader(out var reader) && !CloseIfAbandoned(reader))
+        AssertHeld();
+        if (TakeParkedReader(out var reader) && !_pool.CloseIfAbandoned(reader))
         {
-            reader.IdleSince = Now;
+            reader.IdleSince = _pool.Now;
             _idleReaders.Push(reader);
         }
     }
 
     /// <summary>Parks a reader a local lease gave back; false when the slot is taken.</summary>
-    private bool TryParkReader(PooledConnection reader)
+    public bool TryParkReader(PooledConnection reader)
     {
         reader.HeldLocally = false;
         if (Interlocked.CompareExchange(ref _parkedReader, reader, null) is not null)
@@ -57,12 +54,20 @@ public sealed partial class DatabasePool
         if (_contended)
         {
             // A caller began to wait, or the pool to close, while this reader was parked: it may have missed it.
-            lock (_sync)
+            lock (_lock)
             {
                 Dispatch();
             }
         }
 
         return true;
+    }
+
+    /// <summary>Under the lock: stops parking. The fence keeps the slot's next read after the flag's write, the
+    /// other half of the handshake with <see cref="TryParkReader"/>.</summary>
+    private void Contend()
+    {
+        _contended = true;
+        Interlocked.MemoryBarrier();
     }
 }
