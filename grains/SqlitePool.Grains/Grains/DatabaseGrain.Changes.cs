@@ -16,11 +16,15 @@ internal sealed partial class DatabaseGrain
         await _subscriptions.WaitAsync();
         try
         {
-            await OpenThen(async p =>
+            // A close that came while tracking turned on closed that pool: tracking goes on the pool that opens next.
+            while ((await OpenThen(async p =>
             {
                 await p.TrackChangesAsync();
-                return true;
-            });
+                return p;
+            })).IsClosed)
+            {
+            }
+
             _subscribers.Add(observer);
             var every = options.Value.ChangeNotificationInterval;
             _notifier ??= this.RegisterGrainTimer(NotifyAsync, new GrainTimerCreationOptions(every, every) { Interleave = true });

@@ -142,24 +142,39 @@ internal sealed partial class DatabaseGrain(
     /// (<see cref="OrleansMessageRejectionException"/>) instead of opening the database again.</summary>
     public async Task CloseAsync()
     {
-        // Change subscriptions end with the pool, as they did when the activation went with it.
-        await _subscriptions.WaitAsync();
-        try
+        // Change subscriptions end with the pool, as they did when the activation went with it. (Not behind a subscribe
+        // that waits for the writer: this close is what ends that wait.)
+        _notifier?.Dispose();
+        _notifier = null;
+        _subscribers.Clear();
+
+        var (pool, opening) = (_pool, _opening);
+        _pool = null;
+        _opening = null;
+        if (pool is not null)
         {
-            _notifier?.Dispose();
-            _notifier = null;
-            _subscribers.Clear();
-        }
-        finally
-        {
-            _subscriptions.Release();
+            await pool.CloseAsync();
         }
 
-        if (_pool is { } pool)
+        // An open still running when the close came: the pool it opens is closed too, and its callers are refused.
+        if (opening is { IsCompleted: false })
         {
-            _pool = null;
-            _opening = null;
-            await pool.CloseAsync();
+            DatabasePool opened;
+            try
+            {
+                opened = await opening;
+            }
+            catch (Exception)
+            {
+                return; // it failed: nothing is open
+            }
+
+            if (ReferenceEquals(_pool, opened))
+            {
+                _pool = null;
+            }
+
+            await opened.CloseAsync();
         }
     }
 

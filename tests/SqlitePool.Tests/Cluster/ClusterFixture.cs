@@ -98,6 +98,10 @@ public sealed class ClusterFixture : IAsyncLifetime
     private static void OnOpened(DatabaseOpenContext context)
     {
         HookRuns.AddOrUpdate(context.Database, 1, (_, n) => n + 1);
+        if (context.Database.Contains("/slowopen/", StringComparison.Ordinal))
+        {
+            Thread.Sleep(TimeSpan.FromSeconds(1)); // an open that takes a while (it runs on a SQLite thread)
+        }
 
         // A deterministic slow statement for the scheduler-isolation test.
         context.Connection.CreateFunction("sleep_ms", (long ms) =>
