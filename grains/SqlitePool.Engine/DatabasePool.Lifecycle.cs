@@ -259,6 +259,7 @@ public sealed partial class DatabasePool
         finally
         {
             worker.Dispose();
+            FreedMemory.ConnectionClosed();
         }
     }
 

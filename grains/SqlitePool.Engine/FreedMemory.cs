@@ -1,0 +1,74 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+
+namespace SqlitePool.Engine;
+
+/// <summary>
+/// Gives the memory of closed connections back to the operating system. SQLite frees what a closed connection held
+/// (its page cache, schema and lookaside: a few hundred KiB each, which adds up over many small databases), but glibc's
+/// allocator keeps freed memory in its arenas: a silo whose idle readers and databases had closed kept its peak resident
+/// size. A second after connections close (once at least <see cref="MinClosed"/> have, and at most once every
+/// <see cref="MinInterval"/>) this calls glibc's <c>malloc_trim</c>. Where there is no glibc it does nothing.
+/// </summary>
+internal static partial class FreedMemory
+{
+    private const int MinClosed = 16;
+    private static readonly TimeSpan Delay = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan MinInterval = TimeSpan.FromSeconds(10);
+    private static readonly Lock Gate = new();
+    private static readonly Timer Timer = new(static _ => Trim(), null, Timeout.Infinite, Timeout.Infinite);
+    private static int _closed;
+    private static bool _armed;
+    private static long _lastTrim;
+    private static long _trims;
+    private static volatile bool _unavailable = !OperatingSystem.IsLinux();
+
+    /// <summary>How many times memory was given back (for tests).</summary>
+    public static long Trims => Interlocked.Read(ref _trims);
+
+    /// <summary>Called once a connection has closed.</summary>
+    public static void ConnectionClosed()
+    {
+        if (_unavailable)
+        {
+            return;
+        }
+
+        lock (Gate)
+        {
+            if (++_closed < MinClosed || _armed)
+            {
+                return;
+            }
+
+            _armed = true;
+            var sinceLast = _lastTrim == 0 ? TimeSpan.MaxValue : Stopwatch.GetElapsedTime(_lastTrim);
+            var wait = sinceLast >= MinInterval - Delay ? Delay : MinInterval - sinceLast;
+            Timer.Change(wait, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    private static void Trim()
+    {
+        lock (Gate)
+        {
+            _armed = false;
+            _closed = 0;
+            _lastTrim = Stopwatch.GetTimestamp();
+        }
+
+        try
+        {
+            MallocTrim(0);
+            Interlocked.Increment(ref _trims);
+        }
+        catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
+        {
+            // Not glibc (musl has no malloc_trim): its allocator is its own business.
+            _unavailable = true;
+        }
+    }
+
+    [LibraryImport("libc", EntryPoint = "malloc_trim")]
+    private static partial int MallocTrim(nuint pad);
+}
