@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using Orleans.TestingHost;
 using SqlitePool.Client;
 using SqlitePool.Hosting;
 using SqlitePool.Tests.Support;
@@ -9,8 +8,7 @@ namespace SqlitePool.Tests.Cluster;
 /// <summary>One in-process silo with the pool, shared by the grain tests; each test uses its own database.</summary>
 public sealed class ClusterFixture : IAsyncLifetime
 {
-    private readonly TempDirectory _directory = new();
-    private InProcessTestCluster? _cluster;
+    private readonly OneSiloCluster _cluster = new();
 
     /// <summary>Open-hook runs per database key.</summary>
     public static ConcurrentDictionary<string, int> HookRuns { get; } = new();
@@ -19,70 +17,56 @@ public sealed class ClusterFixture : IAsyncLifetime
     public static ConcurrentDictionary<string, int> GrainCalls { get; } = new();
 
     /// <summary>The folder that holds the data root and nothing else.</summary>
-    public string Sandbox => _directory.Path;
+    public string Sandbox => _cluster.Sandbox;
 
-    public string DataRoot => Path.Combine(_directory.Path, "data");
+    public string DataRoot => _cluster.DataRoot;
 
-    public IClusterClient Client => _cluster!.Client;
+    public IClusterClient Client => _cluster.Client;
 
     /// <summary>The silo's own services, as code running on the silo sees them.</summary>
-    public IServiceProvider SiloServices => ((InProcessSiloHandle)_cluster!.Silos[0]).ServiceProvider;
+    public IServiceProvider SiloServices => _cluster.SiloServices;
 
     public SqliteDatabase Database(string path) => Client.GetDatabase("local", path);
 
     /// <summary>A database path no other test uses.</summary>
     public SqliteDatabase NewDatabase(string folder = "t") => Database($"{folder}/{Guid.NewGuid():N}.db");
 
-    public async ValueTask InitializeAsync()
-    {
-        var builder = new InProcessTestClusterBuilder(1);
-        builder.ConfigureSilo((_, silo) => silo.AddIncomingGrainCallFilter(CountDatabaseCalls).AddSqlitePool(o =>
-        {
-            o.DataRoot = DataRoot;
-            o.NodeName = "local";
-            o.HolderCheckInterval = TimeSpan.FromSeconds(1);
-            // Tests read WAL sizes right after writing; the checkpoint governor has tests of its own ("walgov/**").
-            o.CheckpointInterval = TimeSpan.FromMinutes(10);
-            o.OnDatabaseOpened = OnOpened;
-            o.Databases.Add(new DatabaseOverride { Pattern = "short/**", AcquireTimeout = TimeSpan.FromMilliseconds(300) });
-            o.Databases.Add(new DatabaseOverride
-            {
-                Pattern = "walgov/**",
-                WalLimitBytes = 1 << 20,
-                MaxReaderSnapshotAge = TimeSpan.FromSeconds(2),
-                CheckpointInterval = TimeSpan.FromMilliseconds(200),
-            });
-            o.AddMigrations("migrated/**",
-                new Migration(1, "CREATE TABLE items(id INTEGER PRIMARY KEY, name TEXT NOT NULL); CREATE TABLE runs(version INTEGER)"),
-                new Migration(2, "ALTER TABLE items ADD COLUMN price REAL; INSERT INTO runs VALUES (2)"),
-                new Migration(3, "CREATE INDEX items_by_name ON items(name); INSERT INTO runs VALUES (3)"));
-            o.AddMigrations("badmigration/**",
-                new Migration(1, "CREATE TABLE a(x)"),
-                new Migration(2, "CREATE TABLE b(y); INSERT INTO no_such_table VALUES (1)"),
-                new Migration(3, "CREATE TABLE c(z)"));
-            o.Databases.Add(new DatabaseOverride { Pattern = "ttl/**", LeaseIdleTimeout = TimeSpan.FromMilliseconds(300) });
-            o.Databases.Add(new DatabaseOverride
-            {
-                Pattern = "overload/**",
-                MaxReaders = 2,
-                WriterQueueCapacity = 64,
-                ReaderQueueCapacity = 64,
-                AcquireTimeout = TimeSpan.FromSeconds(2),
-            });
-        }));
-        _cluster = builder.Build();
-        await _cluster.DeployAsync();
-    }
+    public async ValueTask InitializeAsync() =>
+        await _cluster.StartAsync(Configure, silo => silo.AddIncomingGrainCallFilter(CountDatabaseCalls));
 
-    public async ValueTask DisposeAsync()
-    {
-        if (_cluster is not null)
-        {
-            await _cluster.StopAllSilosAsync();
-            await _cluster.DisposeAsync();
-        }
+    public ValueTask DisposeAsync() => _cluster.DisposeAsync();
 
-        _directory.Dispose();
+    private static void Configure(SqlitePoolOptions o)
+    {
+        o.HolderCheckInterval = TimeSpan.FromSeconds(1);
+        // Tests read WAL sizes right after writing; the checkpoint governor has tests of its own ("walgov/**").
+        o.CheckpointInterval = TimeSpan.FromMinutes(10);
+        o.OnDatabaseOpened = OnOpened;
+        o.Databases.Add(new DatabaseOverride { Pattern = "short/**", AcquireTimeout = TimeSpan.FromMilliseconds(300) });
+        o.Databases.Add(new DatabaseOverride
+        {
+            Pattern = "walgov/**",
+            WalLimitBytes = 1 << 20,
+            MaxReaderSnapshotAge = TimeSpan.FromSeconds(2),
+            CheckpointInterval = TimeSpan.FromMilliseconds(200),
+        });
+        o.AddMigrations("migrated/**",
+            new Migration(1, "CREATE TABLE items(id INTEGER PRIMARY KEY, name TEXT NOT NULL); CREATE TABLE runs(version INTEGER)"),
+            new Migration(2, "ALTER TABLE items ADD COLUMN price REAL; INSERT INTO runs VALUES (2)"),
+            new Migration(3, "CREATE INDEX items_by_name ON items(name); INSERT INTO runs VALUES (3)"));
+        o.AddMigrations("badmigration/**",
+            new Migration(1, "CREATE TABLE a(x)"),
+            new Migration(2, "CREATE TABLE b(y); INSERT INTO no_such_table VALUES (1)"),
+            new Migration(3, "CREATE TABLE c(z)"));
+        o.Databases.Add(new DatabaseOverride { Pattern = "ttl/**", LeaseIdleTimeout = TimeSpan.FromMilliseconds(300) });
+        o.Databases.Add(new DatabaseOverride
+        {
+            Pattern = "overload/**",
+            MaxReaders = 2,
+            WriterQueueCapacity = 64,
+            ReaderQueueCapacity = 64,
+            AcquireTimeout = TimeSpan.FromSeconds(2),
+        });
     }
 
     private static Task CountDatabaseCalls(IIncomingGrainCallContext call)

@@ -1,9 +1,7 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Configuration;
-using Orleans.TestingHost;
 using SqlitePool.Client;
-using SqlitePool.Hosting;
 using SqlitePool.Tests.Support;
 
 namespace SqlitePool.Tests.Cluster;
@@ -12,52 +10,30 @@ namespace SqlitePool.Tests.Cluster;
 /// the default relationship (collection age = idle timeout), scaled down.</summary>
 public sealed class ShortAgeFixture : IAsyncLifetime
 {
-    private readonly TempDirectory _directory = new();
-    private InProcessTestCluster? _cluster;
+    private readonly OneSiloCluster _cluster = new();
 
     public static ConcurrentDictionary<string, int> Opens { get; } = new();
 
-    public IServiceProvider SiloServices => ((InProcessSiloHandle)_cluster!.Silos[0]).ServiceProvider;
+    public IClusterClient SiloClient => _cluster.SiloServices.GetRequiredService<IClusterClient>();
 
-    public IClusterClient External => _cluster!.Client;
-
-    public IClusterClient SiloClient => ((InProcessSiloHandle)_cluster!.Silos[0]).ServiceProvider.GetRequiredService<IClusterClient>();
-
-    public async ValueTask InitializeAsync()
-    {
-        var builder = new InProcessTestClusterBuilder(1);
-        builder.ConfigureSilo((_, silo) => silo
-            .Configure<GrainCollectionOptions>(o => o.CollectionQuantum = TimeSpan.FromMilliseconds(200))
-            .AddSqlitePool(o =>
-            {
-                o.DataRoot = Path.Combine(_directory.Path, "data");
-                o.NodeName = "local";
-                o.DatabaseIdleTimeout = TimeSpan.FromSeconds(2);
-                o.CloseTimeout = TimeSpan.FromMilliseconds(500);
-                o.OnDatabaseOpened = c =>
-                {
-                    Opens.AddOrUpdate(c.Database, 1, (_, n) => n + 1);
-                    c.Connection.CreateFunction("sleep_ms", (long ms) =>
-                    {
-                        Thread.Sleep(TimeSpan.FromMilliseconds(ms));
-                        return ms;
-                    });
-                };
-            }));
-        _cluster = builder.Build();
-        await _cluster.DeployAsync();
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        if (_cluster is not null)
+    public async ValueTask InitializeAsync() => await _cluster.StartAsync(
+        o =>
         {
-            await _cluster.StopAllSilosAsync();
-            await _cluster.DisposeAsync();
-        }
+            o.DatabaseIdleTimeout = TimeSpan.FromSeconds(2);
+            o.CloseTimeout = TimeSpan.FromMilliseconds(500);
+            o.OnDatabaseOpened = c =>
+            {
+                Opens.AddOrUpdate(c.Database, 1, (_, n) => n + 1);
+                c.Connection.CreateFunction("sleep_ms", (long ms) =>
+                {
+                    Thread.Sleep(TimeSpan.FromMilliseconds(ms));
+                    return ms;
+                });
+            };
+        },
+        silo => silo.Configure<GrainCollectionOptions>(o => o.CollectionQuantum = TimeSpan.FromMilliseconds(200)));
 
-        _directory.Dispose();
-    }
+    public ValueTask DisposeAsync() => _cluster.DisposeAsync();
 }
 
 /// <summary>Silo-local calls send their database's grain no message while they run: its activation may be collected

@@ -1,5 +1,4 @@
 using Microsoft.Extensions.DependencyInjection;
-using Orleans.TestingHost;
 using SqlitePool.Client;
 using SqlitePool.Engine;
 using SqlitePool.Hosting;
@@ -12,13 +11,12 @@ namespace SqlitePool.Tests.Cluster;
 public sealed class ManyDatabasesTests : IAsyncLifetime
 {
     private const int Databases = 40;
-    private readonly TempDirectory _directory = new();
-    private InProcessTestCluster? _cluster;
+    private readonly OneSiloCluster _cluster = new();
 
     [Fact]
     public async Task Concurrent_calls_on_more_databases_than_fit_all_succeed_and_keep_every_write()
     {
-        var dbs = Enumerable.Range(0, Databases).Select(i => _cluster!.Client.GetDatabase("local", $"many/t{i}.db")).ToArray();
+        var dbs = Enumerable.Range(0, Databases).Select(i => _cluster.Client.GetDatabase("local", $"many/t{i}.db")).ToArray();
         await Task.WhenAll(dbs.Select(db => db.ExecuteAsync("CREATE TABLE t(id INTEGER PRIMARY KEY, v INTEGER)")));
         var written = new int[Databases];
 
@@ -46,32 +44,12 @@ public sealed class ManyDatabasesTests : IAsyncLifetime
             Assert.Equal(written[i], await dbs[i].QuerySingleAsync<long>("SELECT count(*) FROM t"));
         }
 
-        var registry = ((InProcessSiloHandle)_cluster!.Silos[0]).ServiceProvider.GetRequiredService<DatabasePoolRegistry>();
+        var registry = _cluster.SiloServices.GetRequiredService<DatabasePoolRegistry>();
         Assert.True(registry.Evictions > 0, $"databases were closed to make room (limit {registry.FileBudget.Limit}, used {registry.FileBudget.Used})");
         Assert.InRange(registry.FileBudget.Used, 0, registry.FileBudget.Limit);
     }
 
-    public async ValueTask InitializeAsync()
-    {
-        var builder = new InProcessTestClusterBuilder(1);
-        builder.ConfigureSilo((_, silo) => silo.AddSqlitePool(o =>
-        {
-            o.DataRoot = Path.Combine(_directory.Path, "data");
-            o.NodeName = "local";
-            o.MaxOpenFiles = 8 * OpenFileBudget.PerDatabase;
-        }));
-        _cluster = builder.Build();
-        await _cluster.DeployAsync();
-    }
+    public async ValueTask InitializeAsync() => await _cluster.StartAsync(o => o.MaxOpenFiles = 8 * OpenFileBudget.PerDatabase);
 
-    public async ValueTask DisposeAsync()
-    {
-        if (_cluster is not null)
-        {
-            await _cluster.StopAllSilosAsync();
-            await _cluster.DisposeAsync();
-        }
-
-        _directory.Dispose();
-    }
+    public ValueTask DisposeAsync() => _cluster.DisposeAsync();
 }

@@ -1,6 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Configuration;
-using Orleans.TestingHost;
 using SqlitePool.Client;
 using SqlitePool.Hosting;
 using SqlitePool.Tests.Support;
@@ -14,8 +13,7 @@ namespace SqlitePool.Tests.Cluster;
 public sealed class SharedCallBoundTests : IAsyncLifetime
 {
     private static readonly TimeSpan ResponseTimeout = TimeSpan.FromSeconds(2);
-    private readonly TempDirectory _directory = new();
-    private InProcessTestCluster? _cluster;
+    private readonly OneSiloCluster _cluster = new();
 
     [Fact]
     public async Task A_statement_waiting_behind_stuck_calls_gets_a_typed_timeout_within_the_response_timeout()
@@ -69,9 +67,9 @@ public sealed class SharedCallBoundTests : IAsyncLifetime
     public async Task A_write_that_timed_out_before_it_was_sent_is_never_sent()
     {
         var path = $"bound/{Guid.NewGuid():N}.db";
-        var db = _cluster!.Client.GetDatabase("local", path);
+        var db = _cluster.Client.GetDatabase("local", path);
         await db.ExecuteAsync("CREATE TABLE t(v INTEGER)");
-        var silo = ((InProcessSiloHandle)_cluster.Silos[0]).ServiceProvider;
+        var silo = _cluster.SiloServices;
         var writer = (await silo.GetRequiredService<LocalDatabases>().OpenLocalAsync(path)).AcquireWriter();
         List<Task<ExecuteResult>> writes = [];
         try
@@ -113,36 +111,17 @@ public sealed class SharedCallBoundTests : IAsyncLifetime
         }
     }
 
-    public async ValueTask InitializeAsync()
-    {
-        var builder = new InProcessTestClusterBuilder(1);
-        builder.ConfigureSilo((_, silo) => silo.AddSqlitePool(o =>
-        {
-            o.DataRoot = Path.Combine(_directory.Path, "data");
-            o.NodeName = "local";
-            o.MaxReaders = 1;
-        }));
-        builder.ConfigureClient(client => client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = ResponseTimeout));
-        _cluster = builder.Build();
-        await _cluster.DeployAsync();
-    }
+    public async ValueTask InitializeAsync() => await _cluster.StartAsync(
+        o => o.MaxReaders = 1,
+        client: client => client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = ResponseTimeout));
 
-    public async ValueTask DisposeAsync()
-    {
-        if (_cluster is not null)
-        {
-            await _cluster.StopAllSilosAsync();
-            await _cluster.DisposeAsync();
-        }
-
-        _directory.Dispose();
-    }
+    public ValueTask DisposeAsync() => _cluster.DisposeAsync();
 
     /// <summary>A database whose only reader is held on the silo, so every read call waits there.</summary>
     private async Task<(SqliteDatabase Db, IDisposable Reader)> StuckAsync()
     {
         var path = $"bound/{Guid.NewGuid():N}.db";
-        var silo = ((InProcessSiloHandle)_cluster!.Silos[0]).ServiceProvider;
+        var silo = _cluster.SiloServices;
         var local = await silo.GetRequiredService<LocalDatabases>().OpenLocalAsync(path);
         return (_cluster.Client.GetDatabase("local", path), local.AcquireReader());
     }
