@@ -201,8 +201,8 @@ public sealed class SqliteDatabase
     public Task<PoolStatistics> GetStatisticsAsync() => Grain.GetStatisticsAsync();
 
     /// <summary>Closes the database's pool (its files are checkpointed and released) and ends its change
-    /// subscriptions; the next call opens it again. Calls waiting in it fail with <see cref="DatabaseClosedException"/>;
-    /// calls made after it began wait for it to end, then open the database again.</summary>
+    /// subscriptions; the next call opens it again. Calls waiting in the pool, or made while the close runs, may fail
+    /// with <see cref="DatabaseClosedException"/>; calls made after it ended open the database again.</summary>
     public Task CloseAsync() => Grain.CloseAsync();
 
     private async Task<DatabaseLease> AcquireAsync(LeaseKind kind, CancellationToken cancellationToken) =>

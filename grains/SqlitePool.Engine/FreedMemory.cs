@@ -8,7 +8,9 @@ namespace SqlitePool.Engine;
 /// (its page cache, schema and lookaside: a few hundred KiB each, which adds up over many small databases), but glibc's
 /// allocator keeps freed memory in its arenas: a silo whose idle readers and databases had closed kept its peak resident
 /// size. A second after connections close (once at least <see cref="MinClosed"/> have, and at most once every
-/// <see cref="MinInterval"/>) this calls glibc's <c>malloc_trim</c>. Where there is no glibc it does nothing.
+/// <see cref="MinInterval"/>) this calls glibc's <c>malloc_trim</c>, on a thread of its own: with gigabytes freed it
+/// takes a few hundred milliseconds, which no thread-pool thread (and so no grain turn) should wait out. Where there is
+/// no glibc it does nothing.
 /// </summary>
 internal static partial class FreedMemory
 {
@@ -16,7 +18,7 @@ internal static partial class FreedMemory
     private static readonly TimeSpan Delay = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan MinInterval = TimeSpan.FromSeconds(10);
     private static readonly Lock Gate = new();
-    private static readonly Timer Timer = new(static _ => Trim(), null, Timeout.Infinite, Timeout.Infinite);
+    private static readonly Timer Timer = CreateTimer();
     private static int _closed;
     private static bool _armed;
     private static long _lastTrim;
@@ -45,6 +47,16 @@ internal static partial class FreedMemory
             var sinceLast = _lastTrim == 0 ? TimeSpan.MaxValue : Stopwatch.GetElapsedTime(_lastTrim);
             var wait = sinceLast >= MinInterval - Delay ? Delay : MinInterval - sinceLast;
             Timer.Change(wait, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    // Made without the execution context of whoever closed the first connection (a request's context, a trace),
+    // which the timer would otherwise keep for the life of the process.
+    private static Timer CreateTimer()
+    {
+        using (ExecutionContext.SuppressFlow())
+        {
+            return new Timer(static _ => new Thread(Trim) { IsBackground = true, Name = "malloc_trim" }.Start(), null, Timeout.Infinite, Timeout.Infinite);
         }
     }
 
