@@ -7,21 +7,21 @@ namespace SqlitePool.Engine;
 /// Gives the memory of closed connections back to the operating system. SQLite frees what a closed connection held
 /// (its page cache, schema and lookaside: a few hundred KiB each, which adds up over many small databases), but glibc's
 /// allocator keeps freed memory in its arenas: a silo whose idle readers and databases had closed kept its peak resident
-/// size. A second after connections close (once at least <see cref="MinClosed"/> have, and at most once every
-/// <see cref="MinInterval"/>) this calls glibc's <c>malloc_trim</c>, on a thread of its own: with gigabytes freed it
-/// takes a few hundred milliseconds, which no thread-pool thread (and so no grain turn) should wait out. Where there is
-/// no glibc it does nothing.
+/// size. Once at least <see cref="MinClosed"/> connections have closed and then none for <see cref="Quiet"/> (or
+/// <see cref="MaxDelay"/> after the first of them, while closes never stop), this calls glibc's <c>malloc_trim</c>, on a
+/// thread of its own: with gigabytes freed it takes a few hundred milliseconds, which no thread-pool thread (and so no
+/// grain turn) should wait out. Where there is no glibc it does nothing.
 /// </summary>
 internal static partial class FreedMemory
 {
     private const int MinClosed = 16;
-    private static readonly TimeSpan Delay = TimeSpan.FromSeconds(1);
-    private static readonly TimeSpan MinInterval = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan Quiet = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan MaxDelay = TimeSpan.FromSeconds(60);
     private static readonly Lock Gate = new();
     private static readonly Timer Timer = CreateTimer();
     private static int _closed;
-    private static bool _armed;
-    private static long _lastTrim;
+    private static long _firstClosedAt;
+    private static bool _pending;
     private static long _trims;
     private static volatile bool _unavailable = !OperatingSystem.IsLinux();
 
@@ -38,15 +38,15 @@ internal static partial class FreedMemory
 
         lock (Gate)
         {
-            if (++_closed < MinClosed || _armed)
+            var now = Stopwatch.GetTimestamp();
+            _firstClosedAt = _closed++ == 0 ? now : _firstClosedAt;
+            // Each close puts the trim off until the closes pause; once the first has waited long enough, a trim
+            // already due is left to run.
+            if (_closed >= MinClosed && (!_pending || Stopwatch.GetElapsedTime(_firstClosedAt, now) < MaxDelay - Quiet))
             {
-                return;
+                _pending = true;
+                Timer.Change(Quiet, Timeout.InfiniteTimeSpan);
             }
-
-            _armed = true;
-            var sinceLast = _lastTrim == 0 ? TimeSpan.MaxValue : Stopwatch.GetElapsedTime(_lastTrim);
-            var wait = sinceLast >= MinInterval - Delay ? Delay : MinInterval - sinceLast;
-            Timer.Change(wait, Timeout.InfiniteTimeSpan);
         }
     }
 
@@ -64,9 +64,8 @@ internal static partial class FreedMemory
     {
         lock (Gate)
         {
-            _armed = false;
             _closed = 0;
-            _lastTrim = Stopwatch.GetTimestamp();
+            _pending = false;
         }
 
         try
