@@ -21,7 +21,7 @@ public sealed class SqliteDatabase
         Grain = grain;
         _grainFactory = grainFactory;
         _key = id.GrainKey;
-        _local = SiloLocalDatabases.Find(grainFactory, id);
+        _local = SiloLocalDatabases.Find(grainFactory, id, grain);
     }
 
     /// <summary>The database's node and path.</summary>

@@ -33,11 +33,11 @@ public interface ISiloLocalCalls
 [EditorBrowsable(EditorBrowsableState.Never)]
 public static class SiloLocalDatabases
 {
-    private static readonly ConditionalWeakTable<IGrainFactory, Func<DatabaseId, ISiloLocalCalls?>> Silos = new();
+    private static readonly ConditionalWeakTable<IGrainFactory, Func<DatabaseId, IDatabaseGrain, ISiloLocalCalls?>> Silos = new();
 
     /// <summary>Marks <paramref name="factory"/> as a silo's: <paramref name="find"/> gives the local calls of a
-    /// database of that silo, or null for a database of another node.</summary>
-    public static void RegisterSilo(IGrainFactory factory, Func<DatabaseId, ISiloLocalCalls?> find)
+    /// database of that silo (falling back on its grain), or null for a database of another node.</summary>
+    public static void RegisterSilo(IGrainFactory factory, Func<DatabaseId, IDatabaseGrain, ISiloLocalCalls?> find)
     {
         ArgumentNullException.ThrowIfNull(factory);
         ArgumentNullException.ThrowIfNull(find);
@@ -46,6 +46,6 @@ public static class SiloLocalDatabases
 
     /// <summary>The local calls of <paramref name="database"/> when <paramref name="factory"/> is the grain factory of
     /// the silo that holds it; null in a client process or for another node's database.</summary>
-    public static ISiloLocalCalls? Find(IGrainFactory factory, DatabaseId database) =>
-        Silos.TryGetValue(factory, out var find) ? find(database) : null;
+    public static ISiloLocalCalls? Find(IGrainFactory factory, DatabaseId database, IDatabaseGrain grain) =>
+        Silos.TryGetValue(factory, out var find) ? find(database, grain) : null;
 }

@@ -208,15 +208,9 @@ internal sealed partial class ConnectionArbiter
         }
     }
 
-    // A connection taken at once: no wait, and its use starts now.
     private bool Took(PooledConnection connection)
     {
-        if (_pool.Metrics is { } metrics)
-        {
-            connection.TakenAt = metrics.ConnectionStart();
-            metrics.Waited(connection.TakenAt);
-        }
-
+        _pool.TakenAtOnce(connection);
         return true;
     }
 

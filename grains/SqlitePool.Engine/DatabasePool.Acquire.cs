@@ -114,6 +114,16 @@ public sealed partial class DatabasePool
         }
     }
 
+    /// <summary>A connection taken at once: no wait, and its use starts now.</summary>
+    internal void TakenAtOnce(PooledConnection connection)
+    {
+        if (Metrics is { } metrics)
+        {
+            connection.TakenAt = metrics.ConnectionStart();
+            metrics.Waited(connection.TakenAt);
+        }
+    }
+
     /// <summary>Posts a read to the reader it was given; the reader goes back when the read ends.</summary>
     internal void StartRead(PooledConnection reader, IReadJob job)
     {

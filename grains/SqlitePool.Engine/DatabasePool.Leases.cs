@@ -43,9 +43,13 @@ public sealed partial class DatabasePool
             throw;
         }
 
-        if (!IsClosed)
+        lock (_arbiter.Gate)
         {
-            return lease;
+            // Under the lock the close reads the leases under: one of the two sees the other.
+            if (!IsClosed)
+            {
+                return lease;
+            }
         }
 
         // Closed while the lease was being set up: the close did not see it, so end it here.
@@ -77,12 +81,7 @@ public sealed partial class DatabasePool
                 throw new DatabaseClosedException(Database);
             }
 
-            if (Metrics is { } metrics)
-            {
-                parked.TakenAt = metrics.ConnectionStart();
-                metrics.Waited(parked.TakenAt);
-            }
-
+            TakenAtOnce(parked);
             parked.HeldLocally = true;
             return new ConnectionLease(this, parked, kind);
         }

@@ -16,7 +16,6 @@ namespace SqlitePool.Hosting;
 /// </summary>
 internal sealed class LocalCallRouter
 {
-    private readonly IGrainFactory _grainFactory;
     private readonly string _node;
     private readonly DatabasePoolRegistry _registry;
     private readonly TimeProvider _time;
@@ -27,9 +26,8 @@ internal sealed class LocalCallRouter
 
     /// <summary>Routes calls to <paramref name="registry"/>'s pools of the databases of node <paramref name="node"/>
     /// under <paramref name="dataRoot"/>; one call in every quarter of <paramref name="collectionAge"/> goes through the grain.</summary>
-    public LocalCallRouter(IGrainFactory grainFactory, string node, string dataRoot, DatabasePoolRegistry registry, TimeSpan collectionAge, TimeProvider time)
+    public LocalCallRouter(string node, string dataRoot, DatabasePoolRegistry registry, TimeSpan collectionAge, TimeProvider time)
     {
-        _grainFactory = grainFactory;
         _node = node;
         _registry = registry;
         _time = time;
@@ -45,7 +43,6 @@ internal sealed class LocalCallRouter
         var collection = services.GetRequiredService<IOptions<GrainCollectionOptions>>().Value;
         var age = collection.ClassSpecificCollectionAge.TryGetValue(typeof(DatabaseGrain).FullName!, out var specific) ? specific : collection.CollectionAge;
         return new LocalCallRouter(
-            services.GetRequiredService<IGrainFactory>(),
             services.GetRequiredService<ILocalSiloDetails>().Name,
             services.GetRequiredService<IOptions<SqlitePoolOptions>>().Value.DataRoot,
             services.GetRequiredService<DatabasePoolRegistry>(),
@@ -53,9 +50,10 @@ internal sealed class LocalCallRouter
             services.GetRequiredService<TimeProvider>());
     }
 
-    /// <summary>The local calls of <paramref name="id"/>, or null when it is another node's database.</summary>
-    public ISiloLocalCalls? Find(DatabaseId id) =>
-        string.Equals(id.Node, _node, StringComparison.Ordinal) ? new LocalPoolCalls(this, _grainFactory.GetGrain<IDatabaseGrain>(id.GrainKey), id) : null;
+    /// <summary>The local calls of <paramref name="id"/> (whose grain is <paramref name="grain"/>), or null when it is
+    /// another node's database.</summary>
+    public ISiloLocalCalls? Find(DatabaseId id, IDatabaseGrain grain) =>
+        string.Equals(id.Node, _node, StringComparison.Ordinal) ? new LocalPoolCalls(this, grain, id) : null;
 
     /// <summary>The full path of <paramref name="id"/>, as the pool of an open database is known by.</summary>
     public string NameOf(DatabaseId id) => _root.Name(id);

@@ -15,7 +15,7 @@ public sealed class LocalCallRouterTests
         using var directory = new TempDirectory();
         var time = new FakeTimeProvider();
         await using var registry = new DatabasePoolRegistry(time);
-        var router = new LocalCallRouter(null!, "local", directory.Path, registry, TimeSpan.FromMinutes(2), time);
+        var router = new LocalCallRouter("local", directory.Path, registry, TimeSpan.FromMinutes(2), time);
         var id = new DatabaseId("local", "a.db");
         Assert.Null(router.Open(router.NameOf(id)));
 
@@ -45,7 +45,7 @@ public sealed class LocalCallRouterTests
         using var directory = new TempDirectory();
         var time = new FakeTimeProvider();
         await using var registry = new DatabasePoolRegistry(time);
-        var router = new LocalCallRouter(null!, "local", directory.Path, registry, TimeSpan.FromMinutes(2), time);
+        var router = new LocalCallRouter("local", directory.Path, registry, TimeSpan.FromMinutes(2), time);
         var id = new DatabaseId("local", "a.db");
         var pool = await registry.GetOrOpenAsync(id.GrainKey, directory.File("a.db"), new DatabaseOptions { DatabaseIdleTimeout = TimeSpan.FromHours(1) }, null);
         time.Advance(TimeSpan.FromSeconds(100));
@@ -56,10 +56,11 @@ public sealed class LocalCallRouterTests
     }
 
     [Fact]
-    public void Another_nodes_database_has_no_local_calls()
+    public async Task Another_nodes_database_has_no_local_calls()
     {
         using var directory = new TempDirectory();
-        var router = new LocalCallRouter(null!, "local", directory.Path, new DatabasePoolRegistry(TimeProvider.System), TimeSpan.FromMinutes(2), TimeProvider.System);
-        Assert.Null(router.Find(new DatabaseId("node-b", "a.db")));
+        await using var registry = new DatabasePoolRegistry(TimeProvider.System);
+        var router = new LocalCallRouter("local", directory.Path, registry, TimeSpan.FromMinutes(2), TimeProvider.System);
+        Assert.Null(router.Find(new DatabaseId("node-b", "a.db"), null!));
     }
 }
