@@ -8,7 +8,8 @@ namespace SqlitePool.Engine;
 /// (its page cache, schema and lookaside: a few hundred KiB each, which adds up over many small databases), but glibc's
 /// allocator keeps freed memory in its arenas: a silo whose idle readers and databases had closed kept its peak resident
 /// size. Once at least <see cref="MinClosed"/> connections have closed and then none for <see cref="Quiet"/> (or
-/// <see cref="MaxDelay"/> after the first of them, while closes never stop), this calls glibc's <c>malloc_trim</c>, on a
+/// <see cref="MaxDelay"/> after the first of them, while closes never stop; and at most once in <see cref="MinInterval"/>),
+/// this calls glibc's <c>malloc_trim</c>, on a
 /// thread of its own: with gigabytes freed it takes a few hundred milliseconds, which no thread-pool thread (and so no
 /// grain turn) should wait out. Where there is no glibc it does nothing.
 /// </summary>
@@ -17,11 +18,13 @@ internal static partial class FreedMemory
     private const int MinClosed = 16;
     private static readonly TimeSpan Quiet = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan MaxDelay = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan MinInterval = TimeSpan.FromSeconds(10);
     private static readonly Lock Gate = new();
     private static readonly Timer Timer = CreateTimer();
     private static int _closed;
     private static long _firstClosedAt;
     private static bool _pending;
+    private static long _lastTrim;
     private static long _trims;
     private static volatile bool _unavailable = !OperatingSystem.IsLinux();
 
@@ -45,7 +48,8 @@ internal static partial class FreedMemory
             if (_closed >= MinClosed && (!_pending || Stopwatch.GetElapsedTime(_firstClosedAt, now) < MaxDelay - Quiet))
             {
                 _pending = true;
-                Timer.Change(Quiet, Timeout.InfiniteTimeSpan);
+                var sinceLast = _lastTrim == 0 ? TimeSpan.MaxValue : Stopwatch.GetElapsedTime(_lastTrim, now);
+                Timer.Change(sinceLast >= MinInterval - Quiet ? Quiet : MinInterval - sinceLast, Timeout.InfiniteTimeSpan);
             }
         }
     }
@@ -56,7 +60,23 @@ internal static partial class FreedMemory
     {
         using (ExecutionContext.SuppressFlow())
         {
-            return new Timer(static _ => new Thread(Trim) { IsBackground = true, Name = "malloc_trim" }.Start(), null, Timeout.Infinite, Timeout.Infinite);
+            return new Timer(static _ => StartTrim(), null, Timeout.Infinite, Timeout.Infinite);
+        }
+    }
+
+    private static void StartTrim()
+    {
+        try
+        {
+            new Thread(Trim) { IsBackground = true, Name = "malloc_trim" }.Start();
+        }
+        catch (OutOfMemoryException)
+        {
+            // No thread to be had (out of threads or memory maps): the next closes try again.
+            lock (Gate)
+            {
+                _pending = false;
+            }
         }
     }
 
@@ -64,8 +84,16 @@ internal static partial class FreedMemory
     {
         lock (Gate)
         {
-            _closed = 0;
+            // A close that re-armed the timer just as it fired leaves a second, needless call: too few closes since.
+            var due = _closed >= MinClosed;
             _pending = false;
+            if (!due)
+            {
+                return;
+            }
+
+            _closed = 0;
+            _lastTrim = Stopwatch.GetTimestamp();
         }
 
         try
