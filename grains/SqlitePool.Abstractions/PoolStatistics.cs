@@ -79,6 +79,10 @@ public sealed record PoolStatistics
     /// <summary>Calls that carried several autocommit writes together (<see cref="IDatabaseGrain.ExecuteEachAsync"/>);
     /// their writes count in <see cref="Writes"/>.</summary>
     [Id(23)] public long SharedWriteCalls { get; init; }
+
+    /// <summary>Reads answered on their caller's own thread, with no hand-off (silo code outside grains, within
+    /// <c>CallerThreadReadLimit</c>); they count in <see cref="Reads"/>.</summary>
+    [Id(24)] public long ReadsOnCaller { get; init; }
 }
 
 /// <summary>A lease held now, by whom and since when.</summary>

@@ -52,6 +52,11 @@ internal sealed class ConnectionWorker : IDisposable
     private volatile bool _deadlinePassed;
     private volatile bool _closing;
 
+    // Set only while an item runs on its caller's thread (RunOnCaller): the Stopwatch timestamp past which the
+    // progress handler stops its statement so that it moves to the scheduler, and whether it did.
+    private long _callerUntil;
+    private bool _callerLimitPassed;
+
     public ConnectionWorker(string name, TimeProvider? time = null, SqliteScheduler? scheduler = null)
     {
         _name = name;
@@ -68,6 +73,10 @@ internal sealed class ConnectionWorker : IDisposable
 
     /// <summary>The writer's change tracker while notifications are on; set and used by the work running on it.</summary>
     public ChangeTracker? Changes { get; set; }
+
+    /// <summary>True for a writer: its work waits on the disk (each commit's fsync), so the scheduler does not count the
+    /// thread running it toward its minimum.</summary>
+    public bool WaitsOnDisk { get; init; }
 
     /// <summary>The clock statement deadlines are measured with.</summary>
     public TimeProvider Time { get; }
@@ -86,6 +95,10 @@ internal sealed class ConnectionWorker : IDisposable
 
     /// <summary>The statement policy installed on the connection, once it is open.</summary>
     public StatementPolicy? Policy { get; set; }
+
+    /// <summary>On the running thread: true once an item run on its caller's thread passed its limit and was stopped
+    /// for that alone (not cancelled, not timed out, not closing): it is to run again on the scheduler.</summary>
+    public bool StoppedOnCaller => _callerLimitPassed && !_deadlinePassed && !_closing;
 
     /// <summary>On the worker thread: true once the statement now running has passed its deadline.</summary>
     public bool DeadlinePassed => _deadlinePassed;
@@ -141,6 +154,77 @@ internal sealed class ConnectionWorker : IDisposable
         }
 
         _scheduler.Schedule(this);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="item"/> on the calling thread when the connection is idle (nothing queued or running), as
+    /// a slice of one item: in order with the connection's other work, under its deadline, interruptible by
+    /// cancellation. A statement still running after <paramref name="limit"/> is stopped and the item goes to the
+    /// scheduler instead, so a caller's thread is never held longer than about that (the item then runs again
+    /// from the start: only reads, which leave nothing behind, may come this way).
+    /// </summary>
+    /// <returns>What became of it: <see cref="CallerRun.Busy"/> when the connection was busy (nothing ran, and the
+    /// caller posts the item as usual).</returns>
+    public CallerRun RunOnCaller(WorkItem item, TimeSpan limit)
+    {
+        Debug.Assert(t_current is null, "An item runs on its caller only outside SQLite work.");
+        lock (_gate)
+        {
+            if (_stopping || _scheduled)
+            {
+                return CallerRun.Busy;
+            }
+
+            _scheduled = true; // the connection is this thread's until the item ends, as a scheduler slice's
+        }
+
+        item.Worker = this;
+        t_current = this;
+        _callerUntil = Stopwatch.GetTimestamp() + Math.Max(1, (long)(limit.TotalSeconds * Stopwatch.Frequency));
+        var moved = false;
+        try
+        {
+            Begin(item);
+            try
+            {
+                moved = !item.ExecuteOnCaller(_connection!);
+            }
+            catch (Exception)
+            {
+                // As in a slice: the item answers its caller itself.
+            }
+
+            End();
+        }
+        finally
+        {
+            (_callerUntil, _callerLimitPassed) = (0, false);
+            t_current = null;
+        }
+
+        bool more, stopped;
+        lock (_gate)
+        {
+            if (moved)
+            {
+                _queue.Insert(0, item); // first, as it came first
+            }
+
+            more = _queue.Count > 0;
+            _scheduled = more;
+            stopped = _stopping && !more;
+        }
+
+        if (more)
+        {
+            _scheduler.Schedule(this);
+        }
+        else if (stopped)
+        {
+            DisposeStatements();
+        }
+
+        return moved ? CallerRun.Moved : CallerRun.Answered;
     }
 
     /// <summary>Refuses later work; what is queued still runs, and the prepared statements are finalized after it.</summary>
@@ -298,6 +382,13 @@ internal sealed class ConnectionWorker : IDisposable
             t_current = null;
         }
 
+        StopIfIdle();
+        return false;
+    }
+
+    // After a run that left the connection unscheduled: a worker stopped meanwhile finalizes its statements.
+    private void StopIfIdle()
+    {
         bool stopped;
         lock (_gate)
         {
@@ -308,8 +399,6 @@ internal sealed class ConnectionWorker : IDisposable
         {
             DisposeStatements();
         }
-
-        return false;
     }
 
     // Once nothing runs here any more: after Dispose, by whoever sees the queue empty last.
@@ -350,5 +439,20 @@ internal sealed class ConnectionWorker : IDisposable
         }
     }
 
-    private int OnProgress() => _deadlinePassed || _closing || _current?.CancellationRequested == true ? 1 : 0;
+    private int OnProgress() => _deadlinePassed || _closing || _current?.CancellationRequested == true || CallerLimitPassed() ? 1 : 0;
+
+    private bool CallerLimitPassed() => _callerUntil != 0 && Stopwatch.GetTimestamp() > _callerUntil && (_callerLimitPassed = true);
+}
+
+/// <summary>What <see cref="ConnectionWorker.RunOnCaller"/> did with an item.</summary>
+internal enum CallerRun
+{
+    /// <summary>The connection was busy: nothing ran.</summary>
+    Busy,
+
+    /// <summary>It ran on the caller's thread and answered.</summary>
+    Answered,
+
+    /// <summary>It passed the caller's limit and was queued to run again on the scheduler.</summary>
+    Moved,
 }

@@ -31,8 +31,10 @@ public sealed partial class DatabasePool
         return reader;
     }
 
-    /// <summary>Runs a read on the next free reader; it waits FIFO with reader leases.</summary>
-    private void SubmitRead(IReadJob job, CancellationToken cancellationToken)
+    /// <summary>Runs a read on the next free reader; it waits FIFO with reader leases. With
+    /// <paramref name="onCallerSql"/> (the read's text) and a reader free at once, the read starts on the calling thread
+    /// (<see cref="ConnectionWorker.RunOnCaller"/>, for at most <see cref="Hosting.DatabaseOptions.CallerThreadReadLimit"/>).</summary>
+    private void SubmitRead(IReadJob job, CancellationToken cancellationToken, string? onCallerSql = null)
     {
         PooledConnection? connection;
         lock (_arbiter.Gate)
@@ -46,7 +48,26 @@ public sealed partial class DatabasePool
 
         if (connection is not null)
         {
-            StartRead(connection, job);
+            if (onCallerSql is not null)
+            {
+                job.Attach(() => ReleaseConnection(connection, LeaseKind.Reader));
+                switch (connection.Worker.RunOnCaller(job.Item, _options.CallerThreadReadLimit))
+                {
+                    case CallerRun.Busy:
+                        connection.Worker.Post(job.Item);
+                        break;
+                    case CallerRun.Answered:
+                        Interlocked.Increment(ref _readsOnCaller);
+                        break;
+                    case CallerRun.Moved:
+                        NoteLongRead(onCallerSql);
+                        break;
+                }
+            }
+            else
+            {
+                StartRead(connection, job);
+            }
         }
         else
         {

@@ -28,7 +28,7 @@ public sealed partial class DatabasePool
         ArgumentNullException.ThrowIfNull(options);
         timeProvider ??= TimeProvider.System;
         scheduler ??= SqliteScheduler.Shared;
-        var worker = new ConnectionWorker($"sqlite writer {database}", timeProvider, scheduler);
+        var worker = new ConnectionWorker($"sqlite writer {database}", timeProvider, scheduler) { WaitsOnDisk = true };
         FileStream? fence = null;
         try
         {

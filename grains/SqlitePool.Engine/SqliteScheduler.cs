@@ -21,12 +21,6 @@ public sealed class SqliteScheduler : IDisposable
 {
     private static readonly Lazy<SqliteScheduler> LazyShared = new(() => new SqliteScheduler(new SqliteSchedulerOptions()));
 
-    // One thread that runs out of work spins this long before it parks: a connection handed over meanwhile costs
-    // no futex wake and no context switch, which is most of a point read's hand-off. One spinner at most, so an idle
-    // process spins 50 µs after its last work and then not at all.
-    private const int MaxSpinners = 1;
-    private static readonly long SpinTicks = Stopwatch.Frequency / 20_000;
-
     private readonly object _gate = new();
     private readonly Queue<ConnectionWorker> _ready = new();
 
@@ -34,8 +28,7 @@ public sealed class SqliteScheduler : IDisposable
     private readonly Timer _stallCheck;
     private int _threads;
     private int _idle;
-    private int _spinners;
-    private volatile int _readyCount; // _ready.Count, for spinners to watch without the lock
+    private int _onDisk; // threads running a slice of a connection whose work waits on the disk (a writer's commits)
     private int _peakThreads;
     private long _threadsAdded;
     private long _progressAt; // the last take of a ready connection, or when the stall check was armed
@@ -73,18 +66,13 @@ public sealed class SqliteScheduler : IDisposable
         lock (_gate)
         {
             _ready.Enqueue(worker);
-            _readyCount = _ready.Count;
-            // A spinning thread takes it unaided (one that gives up takes the lock and looks before it parks).
-            if (_ready.Count > _spinners)
+            if (_idle > 0)
             {
-                if (_idle > 0)
-                {
-                    Monitor.Pulse(_gate);
-                }
-                else if (_threads < _options.MinThreads || (_disposed && _threads == 0))
-                {
-                    StartThread();
-                }
+                Monitor.Pulse(_gate);
+            }
+            else if (BelowMinimum() || (_disposed && _threads == 0))
+            {
+                StartThread();
             }
 
             // More ready than idle threads to take them (a pulse meant for a thread already awake is lost): unless a
@@ -110,6 +98,10 @@ public sealed class SqliteScheduler : IDisposable
             Monitor.PulseAll(_gate);
         }
     }
+
+    // Under _gate. Threads waiting on the disk (a commit's fsync) are not counted: a disk completes many fsyncs at once,
+    // and commits of different databases must not wait for each other's, nor reads for them (up to MaxThreads).
+    private bool BelowMinimum() => _threads - _onDisk < _options.MinThreads && _threads < _options.MaxThreads;
 
     // Under _gate.
     private void StartThread()
@@ -149,7 +141,6 @@ public sealed class SqliteScheduler : IDisposable
     {
         while (true)
         {
-            Spin();
             ConnectionWorker worker;
             lock (_gate)
             {
@@ -172,40 +163,31 @@ public sealed class SqliteScheduler : IDisposable
                 }
 
                 worker = _ready.Dequeue();
-                _readyCount = _ready.Count;
                 _progressAt = Stopwatch.GetTimestamp();
+                if (worker.WaitsOnDisk)
+                {
+                    _onDisk++;
+                    if (_ready.Count > _idle && BelowMinimum())
+                    {
+                        StartThread(); // for what is ready behind it, as this thread is about to wait on the disk
+                    }
+                }
             }
 
-            if (worker.RunSlice(SliceBudget))
+            var more = worker.RunSlice(SliceBudget);
+            if (worker.WaitsOnDisk)
+            {
+                lock (_gate)
+                {
+                    _onDisk--;
+                }
+            }
+
+            if (more)
             {
                 // More arrived while it ran: behind the others that were ready.
                 Schedule(worker);
             }
-        }
-    }
-
-    /// <summary>With nothing ready, spins a moment before parking, unless another thread already does.</summary>
-    private void Spin()
-    {
-        lock (_gate)
-        {
-            if (_ready.Count > 0 || _disposed || _spinners >= MaxSpinners)
-            {
-                return;
-            }
-
-            _spinners++;
-        }
-
-        var started = Stopwatch.GetTimestamp();
-        while (_readyCount == 0 && Stopwatch.GetTimestamp() - started < SpinTicks)
-        {
-            Thread.SpinWait(16);
-        }
-
-        lock (_gate)
-        {
-            _spinners--;
         }
     }
 }

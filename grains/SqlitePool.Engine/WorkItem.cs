@@ -20,6 +20,15 @@ internal abstract class WorkItem
 
     public abstract void Execute(SqliteConnection connection);
 
+    /// <summary>Runs the item on its caller's thread (<see cref="ConnectionWorker.RunOnCaller"/>). Must not throw.</summary>
+    /// <returns>False when it was stopped at the caller's limit before it answered: it is queued again as if it had
+    /// not run, and runs from the start on the scheduler.</returns>
+    public virtual bool ExecuteOnCaller(SqliteConnection connection)
+    {
+        Execute(connection);
+        return true;
+    }
+
     /// <summary>The error one statement of an uncancellable item failed with, as its caller should see it.</summary>
     internal Exception StatementError(Exception error) => Translate(error, CancellationToken.None, out _);
 
@@ -106,29 +115,45 @@ internal sealed class WorkItem<T> : WorkItem, IReadJob
         return true;
     }
 
-    public override void Execute(SqliteConnection connection)
+    public override void Execute(SqliteConnection connection) => Execute(connection, onCaller: false);
+
+    public override bool ExecuteOnCaller(SqliteConnection connection) => Execute(connection, onCaller: true);
+
+    private bool Execute(SqliteConnection connection, bool onCaller)
     {
         // The connection goes back (After) before the caller hears, so what it sees next counts it free.
         Action? answer = null;
+        var moved = false;
         try
         {
-            answer = Run(connection);
+            answer = Run(connection, onCaller, out moved);
         }
         finally
         {
-            // On the writer, what this item committed is published before the writer can pass to another holder.
-            if (ChangeTracker.Current is { } changes)
+            if (!moved)
             {
-                changes.Settle(connection.Handle!);
+                Settle(connection, answer);
             }
-
-            After?.Invoke();
-            answer?.Invoke();
         }
+
+        return !moved;
     }
 
-    private Action? Run(SqliteConnection connection)
+    private void Settle(SqliteConnection connection, Action? answer)
     {
+        // On the writer, what this item committed is published before the writer can pass to another holder.
+        if (ChangeTracker.Current is { } changes)
+        {
+            changes.Settle(connection.Handle!);
+        }
+
+        After?.Invoke();
+        answer?.Invoke();
+    }
+
+    private Action? Run(SqliteConnection connection, bool onCaller, out bool moved)
+    {
+        moved = false;
         lock (this)
         {
             if (_state != Queued)
@@ -145,11 +170,32 @@ internal sealed class WorkItem<T> : WorkItem, IReadJob
             Finish();
             return () => _completion.TrySetResult(result);
         }
+        catch (Exception ex) when (onCaller && Worker!.StoppedOnCaller && ex is SqlStatementException { ErrorCode: Interrupted } && Requeue())
+        {
+            // Stopped at the caller's limit alone: the read left nothing behind and runs again on the scheduler.
+            moved = true;
+            return null;
+        }
         catch (Exception ex)
         {
             Finish();
             var error = Translate(ex, _cancellationToken, out var cancelled);
             return cancelled ? () => _completion.TrySetCanceled(_cancellationToken) : () => _completion.TrySetException(error);
+        }
+    }
+
+    // Back to queued, unless its caller cancelled meanwhile (then it ends as cancelled, here).
+    private bool Requeue()
+    {
+        lock (this)
+        {
+            if (_state != Running || _cancellationToken.IsCancellationRequested)
+            {
+                return false;
+            }
+
+            _state = Queued;
+            return true;
         }
     }
 

@@ -74,6 +74,12 @@ public class DatabaseOptions
     /// millisecond). Readers are opened on demand, up to <see cref="MaxReaders"/>.</summary>
     public TimeSpan ReaderIdleTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>How long a read made by code on the silo outside any grain (a web request, a hosted service, the silo's
+    /// own client) may run on that caller's thread before it moves to the SQLite scheduler (default 1 ms). A point read
+    /// then costs no thread hand-off; a longer read holds its caller's thread no longer than this. Zero: every read runs
+    /// on the scheduler. Reads from grains always do, so no Orleans turn ever waits on SQLite.</summary>
+    public TimeSpan CallerThreadReadLimit { get; set; } = TimeSpan.FromMilliseconds(1);
+
     /// <summary>A database nobody has used for this long closes (default 2 min): its connections close after a
     /// checkpoint and its lock file is released; in a silo its grain then deactivates. The next call opens it again.
     /// <see cref="Timeout.InfiniteTimeSpan"/> keeps it open. A database with change subscribers stays open.</summary>
@@ -116,6 +122,7 @@ public class DatabaseOptions
         CheckpointInterval = CheckpointInterval,
         CloseTimeout = CloseTimeout,
         ReaderIdleTimeout = ReaderIdleTimeout,
+        CallerThreadReadLimit = CallerThreadReadLimit,
         DatabaseIdleTimeout = DatabaseIdleTimeout,
         CacheSizeKiB = CacheSizeKiB,
     };

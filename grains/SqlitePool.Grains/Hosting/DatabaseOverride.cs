@@ -61,6 +61,9 @@ public sealed class DatabaseOverride
     /// <inheritdoc cref="DatabaseOptions.DatabaseIdleTimeout"/>
     public TimeSpan? DatabaseIdleTimeout { get; set; }
 
+    /// <inheritdoc cref="DatabaseOptions.CallerThreadReadLimit"/>
+    public TimeSpan? CallerThreadReadLimit { get; set; }
+
     /// <inheritdoc cref="DatabaseOptions.CacheSizeKiB"/>
     public int? CacheSizeKiB { get; set; }
 
@@ -89,6 +92,7 @@ public sealed class DatabaseOverride
         options.CheckpointInterval = CheckpointInterval ?? options.CheckpointInterval;
         options.ReaderIdleTimeout = ReaderIdleTimeout ?? options.ReaderIdleTimeout;
         options.DatabaseIdleTimeout = DatabaseIdleTimeout ?? options.DatabaseIdleTimeout;
+        options.CallerThreadReadLimit = CallerThreadReadLimit ?? options.CallerThreadReadLimit;
         options.CacheSizeKiB = CacheSizeKiB ?? options.CacheSizeKiB;
     }
 

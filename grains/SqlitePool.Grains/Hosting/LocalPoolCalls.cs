@@ -20,7 +20,12 @@ internal sealed class LocalPoolCalls(LocalCallRouter router, IDatabaseGrain grai
         Route(statements, cancellationToken, static (p, s, c) => p.ExecuteBatchAsync(s, c), static (g, s, c) => g.ExecuteBatchAsync(s, c));
 
     public Task<QueryResult> QueryAsync(Statement statement, CancellationToken cancellationToken) =>
-        Route(statement, cancellationToken, static (p, s, c) => p.QueryAsync(s, c), static (g, s, c) => c.CanBeCanceled ? g.QueryAsync(s, c) : g.QueryAsync(s));
+        Route(statement, cancellationToken, OnPlainThread() ? static (p, s, c) => p.QueryOnCallerAsync(s, c) : static (p, s, c) => p.QueryAsync(s, c), static (g, s, c) => c.CanBeCanceled ? g.QueryAsync(s, c) : g.QueryAsync(s));
+
+    /// <summary>True outside any Orleans turn (and any other scheduler or synchronization context): a web request, a
+    /// hosted service, a thread of its own. Only such a caller's thread may run a read itself: a grain's turn never
+    /// waits on SQLite (DESIGN invariant 6).</summary>
+    private static bool OnPlainThread() => TaskScheduler.Current == TaskScheduler.Default && SynchronizationContext.Current is null;
 
     public Task<ExecuteOutcome[]> ExecuteEachAsync(Statement[] statements) =>
         Route(statements, CancellationToken.None, static (p, s, _) => p.ExecuteEachAsync(s), static (g, s, _) => g.ExecuteEachAsync(s));

@@ -75,6 +75,7 @@ internal sealed class SqlitePoolOptionsValidator(IOptions<SqlitePoolOptions> opt
         Require(o.MaxReaderSnapshotAge > TimeSpan.Zero, prefix + "MaxReaderSnapshotAge", o.MaxReaderSnapshotAge, "more than zero");
         Require(o.ReaderIdleTimeout > TimeSpan.Zero && o.ReaderIdleTimeout <= TimeSpan.FromDays(365), prefix + "ReaderIdleTimeout", o.ReaderIdleTimeout, "more than zero, at most 365 days");
         Require((o.DatabaseIdleTimeout > TimeSpan.Zero && o.DatabaseIdleTimeout <= TimeSpan.FromDays(365)) || o.DatabaseIdleTimeout == Timeout.InfiniteTimeSpan, prefix + "DatabaseIdleTimeout", o.DatabaseIdleTimeout, "more than zero and at most 365 days, or -00:00:00.001 (infinite) to keep databases open");
+        Require(o.CallerThreadReadLimit >= TimeSpan.Zero && o.CallerThreadReadLimit <= TimeSpan.FromSeconds(1), prefix + "CallerThreadReadLimit", o.CallerThreadReadLimit, "zero (reads always on the scheduler) to 1 s");
         Require(o.CacheSizeKiB >= 64, prefix + "CacheSizeKiB", o.CacheSizeKiB, "64 or more");
         Require(o.CheckpointInterval >= TimeSpan.FromMilliseconds(10) && o.CheckpointInterval.TotalMilliseconds <= int.MaxValue, prefix + "CheckpointInterval", o.CheckpointInterval, "10 ms or more, under 24 days");
     }

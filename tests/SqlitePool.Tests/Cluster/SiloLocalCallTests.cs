@@ -118,4 +118,31 @@ public sealed class SiloLocalCallTests(ClusterFixture cluster)
 
         Assert.Equal(before, GrainCalls(cluster.Database(path)));
     }
+
+    [Fact]
+    public async Task Reads_from_silo_code_outside_grains_run_on_the_callers_thread_and_reads_from_grains_never()
+    {
+        var path = $"silolocal/{Guid.NewGuid():N}.db";
+        var relay = cluster.Client.GetGrain<MultiSilo.IRelayGrain>("local/relay");
+        var stats = cluster.Database(path);
+        await relay.InsertLocalAsync(path, "a");
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.Equal(["a"], await relay.ReadLocalAsync(path));
+        }
+
+        Assert.Equal(0L, (await stats.GetStatisticsAsync()).ReadsOnCaller);
+
+        // A thread of the silo outside any grain (as a web request's): its reads need no hand-off.
+        var db = SiloClient.GetDatabase("local", path);
+        await Task.Run(async () =>
+        {
+            for (var i = 0; i < 5; i++)
+            {
+                Assert.Equal("a", (await db.QueryAsync("SELECT v FROM t"))[0, 0]);
+            }
+        }, TestContext.Current.CancellationToken);
+
+        Assert.InRange((await stats.GetStatisticsAsync()).ReadsOnCaller, 1L, 5L);
+    }
 }

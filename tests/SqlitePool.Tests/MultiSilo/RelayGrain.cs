@@ -15,6 +15,9 @@ public interface IRelayGrain : IGrainWithStringKey
 
     Task<long> InsertLocalAsync(string path, string value);
 
+    /// <summary>Reads table t of this silo's <paramref name="path"/> through <c>LocalDatabases</c>.</summary>
+    Task<string[]> ReadLocalAsync(string path);
+
     /// <summary>Takes a writer lease, begins a transaction, inserts <paramref name="value"/> and keeps the lease.</summary>
     Task<LeaseId> HoldOpenTransactionAsync(string node, string path, string value);
 }
@@ -39,6 +42,9 @@ public sealed class RelayGrain(LocalDatabases local) : Grain, IRelayGrain
         await _held.ExecuteAsync("INSERT INTO t(v) VALUES (?)", value);
         return _held.Id;
     }
+
+    public async Task<string[]> ReadLocalAsync(string path) =>
+        [.. await local.Get(path).QueryAsync<string>("SELECT v FROM t ORDER BY rowid")];
 
     public async Task<long> InsertLocalAsync(string path, string value)
     {
