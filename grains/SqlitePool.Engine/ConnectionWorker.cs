@@ -96,9 +96,15 @@ internal sealed class ConnectionWorker : IDisposable
     /// <summary>The statement policy installed on the connection, once it is open.</summary>
     public StatementPolicy? Policy { get; set; }
 
-    /// <summary>On the running thread: true once an item run on its caller's thread passed its limit and was stopped
-    /// for that alone (not cancelled, not timed out, not closing): it is to run again on the scheduler.</summary>
-    public bool StoppedOnCaller => _callerLimitPassed && !_deadlinePassed && !_closing;
+    /// <summary>The connection's busy timeout in ms (SQLite's wait for a lock another connection holds), when the
+    /// pool set one. A run on a caller's thread waits for none: it restores this after.</summary>
+    public int BusyTimeoutMs { get; init; }
+
+    /// <summary>On the running thread: true when an item run on its caller's thread failed with
+    /// <paramref name="errorCode"/> only because it ran there (stopped at its limit, or a lock it would have waited
+    /// for), not cancelled, timed out or closing: it is to run again on the scheduler.</summary>
+    public bool StoppedOnCaller(int errorCode) =>
+        !_deadlinePassed && !_closing && ((errorCode == raw.SQLITE_INTERRUPT && _callerLimitPassed) || errorCode == raw.SQLITE_BUSY);
 
     /// <summary>On the worker thread: true once the statement now running has passed its deadline.</summary>
     public bool DeadlinePassed => _deadlinePassed;
@@ -159,9 +165,11 @@ internal sealed class ConnectionWorker : IDisposable
     /// <summary>
     /// Runs <paramref name="item"/> on the calling thread when the connection is idle (nothing queued or running), as
     /// a slice of one item: in order with the connection's other work, under its deadline, interruptible by
-    /// cancellation. A statement still running after <paramref name="limit"/> is stopped and the item goes to the
-    /// scheduler instead, so a caller's thread is never held longer than about that (the item then runs again
-    /// from the start: only reads, which leave nothing behind, may come this way).
+    /// cancellation. A statement still running after <paramref name="limit"/> (checked every 1,000 steps of SQLite's
+    /// virtual machine), or one that finds a lock held elsewhere (it waits for none here), is stopped and the item
+    /// goes to the scheduler instead, so a caller's thread is held about that long at most, a single slow step (a
+    /// page read from disk) aside; the item then runs again from the start: only reads, which leave nothing
+    /// behind, may come this way.
     /// </summary>
     /// <returns>What became of it: <see cref="CallerRun.Busy"/> when the connection was busy (nothing ran, and the
     /// caller posts the item as usual).</returns>
@@ -182,8 +190,15 @@ internal sealed class ConnectionWorker : IDisposable
         t_current = this;
         _callerUntil = Stopwatch.GetTimestamp() + Math.Max(1, (long)(limit.TotalSeconds * Stopwatch.Frequency));
         var moved = false;
+        var handle = _connection!.Handle!;
         try
         {
+            // A lock held elsewhere (a WAL recovery, another process) is waited for on the scheduler, not here.
+            if (BusyTimeoutMs > 0)
+            {
+                raw.sqlite3_busy_timeout(handle, 0);
+            }
+
             Begin(item);
             try
             {
@@ -198,8 +213,14 @@ internal sealed class ConnectionWorker : IDisposable
         }
         finally
         {
+            if (BusyTimeoutMs > 0)
+            {
+                raw.sqlite3_busy_timeout(handle, BusyTimeoutMs);
+            }
+
             (_callerUntil, _callerLimitPassed) = (0, false);
             t_current = null;
+            StatementRunner.TrimRowBuffer(); // a caller's thread keeps no large buffer of SQLite's rows
         }
 
         bool more, stopped;

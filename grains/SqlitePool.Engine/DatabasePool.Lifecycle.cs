@@ -279,7 +279,12 @@ public sealed partial class DatabasePool
 
     private async Task<PooledConnection> OpenReaderAsync()
     {
-        var worker = new ConnectionWorker($"sqlite reader {Database}", _time, _scheduler) { TimeoutError = StatementTimedOut, ClosedError = ClosedPastLimit };
+        var worker = new ConnectionWorker($"sqlite reader {Database}", _time, _scheduler)
+        {
+            TimeoutError = StatementTimedOut,
+            ClosedError = ClosedPastLimit,
+            BusyTimeoutMs = (int)Math.Min(int.MaxValue, (long)_options.BusyTimeout.TotalMilliseconds),
+        };
         PooledConnection? reader = null;
         try
         {

@@ -174,12 +174,19 @@ public sealed class SqliteScheduler : IDisposable
                 }
             }
 
-            var more = worker.RunSlice(SliceBudget);
-            if (worker.WaitsOnDisk)
+            bool more;
+            try
             {
-                lock (_gate)
+                more = worker.RunSlice(SliceBudget);
+            }
+            finally
+            {
+                if (worker.WaitsOnDisk)
                 {
-                    _onDisk--;
+                    lock (_gate)
+                    {
+                        _onDisk--;
+                    }
                 }
             }
 

@@ -367,6 +367,7 @@ internal static class StatementRunner
 
         if (rc != raw.SQLITE_DONE)
         {
+            values?.Clear(); // the rows read before the failure are not kept alive by the thread's buffer
             throw Error(db, rc, sql, statementIndex);
         }
 
@@ -384,6 +385,15 @@ internal static class StatementRunner
             {
                 _rowBuffer = null; // a huge result's buffer is not kept
             }
+        }
+    }
+
+    /// <summary>Drops this thread's row buffer unless it is small: for threads that ran SQLite work only as callers.</summary>
+    internal static void TrimRowBuffer()
+    {
+        if (_rowBuffer is { Capacity: > 256 })
+        {
+            _rowBuffer = null;
         }
     }
 

@@ -170,9 +170,9 @@ internal sealed class WorkItem<T> : WorkItem, IReadJob
             Finish();
             return () => _completion.TrySetResult(result);
         }
-        catch (Exception ex) when (onCaller && Worker!.StoppedOnCaller && ex is SqlStatementException { ErrorCode: Interrupted } && Requeue())
+        catch (SqlStatementException ex) when (onCaller && Worker!.StoppedOnCaller(ex.ErrorCode) && Requeue())
         {
-            // Stopped at the caller's limit alone: the read left nothing behind and runs again on the scheduler.
+            // Stopped for running on its caller alone: the read left nothing behind and runs again on the scheduler.
             moved = true;
             return null;
         }

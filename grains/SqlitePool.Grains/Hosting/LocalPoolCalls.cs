@@ -60,7 +60,8 @@ internal sealed class LocalPoolCalls(LocalCallRouter router, IDatabaseGrain grai
                 return throughGrain(grain, argument, cancellationToken);
             }
 
-            // Refused at the pool's entry: it closed since it was found, and the call never ran.
+            // Refused at the pool's entry (it closed since it was found, and the call never ran), or a read run on
+            // this thread stopped by the close: either way nothing of it stays, and the grain runs it anew.
             if (!(task.IsFaulted && task.Exception!.InnerException is DatabaseClosedException))
             {
                 return task;
