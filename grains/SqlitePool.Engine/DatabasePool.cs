@@ -43,7 +43,12 @@ public sealed partial class DatabasePool : IAsyncDisposable
     /// again on the scheduler.</summary>
     internal long ReadsMovedFromCaller => Interlocked.Read(ref _readsMovedFromCaller);
     private const int LongReadsKept = 256;
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> _longReads = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _longReads = new(StringComparer.Ordinal);
+
+    /// <summary>How long a read that passed <see cref="DatabaseOptions.CallerThreadReadLimit"/> goes straight to the
+    /// scheduler before it may try its caller's thread again (it may have been slow only once: a cold cache, a busy
+    /// machine).</summary>
+    internal static readonly TimeSpan LongReadMemory = TimeSpan.FromMinutes(1);
     private long _sharedWriteCalls;
     private long _writes;
     private long _expired;
@@ -176,10 +181,14 @@ public sealed partial class DatabasePool : IAsyncDisposable
     /// </summary>
     /// <exception cref="WriteOnReadPathException">The statement writes or controls transactions.</exception>
     public Task<QueryResult> QueryOnCallerAsync(Statement statement, CancellationToken cancellationToken = default) =>
-        Query(statement, onCaller: _options.CallerThreadReadLimit > TimeSpan.Zero && ConnectionWorker.Current is null && !_longReads.ContainsKey(statement?.Sql ?? ""), cancellationToken);
+        Query(statement, onCaller: _options.CallerThreadReadLimit > TimeSpan.Zero && ConnectionWorker.Current is null && !KnownLongRead(statement?.Sql), cancellationToken);
 
-    // Texts of reads that passed CallerThreadReadLimit on a caller's thread: they go straight to the scheduler after,
-    // so a long read pays the limit once rather than on every call. Forgotten all at once when full.
+    // Texts of reads that passed CallerThreadReadLimit on a caller's thread, with when: for LongReadMemory they go
+    // straight to the scheduler, so a long read pays the limit about once a minute rather than on every call.
+    // Forgotten all at once when full.
+    private bool KnownLongRead(string? sql) =>
+        !_longReads.IsEmpty && sql is not null && _longReads.TryGetValue(sql, out var at) && _time.GetElapsedTime(at) < LongReadMemory;
+
     private void NoteLongRead(string sql)
     {
         Interlocked.Increment(ref _readsMovedFromCaller);
@@ -188,7 +197,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
             _longReads.Clear();
         }
 
-        _longReads.TryAdd(sql, 0);
+        _longReads[sql] = _time.GetTimestamp();
     }
 
     private Task<QueryResult> Query(Statement statement, bool onCaller, CancellationToken cancellationToken)

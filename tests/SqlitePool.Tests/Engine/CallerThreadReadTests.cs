@@ -64,6 +64,23 @@ public sealed class CallerThreadReadTests : PoolTestBase
     }
 
     [Fact]
+    public async Task A_long_read_tries_its_callers_thread_again_a_minute_later()
+    {
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
+        var pool = await OpenAsync(time: time);
+        await pool.QueryAsync(new Statement("SELECT 1"), Ct);
+        await pool.QueryOnCallerAsync(new Statement(LongRead), Ct);
+        time.Advance(DatabasePool.LongReadMemory - TimeSpan.FromSeconds(1));
+        await pool.QueryOnCallerAsync(new Statement(LongRead), Ct);
+        Assert.Equal(1L, pool.ReadsMovedFromCaller);
+
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(3_000_000L, (await pool.QueryOnCallerAsync(new Statement(LongRead), Ct))[0, 0]);
+
+        Assert.Equal(2L, pool.ReadsMovedFromCaller);
+    }
+
+    [Fact]
     public async Task A_read_on_its_callers_thread_is_cancelled_and_the_reader_stays_usable()
     {
         var pool = await OpenWithRowAsync(o => o.CallerThreadReadLimit = TimeSpan.FromSeconds(1));
