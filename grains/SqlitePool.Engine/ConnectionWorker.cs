@@ -104,7 +104,7 @@ internal sealed class ConnectionWorker : IDisposable
     /// <paramref name="errorCode"/> only because it ran there (stopped at its limit, or a lock it would have waited
     /// for), not cancelled, timed out or closing: it is to run again on the scheduler.</summary>
     public bool StoppedOnCaller(int errorCode) =>
-        !_deadlinePassed && !_closing && ((errorCode == raw.SQLITE_INTERRUPT && _callerLimitPassed) || errorCode == raw.SQLITE_BUSY);
+        !_deadlinePassed && !_closing && ((errorCode == raw.SQLITE_INTERRUPT && _callerLimitPassed) || (errorCode == raw.SQLITE_BUSY && BusyTimeoutMs > 0));
 
     /// <summary>On the worker thread: true once the statement now running has passed its deadline.</summary>
     public bool DeadlinePassed => _deadlinePassed;
@@ -189,7 +189,7 @@ internal sealed class ConnectionWorker : IDisposable
         item.Worker = this;
         t_current = this;
         _callerUntil = Stopwatch.GetTimestamp() + Math.Max(1, (long)(limit.TotalSeconds * Stopwatch.Frequency));
-        var moved = false;
+        var (moved, limitPassed) = (false, false);
         var handle = _connection!.Handle!;
         try
         {
@@ -218,6 +218,7 @@ internal sealed class ConnectionWorker : IDisposable
                 raw.sqlite3_busy_timeout(handle, BusyTimeoutMs);
             }
 
+            limitPassed = _callerLimitPassed;
             (_callerUntil, _callerLimitPassed) = (0, false);
             t_current = null;
             StatementRunner.TrimRowBuffer(); // a caller's thread keeps no large buffer of SQLite's rows
@@ -245,7 +246,7 @@ internal sealed class ConnectionWorker : IDisposable
             DisposeStatements();
         }
 
-        return moved ? CallerRun.Moved : CallerRun.Answered;
+        return !moved ? CallerRun.Answered : limitPassed ? CallerRun.Moved : CallerRun.MovedForLock;
     }
 
     /// <summary>Refuses later work; what is queued still runs, and the prepared statements are finalized after it.</summary>
@@ -476,4 +477,7 @@ internal enum CallerRun
 
     /// <summary>It passed the caller's limit and was queued to run again on the scheduler.</summary>
     Moved,
+
+    /// <summary>It found a lock held elsewhere and was queued to run again on the scheduler, which waits for it.</summary>
+    MovedForLock,
 }

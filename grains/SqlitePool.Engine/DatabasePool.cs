@@ -187,7 +187,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
     // straight to the scheduler, so a long read pays the limit about once a minute rather than on every call.
     // Forgotten all at once when full.
     private bool KnownLongRead(string? sql) =>
-        !_longReads.IsEmpty && sql is not null && _longReads.TryGetValue(sql, out var at) && _time.GetElapsedTime(at) < LongReadMemory;
+        sql is not null && _longReads.TryGetValue(sql, out var at) && _time.GetElapsedTime(at) < LongReadMemory;
 
     private void NoteLongRead(string sql)
     {
