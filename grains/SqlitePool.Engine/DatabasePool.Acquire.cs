@@ -48,26 +48,7 @@ public sealed partial class DatabasePool
 
         if (connection is not null)
         {
-            if (onCallerSql is not null)
-            {
-                job.Attach(() => ReleaseConnection(connection, LeaseKind.Reader));
-                switch (connection.Worker.RunOnCaller(job.Item, _options.CallerThreadReadLimit))
-                {
-                    case CallerRun.Busy:
-                        connection.Worker.Post(job.Item);
-                        break;
-                    case CallerRun.Answered:
-                        Interlocked.Increment(ref _readsOnCaller);
-                        break;
-                    case CallerRun.Moved:
-                        NoteLongRead(onCallerSql);
-                        break;
-                }
-            }
-            else
-            {
-                StartRead(connection, job);
-            }
+            StartRead(connection, job, onCallerSql);
         }
         else
         {
@@ -145,11 +126,24 @@ public sealed partial class DatabasePool
         }
     }
 
-    /// <summary>Posts a read to the reader it was given; the reader goes back when the read ends.</summary>
-    internal void StartRead(PooledConnection reader, IReadJob job)
+    /// <summary>Posts a read to the reader it was given, or runs it on the calling thread first when
+    /// <paramref name="onCallerSql"/> (its text) is given; the reader goes back when the read ends.</summary>
+    internal void StartRead(PooledConnection reader, IReadJob job, string? onCallerSql = null)
     {
         job.Attach(() => ReleaseConnection(reader, LeaseKind.Reader));
-        reader.Worker.Post(job.Item);
+        var run = onCallerSql is null ? CallerRun.Busy : reader.Worker.RunOnCaller(job.Item, _options.CallerThreadReadLimit);
+        switch (run)
+        {
+            case CallerRun.Busy:
+                reader.Worker.Post(job.Item);
+                break;
+            case CallerRun.Answered:
+                Interlocked.Increment(ref _readsOnCaller);
+                break;
+            case CallerRun.Moved:
+                LongReads.Note(onCallerSql!);
+                break;
+        }
     }
 
     /// <summary>Posts writes to the writer they were given, as one commit group; the writer goes back after it.</summary>

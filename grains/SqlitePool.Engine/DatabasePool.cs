@@ -37,18 +37,6 @@ public sealed partial class DatabasePool : IAsyncDisposable
     private long _reads;
     private long _sharedReadCalls;
     private long _readsOnCaller;
-    private long _readsMovedFromCaller;
-
-    /// <summary>Reads stopped at <see cref="DatabaseOptions.CallerThreadReadLimit"/> on their caller's thread and run
-    /// again on the scheduler.</summary>
-    internal long ReadsMovedFromCaller => Interlocked.Read(ref _readsMovedFromCaller);
-    private const int LongReadsKept = 256;
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _longReads = new(StringComparer.Ordinal);
-
-    /// <summary>How long a read that passed <see cref="DatabaseOptions.CallerThreadReadLimit"/> goes straight to the
-    /// scheduler before it may try its caller's thread again (it may have been slow only once: a cold cache, a busy
-    /// machine).</summary>
-    internal static readonly TimeSpan LongReadMemory = TimeSpan.FromMinutes(1);
     private long _sharedWriteCalls;
     private long _writes;
     private long _expired;
@@ -66,6 +54,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
         Path = path;
         _options = options;
         _time = time;
+        LongReads = new LongReads(time);
         _scheduler = scheduler;
         _writer = writer;
         _arbiter = new ConnectionArbiter(this, writer, options, time);
@@ -181,24 +170,10 @@ public sealed partial class DatabasePool : IAsyncDisposable
     /// </summary>
     /// <exception cref="WriteOnReadPathException">The statement writes or controls transactions.</exception>
     public Task<QueryResult> QueryOnCallerAsync(Statement statement, CancellationToken cancellationToken = default) =>
-        Query(statement, onCaller: _options.CallerThreadReadLimit > TimeSpan.Zero && ConnectionWorker.Current is null && !KnownLongRead(statement?.Sql), cancellationToken);
+        Query(statement, onCaller: _options.CallerThreadReadLimit > TimeSpan.Zero && ConnectionWorker.Current is null && !LongReads.Knows(statement?.Sql), cancellationToken);
 
-    // Texts of reads that passed CallerThreadReadLimit on a caller's thread, with when: for LongReadMemory they go
-    // straight to the scheduler, so a long read pays the limit about once a minute rather than on every call.
-    // Forgotten all at once when full.
-    private bool KnownLongRead(string? sql) =>
-        sql is not null && _longReads.TryGetValue(sql, out var at) && _time.GetElapsedTime(at) < LongReadMemory;
-
-    private void NoteLongRead(string sql)
-    {
-        Interlocked.Increment(ref _readsMovedFromCaller);
-        if (_longReads.Count >= LongReadsKept)
-        {
-            _longReads.Clear();
-        }
-
-        _longReads[sql] = _time.GetTimestamp();
-    }
+    /// <summary>Reads that passed <see cref="DatabaseOptions.CallerThreadReadLimit"/> on a caller's thread.</summary>
+    internal LongReads LongReads { get; }
 
     private Task<QueryResult> Query(Statement statement, bool onCaller, CancellationToken cancellationToken)
     {

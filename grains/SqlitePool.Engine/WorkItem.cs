@@ -21,8 +21,8 @@ internal abstract class WorkItem
     public abstract void Execute(SqliteConnection connection);
 
     /// <summary>Runs the item on its caller's thread (<see cref="ConnectionWorker.RunOnCaller"/>). Must not throw.</summary>
-    /// <returns>False when it was stopped at the caller's limit before it answered: it is queued again as if it had
-    /// not run, and runs from the start on the scheduler.</returns>
+    /// <returns>False when it was stopped before it answered, only for running there (its limit passed, or a lock
+    /// held elsewhere): it is queued again as if it had not run, and runs from the start on the scheduler.</returns>
     public virtual bool ExecuteOnCaller(SqliteConnection connection)
     {
         Execute(connection);

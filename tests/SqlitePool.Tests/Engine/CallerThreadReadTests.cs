@@ -54,11 +54,11 @@ public sealed class CallerThreadReadTests : PoolTestBase
     {
         var pool = await OpenWithRowAsync();
         Assert.Equal(3_000_000L, (await pool.QueryOnCallerAsync(new Statement(LongRead), Ct))[0, 0]);
-        Assert.Equal(1L, pool.ReadsMovedFromCaller);
+        Assert.Equal(1L, pool.LongReads.Count);
 
         Assert.Equal(3_000_000L, (await pool.QueryOnCallerAsync(new Statement(LongRead), Ct))[0, 0]);
 
-        Assert.Equal(1L, pool.ReadsMovedFromCaller);
+        Assert.Equal(1L, pool.LongReads.Count);
         Assert.Equal("a", (await pool.QueryOnCallerAsync(new Statement("SELECT v FROM t"), Ct))[0, 0]);
         Assert.Equal(1L, pool.GetStatistics().ReadsOnCaller);
     }
@@ -70,14 +70,14 @@ public sealed class CallerThreadReadTests : PoolTestBase
         var pool = await OpenAsync(time: time);
         await pool.QueryAsync(new Statement("SELECT 1"), Ct);
         await pool.QueryOnCallerAsync(new Statement(LongRead), Ct);
-        time.Advance(DatabasePool.LongReadMemory - TimeSpan.FromSeconds(1));
+        time.Advance(LongReads.Memory - TimeSpan.FromSeconds(1));
         await pool.QueryOnCallerAsync(new Statement(LongRead), Ct);
-        Assert.Equal(1L, pool.ReadsMovedFromCaller);
+        Assert.Equal(1L, pool.LongReads.Count);
 
         time.Advance(TimeSpan.FromSeconds(1));
         Assert.Equal(3_000_000L, (await pool.QueryOnCallerAsync(new Statement(LongRead), Ct))[0, 0]);
 
-        Assert.Equal(2L, pool.ReadsMovedFromCaller);
+        Assert.Equal(2L, pool.LongReads.Count);
     }
 
     [Fact]

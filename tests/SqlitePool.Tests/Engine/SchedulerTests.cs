@@ -96,10 +96,7 @@ public sealed class SchedulerTests
         }
 
         // Each read is running once its reader holds a snapshot.
-        while (pools.Any(p => p.OldestReaderSnapshot() is null))
-        {
-            await Task.Delay(5, Ct);
-        }
+        await ClusterWaits.UntilAsync(() => Task.FromResult(pools.All(p => p.OldestReaderSnapshot() is not null)));
 
         var other = await registry.GetOrOpenAsync("point.db", directory.File("point.db"), new DatabaseOptions(), null);
 
