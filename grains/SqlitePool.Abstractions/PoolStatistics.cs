@@ -83,6 +83,10 @@ public sealed record PoolStatistics
     /// <summary>Reads answered on their caller's own thread, with no hand-off (silo code outside grains, within
     /// <c>CallerThreadReadLimit</c>); they count in <see cref="Reads"/>.</summary>
     [Id(24)] public long ReadsOnCaller { get; init; }
+
+    /// <summary>Reads that ran on the free writer of the database while it had no reader open, saving a reader's open
+    /// (those past <c>CallerThreadReadLimit</c> there ran again on a reader); they count in <see cref="Reads"/>.</summary>
+    [Id(25)] public long ReadsOnWriter { get; init; }
 }
 
 /// <summary>A lease held now, by whom and since when.</summary>

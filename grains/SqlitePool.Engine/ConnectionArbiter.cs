@@ -128,9 +128,11 @@ internal sealed partial class ConnectionArbiter
 
     private bool CanGrantExclusive => !_exclusiveHeld && !_writerBusy && BusyReaders == 0;
 
-    /// <summary>The files counted for a pool with <paramref name="readers"/> readers (the first is in
-    /// <see cref="OpenFileBudget.PerDatabase"/>).</summary>
-    private static long FilesFor(int readers) => OpenFileBudget.PerDatabase + (OpenFileBudget.PerReader * Math.Max(0, readers - 1));
+    /// <summary>The files counted for a pool with <paramref name="readers"/> readers.</summary>
+    private static long FilesFor(int readers) => OpenFileBudget.PerDatabase + (OpenFileBudget.PerReader * readers);
+
+    /// <summary>Under the lock: no reader is open or opening.</summary>
+    private bool NoReader => _readers.Count + _readersOpening == 0;
 
     [Conditional("DEBUG")]
     private void AssertHeld() => Debug.Assert(_lock.IsHeldByCurrentThread, "the arbiter's lock is held");
@@ -206,6 +208,26 @@ internal sealed partial class ConnectionArbiter
 
                 return false;
         }
+    }
+
+    /// <summary>Under the lock: takes the writer for one read when the database has no reader open or opening, the
+    /// writer is free and nobody waits. A database read now and then thus opens no reader (and holds no reader's files)
+    /// until reads overlap with each other or with a write.</summary>
+    /// <exception cref="DatabaseClosedException">The pool is closing.</exception>
+    public bool TryBorrowWriter(out PooledConnection? connection)
+    {
+        AssertHeld();
+        ThrowIfClosed();
+        connection = null;
+        if (!NoReader || _writerBusy || _exclusiveHeld || _exclusiveWaiters.Count + _writerWaiters.Count + _readerWaiters.Count > 0)
+        {
+            return false;
+        }
+
+        _pool.MarkUsed();
+        _writerBusy = true;
+        connection = _writer;
+        return Took(connection);
     }
 
     private bool Took(PooledConnection connection)
@@ -348,6 +370,13 @@ internal sealed partial class ConnectionArbiter
                 break;
             }
         }
+
+        // Past the file budget's ceiling a database with no reader runs its waiting reads on its writer, one at a time.
+        if (!_writerBusy && NoReader && _readerWaiters.First is { Value.ReadJob: not null } read)
+        {
+            _writerBusy = true;
+            Grant(read.Value, _writer);
+        }
     }
 
     /// <summary>Under the lock: the write jobs at the head of the _writer queue, up to <see cref="WriteGroup.MaxSize"/>.</summary>
@@ -448,14 +477,14 @@ internal sealed partial class ConnectionArbiter
         _filesReleased = true;
     }
 
-    /// <summary>Under the lock: whether one more reader may open. Past the file budget a database keeps to the
-    /// readers it has, one at least (whose files its open reserved). A second reader's files are taken here, so two
-    /// databases never both take the last room; a reader that then fails to open gives them back.</summary>
+    /// <summary>Under the lock: whether one more reader may open. Its files are taken here, so two databases never
+    /// both take the last room; a reader that then fails to open gives them back. Past the file budget a database keeps
+    /// to the readers it has, except a first one, which may go up to the budget's ceiling.</summary>
     private bool ReaderFits()
     {
         var count = _readers.Count + _readersOpening;
         return count < _options.MaxReaders
-            && (count == 0 || _pool.FileBudget is not { } budget || budget.TryReserve(OpenFileBudget.PerReader));
+            && (_pool.FileBudget is not { } budget || budget.TryReserve(OpenFileBudget.PerReader) || (count == 0 && budget.TryOverdraw(OpenFileBudget.PerReader)));
     }
 
     /// <summary>Under the lock, as a reader that was opening ends: into the pool (<paramref name="opened"/>, unless the

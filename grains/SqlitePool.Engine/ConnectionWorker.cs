@@ -52,10 +52,12 @@ internal sealed class ConnectionWorker : IDisposable
     private volatile bool _deadlinePassed;
     private volatile bool _closing;
 
-    // Set only while an item runs on its caller's thread (RunOnCaller): the Stopwatch timestamp past which the
-    // progress handler stops its statement so that it moves to the scheduler, and whether it did.
-    private long _callerUntil;
-    private bool _callerLimitPassed;
+    // Set only while an item runs on its caller's thread (RunOnCaller), or a read that borrowed the writer runs: the
+    // Stopwatch timestamp past which the progress handler stops its statement so that it moves, and whether it did;
+    // and whether the busy timeout is off for it (on a caller's thread).
+    private long _moveAt;
+    private bool _moveLimitPassed;
+    private bool _busyTimeoutOff;
 
     public ConnectionWorker(string name, TimeProvider? time = null, SqliteScheduler? scheduler = null)
     {
@@ -100,11 +102,14 @@ internal sealed class ConnectionWorker : IDisposable
     /// pool set one. A run on a caller's thread waits for none: it restores this after.</summary>
     public int BusyTimeoutMs { get; init; }
 
-    /// <summary>On the running thread: true when an item run on its caller's thread failed with
-    /// <paramref name="errorCode"/> only because it ran there (stopped at its limit, or a lock it would have waited
-    /// for), not cancelled, timed out or closing: it is to run again on the scheduler.</summary>
-    public bool StoppedOnCaller(int errorCode) =>
-        !_deadlinePassed && !_closing && ((errorCode == raw.SQLITE_INTERRUPT && _callerLimitPassed) || (errorCode == raw.SQLITE_BUSY && BusyTimeoutMs > 0));
+    /// <summary>On the running thread: true when an item run on its caller's thread, or a read on the writer it
+    /// borrowed, failed with <paramref name="errorCode"/> only because it ran there (stopped at its limit, or a lock it
+    /// would have waited for on a caller's thread), not cancelled, timed out or closing: it is to run again elsewhere.</summary>
+    public bool StoppedToMove(int errorCode) =>
+        !_deadlinePassed && !_closing && ((errorCode == raw.SQLITE_INTERRUPT && _moveLimitPassed) || (errorCode == raw.SQLITE_BUSY && _busyTimeoutOff));
+
+    /// <summary>On the running thread: the item now running was stopped at its limit (see <see cref="StoppedToMove"/>).</summary>
+    public bool MoveLimitPassed => _moveLimitPassed;
 
     /// <summary>On the worker thread: true once the statement now running has passed its deadline.</summary>
     public bool DeadlinePassed => _deadlinePassed;
@@ -188,7 +193,8 @@ internal sealed class ConnectionWorker : IDisposable
 
         item.Worker = this;
         t_current = this;
-        _callerUntil = Stopwatch.GetTimestamp() + Math.Max(1, (long)(limit.TotalSeconds * Stopwatch.Frequency));
+        _moveAt = MoveAt(limit);
+        var movesAway = item.MoveTo is not null; // a borrowed writer's read: if stopped, it goes to a reader itself
         var (moved, limitPassed) = (false, false);
         var handle = _connection!.Handle!;
         try
@@ -197,6 +203,7 @@ internal sealed class ConnectionWorker : IDisposable
             if (BusyTimeoutMs > 0)
             {
                 raw.sqlite3_busy_timeout(handle, 0);
+                _busyTimeoutOff = true;
             }
 
             Begin(item);
@@ -218,8 +225,8 @@ internal sealed class ConnectionWorker : IDisposable
                 raw.sqlite3_busy_timeout(handle, BusyTimeoutMs);
             }
 
-            limitPassed = _callerLimitPassed;
-            (_callerUntil, _callerLimitPassed) = (0, false);
+            limitPassed = _moveLimitPassed;
+            (_moveAt, _moveLimitPassed, _busyTimeoutOff) = (0, false, false);
             t_current = null;
             StatementRunner.TrimRowBuffer(); // a caller's thread keeps no large buffer of SQLite's rows
         }
@@ -227,9 +234,9 @@ internal sealed class ConnectionWorker : IDisposable
         bool more, stopped;
         lock (_gate)
         {
-            if (moved)
+            if (moved && !movesAway)
             {
-                _queue.Insert(0, item); // first, as it came first
+                _queue.Insert(0, item); // first, as it came first (a borrowed writer's read went to a reader instead)
             }
 
             more = _queue.Count > 0;
@@ -384,6 +391,7 @@ internal sealed class ConnectionWorker : IDisposable
                 foreach (var item in _draining)
                 {
                     Begin(item);
+                    _moveAt = item.MoveTo is null ? 0 : MoveAt(item.MoveLimit);
                     try
                     {
                         item.Execute(_connection!);
@@ -393,6 +401,7 @@ internal sealed class ConnectionWorker : IDisposable
                         // Items answer their callers themselves; one that throws anyway must not stop the connection.
                     }
 
+                    (_moveAt, _moveLimitPassed) = (0, false);
                     End();
                 }
 
@@ -461,9 +470,11 @@ internal sealed class ConnectionWorker : IDisposable
         }
     }
 
-    private int OnProgress() => _deadlinePassed || _closing || _current?.CancellationRequested == true || CallerLimitPassed() ? 1 : 0;
+    private static long MoveAt(TimeSpan limit) => Stopwatch.GetTimestamp() + Math.Max(1, (long)(limit.TotalSeconds * Stopwatch.Frequency));
 
-    private bool CallerLimitPassed() => _callerUntil != 0 && Stopwatch.GetTimestamp() > _callerUntil && (_callerLimitPassed = true);
+    private int OnProgress() => _deadlinePassed || _closing || _current?.CancellationRequested == true || MoveLimitReached() ? 1 : 0;
+
+    private bool MoveLimitReached() => _moveAt != 0 && Stopwatch.GetTimestamp() > _moveAt && (_moveLimitPassed = true);
 }
 
 /// <summary>What <see cref="ConnectionWorker.RunOnCaller"/> did with an item.</summary>

@@ -33,20 +33,33 @@ public sealed partial class DatabasePool
 
     /// <summary>Runs a read on the next free reader; it waits FIFO with reader leases. With
     /// <paramref name="onCallerSql"/> (the read's text) and a reader free at once, the read starts on the calling thread
-    /// (<see cref="ConnectionWorker.RunOnCaller"/>, for at most <see cref="Hosting.DatabaseOptions.CallerThreadReadLimit"/>).</summary>
-    private void SubmitRead(IReadJob job, CancellationToken cancellationToken, string? onCallerSql = null)
+    /// (<see cref="ConnectionWorker.RunOnCaller"/>, for at most <see cref="Hosting.DatabaseOptions.CallerThreadReadLimit"/>).
+    /// With <paramref name="borrowSql"/> (its text) and no reader open, it runs on the free writer instead
+    /// (<see cref="StartReadOnWriter"/>).</summary>
+    private void SubmitRead(IReadJob job, CancellationToken cancellationToken, string? onCallerSql = null, string? borrowSql = null)
     {
         PooledConnection? connection;
         lock (_arbiter.Gate)
         {
-            if (!_arbiter.TryTake(LeaseKind.Reader, out connection, out var openReader) && !openReader)
+            if (borrowSql is not null && _arbiter.TryBorrowWriter(out connection))
+            {
+                // Outside the lock below.
+            }
+            else if (!_arbiter.TryTake(LeaseKind.Reader, out connection, out var openReader) && !openReader)
             {
                 _arbiter.Enqueue(LeaseKind.Reader, cancellationToken).ReadJob = job;
+
+                // With no reader open and none to open (past the file budget), the free writer may take it.
+                _arbiter.Dispatch();
                 return;
             }
         }
 
-        if (connection is not null)
+        if (connection is { IsWriter: true })
+        {
+            StartReadOnWriter(job, cancellationToken, borrowSql!, onCaller: onCallerSql is not null);
+        }
+        else if (connection is not null)
         {
             StartRead(connection, job, onCallerSql);
         }
@@ -55,6 +68,48 @@ public sealed partial class DatabasePool
             // A reader is opening for it: a cancellation now is reported once that reader is back.
             job.Attach(static () => { });
             StartOnNewReader(_arbiter.OpeningFor(job));
+        }
+    }
+
+    /// <summary>Runs a read on the writer it borrowed (<see cref="ConnectionArbiter.TryBorrowWriter"/>): on the calling
+    /// thread when <paramref name="onCaller"/>, else posted. A write arriving meanwhile waits for it, so it runs for at
+    /// most <see cref="Hosting.DatabaseOptions.CallerThreadReadLimit"/>: past that it stops, gives the writer back and
+    /// runs again from the start on a reader (opened for it), and its text goes to a reader for a while
+    /// (<see cref="LongReads"/>).</summary>
+    private void StartReadOnWriter(IReadJob job, CancellationToken cancellationToken, string sql, bool onCaller)
+    {
+        var item = job.Item;
+        item.MoveLimit = _options.CallerThreadReadLimit;
+        item.MoveTo = limitPassed =>
+        {
+            item.MoveTo = null;
+            job.Attach(null);
+            if (limitPassed)
+            {
+                LongReads.Note(sql);
+            }
+
+            ReleaseConnection(_writer, LeaseKind.Reader);
+            try
+            {
+                SubmitRead(job, cancellationToken);
+            }
+            catch (Exception ex)
+            {
+                // The pool began to close, or the reader queue is full: the read ends here.
+                job.TryFail(ex);
+            }
+        };
+        job.Attach(() => ReleaseConnection(_writer, LeaseKind.Reader));
+        Interlocked.Increment(ref _readsOnWriter);
+        var run = onCaller ? _writer.Worker.RunOnCaller(item, _options.CallerThreadReadLimit) : CallerRun.Busy;
+        if (run == CallerRun.Busy)
+        {
+            _writer.Worker.Post(item);
+        }
+        else if (run == CallerRun.Answered)
+        {
+            Interlocked.Increment(ref _readsOnCaller);
         }
     }
 
@@ -130,6 +185,12 @@ public sealed partial class DatabasePool
     /// <paramref name="onCallerSql"/> (its text) is given; the reader goes back when the read ends.</summary>
     internal void StartRead(PooledConnection reader, IReadJob job, string? onCallerSql = null)
     {
+        if (reader.IsWriter)
+        {
+            // Granted the writer: past the file budget's ceiling, a database with no reader reads there.
+            Interlocked.Increment(ref _readsOnWriter);
+        }
+
         job.Attach(() => ReleaseConnection(reader, LeaseKind.Reader));
         var run = onCallerSql is null ? CallerRun.Busy : reader.Worker.RunOnCaller(job.Item, _options.CallerThreadReadLimit);
         switch (run)

@@ -28,22 +28,33 @@ public sealed partial class DatabasePool
         ArgumentNullException.ThrowIfNull(options);
         timeProvider ??= TimeProvider.System;
         scheduler ??= SqliteScheduler.Shared;
-        var worker = new ConnectionWorker($"sqlite writer {database}", timeProvider, scheduler) { WaitsOnDisk = true };
-        FileStream? fence = null;
+        var worker = new ConnectionWorker($"sqlite writer {database}", timeProvider, scheduler)
+        {
+            WaitsOnDisk = true,
+            BusyTimeoutMs = (int)Math.Min(int.MaxValue, (long)options.BusyTimeout.TotalMilliseconds),
+        };
         try
         {
-            fence = await worker.RunAsync(_ => TakeFence(database, path)).ConfigureAwait(false);
-            var (version, wal) = await worker.RunAsync(_ => OpenWriter(worker, database, path, options, onOpened)).ConfigureAwait(false);
+            // One hand-off: the lock file, then the writer.
+            var (fence, version, wal) = await worker.RunAsync(_ =>
+            {
+                var fence = TakeFence(database, path);
+                try
+                {
+                    var (version, wal) = OpenWriter(worker, database, path, options, onOpened);
+                    return (fence, version, wal);
+                }
+                catch
+                {
+                    fence.Dispose();
+                    throw;
+                }
+            }).ConfigureAwait(false);
             return new DatabasePool(database, path, options, timeProvider, scheduler, new PooledConnection(worker, isWriter: true), version, wal, fence, onClosed);
         }
         catch
         {
             await CloseConnectionAsync(worker, checkpoint: false).ConfigureAwait(false);
-            if (fence is not null)
-            {
-                await fence.DisposeAsync().ConfigureAwait(false);
-            }
-
             throw;
         }
     }
@@ -351,11 +362,16 @@ public sealed partial class DatabasePool
         }
     }
 
+    /// <summary>The version of the SQLite library loaded in the process.</summary>
+    private static string LoadedSqliteVersion => s_sqliteVersion ??= raw.sqlite3_libversion().utf8_to_string();
+
+    private static string? s_sqliteVersion;
+
     private static (string Version, WalProgress Wal) OpenWriter(ConnectionWorker worker, string database, string path, DatabaseOptions options, Action<DatabaseOpenContext>? onOpened)
     {
         var connection = Connect(path, SqliteOpenMode.ReadWriteCreate);
         worker.SetConnection(connection);
-        var version = (string)StatementRunner.Query(connection.Handle!, new Statement("SELECT sqlite_version()"), readPath: false)[0, 0]!;
+        var version = LoadedSqliteVersion;
         if (Version.Parse(version) < MinimumSqliteVersion)
         {
             throw new SqlitePoolException($"SQLite {version} is older than {MinimumSqliteVersion}, which fixed WAL-reset corruption; update the SQLitePCLRaw bundle.");
@@ -411,16 +427,16 @@ public sealed partial class DatabasePool
     private static void ApplyPragmas(SqliteConnection connection, DatabaseOptions options, bool reader)
     {
         var db = connection.Handle!;
-        StatementRunner.Exec(db, $"PRAGMA busy_timeout = {(long)options.BusyTimeout.TotalMilliseconds}");
-        StatementRunner.Exec(db, $"PRAGMA foreign_keys = {(options.ForeignKeys ? "ON" : "OFF")}");
 
-        // Readers write nothing, but whoever reads these pragmas from a reader sees the pool's settings.
-        StatementRunner.Exec(db, $"PRAGMA synchronous = {options.Synchronous}");
-        StatementRunner.Exec(db, $"PRAGMA journal_size_limit = {options.WalLimitBytes}");
-        StatementRunner.Exec(db, $"PRAGMA cache_size = -{options.CacheSizeKiB}");
+        // One call. Readers write nothing, but whoever reads these pragmas from a reader sees the pool's settings.
+        StatementRunner.Exec(db, $"PRAGMA busy_timeout = {(long)options.BusyTimeout.TotalMilliseconds}; "
+            + $"PRAGMA foreign_keys = {(options.ForeignKeys ? "ON" : "OFF")}; "
+            + $"PRAGMA synchronous = {options.Synchronous}; "
+            + $"PRAGMA journal_size_limit = {options.WalLimitBytes}; "
+            + $"PRAGMA cache_size = -{options.CacheSizeKiB}"
+            + (reader ? "; PRAGMA query_only = ON" : string.Empty));
         if (reader)
         {
-            StatementRunner.Exec(db, "PRAGMA query_only = ON");
             return;
         }
 

@@ -37,6 +37,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
     private long _reads;
     private long _sharedReadCalls;
     private long _readsOnCaller;
+    private long _readsOnWriter;
     private long _sharedWriteCalls;
     private long _writes;
     private long _expired;
@@ -170,9 +171,10 @@ public sealed partial class DatabasePool : IAsyncDisposable
     /// </summary>
     /// <exception cref="WriteOnReadPathException">The statement writes or controls transactions.</exception>
     public Task<QueryResult> QueryOnCallerAsync(Statement statement, CancellationToken cancellationToken = default) =>
-        Query(statement, onCaller: _options.CallerThreadReadLimit > TimeSpan.Zero && ConnectionWorker.Current is null && !LongReads.Knows(statement?.Sql), cancellationToken);
+        Query(statement, onCaller: ConnectionWorker.Current is null, cancellationToken);
 
-    /// <summary>Reads that passed <see cref="DatabaseOptions.CallerThreadReadLimit"/> on a caller's thread.</summary>
+    /// <summary>Reads that passed <see cref="DatabaseOptions.CallerThreadReadLimit"/> on a caller's thread or a
+    /// borrowed writer.</summary>
     internal LongReads LongReads { get; }
 
     private Task<QueryResult> Query(Statement statement, bool onCaller, CancellationToken cancellationToken)
@@ -181,7 +183,10 @@ public sealed partial class DatabasePool : IAsyncDisposable
         cancellationToken.ThrowIfCancellationRequested();
         Interlocked.Increment(ref _reads);
         var job = Metrics is { } metrics ? Measured(metrics, metrics.OperationStart()) : new WorkItem<QueryResult>(c => RunQuery(c, statement), cancellationToken);
-        SubmitRead(job, cancellationToken, onCaller ? statement.Sql : null);
+
+        // A read may run briefly where it saves a hand-off or a reader's open, unless it was long there lately.
+        var quick = _options.CallerThreadReadLimit > TimeSpan.Zero && !LongReads.Knows(statement.Sql) ? statement.Sql : null;
+        SubmitRead(job, cancellationToken, onCallerSql: onCaller ? quick : null, borrowSql: quick);
         return job.Task;
 
         WorkItem<QueryResult> Measured(PoolMetrics metrics, long submitted) =>
@@ -321,6 +326,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
                 Reads = Interlocked.Read(ref _reads),
                 SharedReadCalls = Interlocked.Read(ref _sharedReadCalls),
                 ReadsOnCaller = Interlocked.Read(ref _readsOnCaller),
+                ReadsOnWriter = Interlocked.Read(ref _readsOnWriter),
                 SharedWriteCalls = Interlocked.Read(ref _sharedWriteCalls),
                 Timeouts = _arbiter.Timeouts + Interlocked.Read(ref _statementTimeouts),
                 ExpiredLeases = Interlocked.Read(ref _expired),

@@ -6,18 +6,18 @@ namespace SqlitePool.Engine;
 /// The file descriptors the process's open databases may hold. Every open database holds its file, log and
 /// shared-memory index on the writer plus its lock file (4), and each reader its own file and log (2 more); thousands of
 /// databases reach the process's limit (<c>ulimit -n</c>) long before memory or threads. Past the budget, readers stop
-/// growing beyond one per database, and a database about to open first closes databases nobody is using, the least
-/// recently used first (a clock sweep), as an idle timeout would; they open again on their next call.
+/// growing (a database's first reader may go past it to <see cref="Ceiling"/>), and a database about to open first
+/// closes databases nobody is using, the least recently used first (a clock sweep), as an idle timeout would; they open
+/// again on their next call.
 /// </summary>
 /// <remarks>Counts are kept by the pools (<see cref="Add"/>); the budget itself takes no lock.</remarks>
 public sealed partial class OpenFileBudget
 {
-    /// <summary>Files an open database is counted for: its writer's database, log and shared-memory index, its lock
-    /// file, and its first reader's database and log (kept for it even while it has no reader, so a read never finds
-    /// the budget spent).</summary>
-    public const int PerDatabase = 6;
+    /// <summary>Files an open database is counted for: its writer's database, log and shared-memory index, and its
+    /// lock file. A database opens no reader until reads overlap (alone, a read runs on the free writer).</summary>
+    public const int PerDatabase = 4;
 
-    /// <summary>Files each further reader adds: its own descriptors of the database and its log.</summary>
+    /// <summary>Files each reader adds: its own descriptors of the database and its log.</summary>
     public const int PerReader = 2;
 
     private long _used;
@@ -37,6 +37,12 @@ public sealed partial class OpenFileBudget
     /// <summary>The most files the databases may hold.</summary>
     public long Limit { get; }
 
+    /// <summary>How far a database's first reader may take the count past <see cref="Limit"/>: an eighth more (one
+    /// reader's files at least). Opens
+    /// then close databases until the count is back under the limit; past the ceiling, a database with no reader runs
+    /// its reads on its writer, one at a time.</summary>
+    public long Ceiling => Limit > long.MaxValue / 2 ? long.MaxValue : Limit + Math.Max(PerReader, Limit / 8);
+
     /// <summary>The files the open databases hold now.</summary>
     public long Used => Interlocked.Read(ref _used);
 
@@ -45,12 +51,18 @@ public sealed partial class OpenFileBudget
 
     /// <summary>Counts <paramref name="files"/> as held if they fit with <paramref name="headroom"/> more to spare;
     /// atomic, so concurrent openers never both take the last room.</summary>
-    public bool TryReserve(long files, long headroom = 0)
+    public bool TryReserve(long files, long headroom = 0) => TryReserveUpTo(files + headroom, files, Limit);
+
+    /// <summary>Counts <paramref name="files"/> as held if they fit under <see cref="Ceiling"/>: for a database's
+    /// first reader.</summary>
+    public bool TryOverdraw(long files) => TryReserveUpTo(files, files, Ceiling);
+
+    private bool TryReserveUpTo(long needed, long files, long bound)
     {
         while (true)
         {
             var used = Interlocked.Read(ref _used);
-            if (used + files + headroom > Limit)
+            if (used + needed > bound)
             {
                 return false;
             }

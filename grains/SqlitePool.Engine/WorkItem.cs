@@ -15,6 +15,14 @@ internal abstract class WorkItem
     /// progress handler alone (a native interrupt arriving as the batch ends would fail the next batch).</summary>
     internal bool LeavesStatementRunning { get; init; }
 
+    /// <summary>For a read that borrowed the writer: how long it may run there (checked as on a caller's thread).</summary>
+    internal TimeSpan MoveLimit { get; set; }
+
+    /// <summary>For a read that borrowed the writer: called on the writer's thread, instead of answering, when the read
+    /// was stopped only for running there (true: past <see cref="MoveLimit"/>; false: a lock held elsewhere). It gives
+    /// the writer back and submits the read again, for a reader.</summary>
+    internal Action<bool>? MoveTo { get; set; }
+
     /// <summary>True while the caller of the statement now running has cancelled.</summary>
     public abstract bool CancellationRequested { get; }
 
@@ -22,7 +30,8 @@ internal abstract class WorkItem
 
     /// <summary>Runs the item on its caller's thread (<see cref="ConnectionWorker.RunOnCaller"/>). Must not throw.</summary>
     /// <returns>False when it was stopped before it answered, only for running there (its limit passed, or a lock
-    /// held elsewhere): it is queued again as if it had not run, and runs from the start on the scheduler.</returns>
+    /// held elsewhere): it is queued again as if it had not run, and runs from the start on the scheduler (or, with
+    /// <see cref="MoveTo"/>, goes there).</returns>
     public virtual bool ExecuteOnCaller(SqliteConnection connection)
     {
         Execute(connection);
@@ -50,7 +59,7 @@ internal interface IReadJob
 {
     WorkItem Item { get; }
 
-    void Attach(Action after);
+    void Attach(Action? after);
 
     bool TryFail(Exception error);
 }
@@ -86,11 +95,16 @@ internal sealed class WorkItem<T> : WorkItem, IReadJob
 
     /// <summary>Sets <see cref="After"/> (which gives the connection back). From then on a cancellation before the
     /// item runs is reported after <see cref="After"/>, so the caller never sees its connection still taken.</summary>
-    public void Attach(Action after)
+    public void Attach(Action? after)
     {
         lock (this)
         {
             After = after;
+            if (after is null && _cancelledAfterAttach)
+            {
+                // Cancelled while its connection was on the way back, and none comes now: nothing will run it.
+                _completion.TrySetCanceled(_cancellationToken);
+            }
         }
     }
 
@@ -136,6 +150,11 @@ internal sealed class WorkItem<T> : WorkItem, IReadJob
             }
         }
 
+        if (moved && MoveTo is { } move)
+        {
+            move(Worker!.MoveLimitPassed);
+        }
+
         return !moved;
     }
 
@@ -170,9 +189,9 @@ internal sealed class WorkItem<T> : WorkItem, IReadJob
             Finish();
             return () => _completion.TrySetResult(result);
         }
-        catch (SqlStatementException ex) when (onCaller && Worker!.StoppedOnCaller(ex.ErrorCode) && Requeue())
+        catch (SqlStatementException ex) when ((onCaller || MoveTo is not null) && Worker!.StoppedToMove(ex.ErrorCode) && Requeue())
         {
-            // Stopped for running on its caller alone: the read left nothing behind and runs again on the scheduler.
+            // Stopped for running on its caller or the writer alone: the read left nothing behind and runs again.
             moved = true;
             return null;
         }

@@ -18,7 +18,7 @@ public sealed class CallerThreadReadTests : PoolTestBase
         var pool = await OpenAsync(configure);
         await pool.ExecuteAsync(new Statement("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)"), Ct);
         await pool.ExecuteAsync(new Statement("INSERT INTO t(v) VALUES ('a')"), Ct);
-        await pool.QueryAsync(new Statement("SELECT 1"), Ct); // a reader is open and idle
+        await (await pool.AcquireAsync(LeaseKind.Reader, Ct)).DisposeAsync(); // a reader is open and idle
         return pool;
     }
 

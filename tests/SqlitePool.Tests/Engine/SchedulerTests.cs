@@ -65,7 +65,9 @@ public sealed class SchedulerTests
         await Task.WhenAll(running).WaitAsync(TimeSpan.FromSeconds(30), Ct);
         var other = await registry.GetOrOpenAsync("point.db", directory.File("point.db"), new DatabaseOptions(), null);
 
-        var answer = await other.QueryAsync(new Statement("SELECT 42"), Ct).WaitAsync(TimeSpan.FromSeconds(30), Ct);
+        // On a reader of its own (alone, a read would borrow the writer, whose threads the minimum does not count).
+        await using var lease = await other.AcquireAsync(LeaseKind.Reader, Ct).WaitAsync(TimeSpan.FromSeconds(30), Ct);
+        var answer = await lease.QueryAsync(new Statement("SELECT 42"), Ct).WaitAsync(TimeSpan.FromSeconds(30), Ct);
 
         Assert.Equal(42L, answer[0, 0]);
         Assert.Equal(0, scheduler.ThreadsAddedForStalls); // a writer's thread is not counted: another started at once
@@ -91,6 +93,7 @@ public sealed class SchedulerTests
         for (var i = 0; i < scheduler.Options.MinThreads; i++)
         {
             var pool = await registry.GetOrOpenAsync($"long{i}.db", directory.File($"long{i}.db"), new DatabaseOptions(), null);
+            await (await pool.AcquireAsync(LeaseKind.Reader, Ct)).DisposeAsync(); // a reader is open: the read runs there
             reads.Add(pool.QueryAsync(new Statement("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n"), stop.Token));
             pools.Add(pool);
         }
@@ -100,7 +103,9 @@ public sealed class SchedulerTests
 
         var other = await registry.GetOrOpenAsync("point.db", directory.File("point.db"), new DatabaseOptions(), null);
 
-        var answer = await other.QueryAsync(new Statement("SELECT 42"), Ct).WaitAsync(TimeSpan.FromSeconds(30), Ct);
+        // On a reader of its own (alone, a read would borrow the writer, whose threads the minimum does not count).
+        await using var lease = await other.AcquireAsync(LeaseKind.Reader, Ct).WaitAsync(TimeSpan.FromSeconds(30), Ct);
+        var answer = await lease.QueryAsync(new Statement("SELECT 42"), Ct).WaitAsync(TimeSpan.FromSeconds(30), Ct);
 
         Assert.Equal(42L, answer[0, 0]);
         Assert.True(scheduler.ThreadsAddedForStalls >= 1, "the stuck threads were noticed and one was added");

@@ -1,0 +1,156 @@
+using SqlitePool.Engine;
+using SqlitePool.Hosting;
+using SqlitePool.Tests.Support;
+
+namespace SqlitePool.Tests.Engine;
+
+/// <summary>
+/// A database with no reader open answers a read on its free writer instead of opening a reader: a database read now
+/// and then holds one connection. The read is held to the read path there too, and one that runs past
+/// <see cref="DatabaseOptions.CallerThreadReadLimit"/> gives the writer back and runs again on a reader.
+/// </summary>
+public sealed class WriterReadTests : PoolTestBase
+{
+    private const string EndlessRead = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n";
+
+    private async Task<DatabasePool> OpenWithRowAsync(Action<DatabaseOptions>? configure = null)
+    {
+        var pool = await OpenAsync(configure);
+        await pool.ExecuteAsync(new Statement("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)"), Ct);
+        await pool.ExecuteAsync(new Statement("INSERT INTO t(v) VALUES ('a')"), Ct);
+        return pool;
+    }
+
+    [Fact]
+    public async Task A_read_with_no_reader_open_runs_on_the_free_writer_and_opens_none()
+    {
+        var pool = await OpenWithRowAsync();
+
+        Assert.Equal("a", (await pool.QueryAsync(new Statement("SELECT v FROM t WHERE id = 1"), Ct))[0, 0]);
+        Assert.Equal("a", (await pool.QueryOnCallerAsync(new Statement("SELECT v FROM t WHERE id = 1"), Ct))[0, 0]);
+
+        var stats = pool.GetStatistics();
+        Assert.Equal(2L, stats.ReadsOnWriter);
+        Assert.Equal(1L, stats.ReadsOnCaller);
+        Assert.Equal(0, stats.ReadersOpen);
+        Assert.False(stats.WriterBusy);
+    }
+
+    [Fact]
+    public async Task Writes_and_transaction_control_are_refused_on_the_writer_as_on_a_reader()
+    {
+        var pool = await OpenWithRowAsync();
+
+        await Assert.ThrowsAsync<WriteOnReadPathException>(() => pool.QueryAsync(new Statement("INSERT INTO t(v) VALUES ('b')"), Ct));
+        await Assert.ThrowsAsync<WriteOnReadPathException>(() => pool.QueryAsync(new Statement("BEGIN IMMEDIATE"), Ct));
+        await Assert.ThrowsAsync<WriteOnReadPathException>(() => pool.QueryOnCallerAsync(new Statement("CREATE TEMP TABLE x(v)"), Ct));
+
+        // Nothing was written and the writer is in autocommit: a write commits on its own.
+        Assert.Equal(3L, pool.GetStatistics().ReadsOnWriter);
+        await pool.ExecuteAsync(new Statement("INSERT INTO t(v) VALUES ('c')"), Ct);
+        Assert.Equal(2L, await CountAsync(pool));
+    }
+
+    [Fact]
+    public async Task A_long_read_gives_the_writer_back_and_runs_on_a_reader_while_a_write_commits()
+    {
+        var pool = await OpenWithRowAsync();
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+
+        var read = pool.QueryAsync(new Statement(EndlessRead), stop.Token);
+
+        // Were the endless read still on the writer, this write would wait for it for ever.
+        await pool.ExecuteAsync(new Statement("INSERT INTO t(v) VALUES ('b')"), Ct).WaitAsync(TimeSpan.FromSeconds(30), Ct);
+        Assert.False(read.IsCompleted);
+        Assert.Equal(1, pool.GetStatistics().ReadersBusy);
+        Assert.Equal(1L, pool.LongReads.Count);
+        await stop.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => read);
+
+        // The text goes straight to a reader now; another read borrows the writer.
+        using var again = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var second = pool.QueryAsync(new Statement(EndlessRead), again.Token);
+        await ClusterWaits.UntilAsync(() => Task.FromResult(pool.GetStatistics().ReadersBusy == 1));
+        Assert.Equal(1L, pool.LongReads.Count);
+        await again.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => second);
+    }
+
+    [Fact]
+    public async Task A_long_read_from_a_callers_thread_returns_at_once_and_goes_on_on_a_reader()
+    {
+        var pool = await OpenWithRowAsync();
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+
+        var read = pool.QueryOnCallerAsync(new Statement(EndlessRead), stop.Token);
+
+        Assert.False(read.IsCompleted, "the call returned once the read passed the limit");
+        await pool.ExecuteAsync(new Statement("INSERT INTO t(v) VALUES ('b')"), Ct).WaitAsync(TimeSpan.FromSeconds(30), Ct);
+        Assert.Equal(0L, pool.GetStatistics().ReadsOnCaller);
+        await stop.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => read);
+        Assert.Equal(2L, await CountAsync(pool));
+    }
+
+    [Fact]
+    public async Task A_read_cancelled_on_the_writer_leaves_it_free()
+    {
+        var pool = await OpenWithRowAsync(o => o.CallerThreadReadLimit = TimeSpan.FromSeconds(1));
+        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        cancel.CancelAfter(TimeSpan.FromMilliseconds(20));
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => pool.QueryAsync(new Statement(EndlessRead), cancel.Token));
+
+        Assert.Equal(0, pool.GetStatistics().ReadersOpen);
+        Assert.False(pool.GetStatistics().WriterBusy);
+        await pool.ExecuteAsync(new Statement("INSERT INTO t(v) VALUES ('b')"), Ct);
+    }
+
+    [Fact]
+    public async Task A_read_while_the_writer_is_held_opens_a_reader_instead_of_waiting()
+    {
+        var pool = await OpenWithRowAsync();
+        await using var writer = await pool.AcquireAsync(LeaseKind.Writer, Ct);
+        await writer.ExecuteAsync(new Statement("BEGIN"), Ct);
+        await writer.ExecuteAsync(new Statement("INSERT INTO t(v) VALUES ('uncommitted')"), Ct);
+
+        Assert.Equal(1L, await CountAsync(pool).WaitAsync(TimeSpan.FromSeconds(30), Ct));
+
+        Assert.Equal(1, pool.GetStatistics().ReadersOpen);
+        Assert.Equal(0L, pool.GetStatistics().ReadsOnWriter);
+        await writer.ExecuteAsync(new Statement("ROLLBACK"), Ct);
+    }
+
+    [Fact]
+    public async Task With_a_limit_of_zero_reads_never_borrow_the_writer()
+    {
+        var pool = await OpenWithRowAsync(o => o.CallerThreadReadLimit = TimeSpan.Zero);
+
+        Assert.Equal(1L, await CountAsync(pool));
+
+        Assert.Equal(0L, pool.GetStatistics().ReadsOnWriter);
+        Assert.Equal(1, pool.GetStatistics().ReadersOpen);
+    }
+
+    [Fact]
+    public async Task Past_the_budgets_ceiling_a_database_with_no_reader_reads_on_its_writer_once_it_is_free()
+    {
+        using var directory = new TempDirectory();
+        var budget = new OpenFileBudget(2 * OpenFileBudget.PerDatabase);
+        await using var registry = new DatabasePoolRegistry(TimeProvider.System, fileBudget: budget);
+        var first = await registry.GetOrOpenAsync("first.db", directory.File("first.db"), new DatabaseOptions(), null);
+        var second = await registry.GetOrOpenAsync("second.db", directory.File("second.db"), new DatabaseOptions(), null);
+        await using var reading = await first.AcquireAsync(LeaseKind.Reader, Ct);
+        Assert.Equal(budget.Ceiling, budget.Used);
+
+        var writer = await second.AcquireAsync(LeaseKind.Writer, Ct);
+        var read = second.QueryAsync(new Statement("SELECT 7"), Ct);
+        Assert.Equal(1, second.GetStatistics().ReaderWaiters);
+        await writer.DisposeAsync();
+
+        Assert.Equal(7L, (await read.WaitAsync(TimeSpan.FromSeconds(30), Ct))[0, 0]);
+        Assert.Equal(0, second.GetStatistics().ReadersOpen);
+        Assert.Equal(1L, second.GetStatistics().ReadsOnWriter);
+        Assert.Equal(budget.Ceiling, budget.Used);
+    }
+}
