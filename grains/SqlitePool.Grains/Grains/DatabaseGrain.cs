@@ -22,6 +22,7 @@ internal sealed partial class DatabaseGrain(
     IOptions<SqlitePoolOptions> options,
     ILocalSiloDetails silo,
     IClusterMembershipService membership,
+    LocalCallRouter router,
     ILogger<DatabaseGrain> logger) : Grain, IDatabaseGrain
 {
     private const int MaxStreamBatchRows = 65536;
@@ -296,6 +297,9 @@ internal sealed partial class DatabaseGrain(
             };
             var pool = await registry.GetOrOpenAsync(key, path, settings.ResolveFor(id.Path), onOpened);
             LogOpened(logger, key, path, pool.SqliteVersion);
+
+            // This activation just had a message: silo-local calls to the new pool need not come through it yet.
+            router.Touched(pool);
             return _pool = pool;
         }
         catch (Exception ex)

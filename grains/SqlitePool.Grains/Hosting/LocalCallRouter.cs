@@ -10,8 +10,8 @@ namespace SqlitePool.Hosting;
 /// <summary>
 /// Sends the statement calls of code on this silo to its own open databases without a grain message
 /// (<see cref="ISiloLocalCalls"/>). A database that is not open here goes through its grain, which opens it; and so
-/// does the first call to a pool, and one in every quarter of the grain's collection age after it, so that an activation
-/// whose database is used only this way is not collected. (One that is collected anyway, its callers all in a long
+/// does one call in every quarter of the grain's collection age after that (or after the first call to a pool its grain
+/// did not open), so that an activation whose database is used only this way is not collected. (One that is collected anyway, its callers all in a long
 /// statement, leaves a pool in use open: see <c>DatabaseGrain.OnDeactivateAsync</c>.)
 /// </summary>
 internal sealed class LocalCallRouter
@@ -60,6 +60,10 @@ internal sealed class LocalCallRouter
 
     /// <summary>The route to the open pool of <paramref name="fullPath"/>, or null when it is not open.</summary>
     public PoolRoute? Open(string fullPath) => _registry.Find(fullPath) is { } pool ? _routes.GetValue(pool, _newRoute) : null;
+
+    /// <summary>The grain of <paramref name="pool"/> has just opened it (on a message): the next call through it is due
+    /// a quarter of the collection age from now, not at once.</summary>
+    public void Touched(DatabasePool pool) => Volatile.Write(ref _routes.GetValue(pool, _newRoute).RoutedAt, _time.GetTimestamp());
 
     /// <summary>True when this call should go through the grain to keep its activation: the first in
     /// <see cref="_touchEvery"/> (several racing callers may each go, which is harmless).</summary>

@@ -18,9 +18,11 @@ public sealed class SiloLocalCallTests(ClusterFixture cluster)
         var path = $"silolocal/{Guid.NewGuid():N}.db";
         var db = SiloClient.GetDatabase("local", path);
         await db.ExecuteAsync("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)");
-        await db.QueryAsync("SELECT 1");
         var before = GrainCalls(db);
-        Assert.True(before >= 2, "the first call opens the database through its grain, and so does the pool's first local call");
+        Assert.True(before >= 1, "the first call opens the database through its grain");
+
+        // The grain just opened the pool: the next calls need not go through it to keep its activation.
+        await db.QueryAsync("SELECT 1");
 
         for (var i = 0; i < 20; i++)
         {
