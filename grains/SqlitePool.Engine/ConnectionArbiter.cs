@@ -149,9 +149,10 @@ internal sealed partial class ConnectionArbiter
     }
 
     /// <summary>Under the lock: takes a connection when one is free and nobody waits ahead; for a reader, may
-    /// instead reserve the opening of a new one (<paramref name="openReader"/>).</summary>
+    /// instead reserve the opening of a new one (<paramref name="openReader"/>; for a single read,
+    /// <paramref name="forRead"/>, not past the file budget's ceiling).</summary>
     /// <exception cref="DatabaseClosedException">The pool is closing.</exception>
-    public bool TryTake(LeaseKind kind, out PooledConnection? connection, out bool openReader)
+    public bool TryTake(LeaseKind kind, out PooledConnection? connection, out bool openReader, bool forRead = false)
     {
         AssertHeld();
         ThrowIfClosed();
@@ -177,7 +178,7 @@ internal sealed partial class ConnectionArbiter
                         return Took(connection);
                     }
 
-                    if (ReaderFits())
+                    if (ReaderFits(forRead))
                     {
                         // Reserved under the lock, opened outside it.
                         _readersOpening++;
@@ -358,7 +359,7 @@ internal sealed partial class ConnectionArbiter
             {
                 Grant(reader.Value, idle);
             }
-            else if (ReaderFits())
+            else if (ReaderFits(forRead: reader.Value.ReadJob is not null))
             {
                 _readersOpening++;
                 var waiter = reader.Value;
@@ -479,12 +480,27 @@ internal sealed partial class ConnectionArbiter
 
     /// <summary>Under the lock: whether one more reader may open. Its files are taken here, so two databases never
     /// both take the last room; a reader that then fails to open gives them back. Past the file budget a database keeps
-    /// to the readers it has, except a first one, which may go up to the budget's ceiling.</summary>
-    private bool ReaderFits()
+    /// to the readers it has, except a first one, which may go up to the budget's ceiling; past that a first one opens
+    /// only for a lease or a stream (<paramref name="forRead"/> false): a read waits for the writer instead.</summary>
+    private bool ReaderFits(bool forRead)
     {
         var count = _readers.Count + _readersOpening;
-        return count < _options.MaxReaders
-            && (_pool.FileBudget is not { } budget || budget.TryReserve(OpenFileBudget.PerReader) || (count == 0 && budget.TryOverdraw(OpenFileBudget.PerReader)));
+        if (count >= _options.MaxReaders || _pool.FileBudget is not { } budget || budget.TryReserve(OpenFileBudget.PerReader))
+        {
+            return count < _options.MaxReaders;
+        }
+
+        if (count > 0 || (forRead && !budget.TryOverdraw(OpenFileBudget.PerReader)))
+        {
+            return false;
+        }
+
+        if (!forRead)
+        {
+            budget.Add(OpenFileBudget.PerReader);
+        }
+
+        return true;
     }
 
     /// <summary>Under the lock, as a reader that was opening ends: into the pool (<paramref name="opened"/>, unless the

@@ -108,8 +108,20 @@ internal sealed class ConnectionWorker : IDisposable
     public bool StoppedToMove(int errorCode) =>
         !_deadlinePassed && !_closing && ((errorCode == raw.SQLITE_INTERRUPT && _moveLimitPassed) || (errorCode == raw.SQLITE_BUSY && _busyTimeoutOff));
 
-    /// <summary>On the running thread: the item now running was stopped at its limit (see <see cref="StoppedToMove"/>).</summary>
-    public bool MoveLimitPassed => _moveLimitPassed;
+    /// <summary>On the running thread, as an item that may move ends and before it gives the connection back: its
+    /// limit ends, and the busy timeout it ran without is restored, so the connection's next holder runs under neither.</summary>
+    /// <returns>True when the item was stopped at its limit (see <see cref="StoppedToMove"/>).</returns>
+    public bool EndMove()
+    {
+        _moveAt = 0;
+        if (_busyTimeoutOff)
+        {
+            raw.sqlite3_busy_timeout(_connection!.Handle, BusyTimeoutMs);
+            _busyTimeoutOff = false;
+        }
+
+        return _moveLimitPassed;
+    }
 
     /// <summary>On the worker thread: true once the statement now running has passed its deadline.</summary>
     public bool DeadlinePassed => _deadlinePassed;
@@ -220,7 +232,7 @@ internal sealed class ConnectionWorker : IDisposable
         }
         finally
         {
-            if (BusyTimeoutMs > 0)
+            if (_busyTimeoutOff)
             {
                 raw.sqlite3_busy_timeout(handle, BusyTimeoutMs);
             }
@@ -472,7 +484,9 @@ internal sealed class ConnectionWorker : IDisposable
 
     private static long MoveAt(TimeSpan limit) => Stopwatch.GetTimestamp() + Math.Max(1, (long)(limit.TotalSeconds * Stopwatch.Frequency));
 
-    private int OnProgress() => _deadlinePassed || _closing || _current?.CancellationRequested == true || MoveLimitReached() ? 1 : 0;
+    // The item's deadline, cancellation and move limit stop only the item's own statements: a silo-local lease's
+    // holder runs its statements on its own thread, and may do so as soon as an item has given the connection back.
+    private int OnProgress() => _closing || (t_current == this && (_deadlinePassed || _current?.CancellationRequested == true || MoveLimitReached())) ? 1 : 0;
 
     private bool MoveLimitReached() => _moveAt != 0 && Stopwatch.GetTimestamp() > _moveAt && (_moveLimitPassed = true);
 }

@@ -45,7 +45,7 @@ public sealed partial class DatabasePool
             {
                 // Outside the lock below.
             }
-            else if (!_arbiter.TryTake(LeaseKind.Reader, out connection, out var openReader) && !openReader)
+            else if (!_arbiter.TryTake(LeaseKind.Reader, out connection, out var openReader, forRead: true) && !openReader)
             {
                 _arbiter.Enqueue(LeaseKind.Reader, cancellationToken).ReadJob = job;
 
@@ -105,7 +105,16 @@ public sealed partial class DatabasePool
         var run = onCaller ? _writer.Worker.RunOnCaller(item, _options.CallerThreadReadLimit) : CallerRun.Busy;
         if (run == CallerRun.Busy)
         {
-            _writer.Worker.Post(item);
+            try
+            {
+                _writer.Worker.Post(item);
+            }
+            catch (ObjectDisposedException)
+            {
+                // Its worker stopped: the pool closed past its limit meanwhile.
+                job.TryFail(new DatabaseClosedException(Database));
+                ReleaseConnection(_writer, LeaseKind.Reader);
+            }
         }
         else if (run == CallerRun.Answered)
         {

@@ -33,28 +33,26 @@ public sealed partial class DatabasePool
             WaitsOnDisk = true,
             BusyTimeoutMs = (int)Math.Min(int.MaxValue, (long)options.BusyTimeout.TotalMilliseconds),
         };
+        FileStream? fence = null;
         try
         {
             // One hand-off: the lock file, then the writer.
-            var (fence, version, wal) = await worker.RunAsync(_ =>
+            var (version, wal) = await worker.RunAsync(_ =>
             {
-                var fence = TakeFence(database, path);
-                try
-                {
-                    var (version, wal) = OpenWriter(worker, database, path, options, onOpened);
-                    return (fence, version, wal);
-                }
-                catch
-                {
-                    fence.Dispose();
-                    throw;
-                }
+                fence = TakeFence(database, path);
+                return OpenWriter(worker, database, path, options, onOpened);
             }).ConfigureAwait(false);
-            return new DatabasePool(database, path, options, timeProvider, scheduler, new PooledConnection(worker, isWriter: true), version, wal, fence, onClosed);
+            return new DatabasePool(database, path, options, timeProvider, scheduler, new PooledConnection(worker, isWriter: true), version, wal, fence!, onClosed);
         }
         catch
         {
+            // The writer closes before the lock file goes: no other opener writes beside it.
             await CloseConnectionAsync(worker, checkpoint: false).ConfigureAwait(false);
+            if (fence is not null)
+            {
+                await fence.DisposeAsync().ConfigureAwait(false);
+            }
+
             throw;
         }
     }

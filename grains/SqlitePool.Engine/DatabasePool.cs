@@ -186,7 +186,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
 
         // A read may run briefly where it saves a hand-off or a reader's open, unless it was long there lately.
         var quick = _options.CallerThreadReadLimit > TimeSpan.Zero && !LongReads.Knows(statement.Sql) ? statement.Sql : null;
-        SubmitRead(job, cancellationToken, onCallerSql: onCaller ? quick : null, borrowSql: quick);
+        SubmitRead(job, cancellationToken, onCallerSql: onCaller ? quick : null, borrowSql: quick is not null && SqlKeywords.MayBorrowWriter(quick) ? quick : null);
         return job.Task;
 
         WorkItem<QueryResult> Measured(PoolMetrics metrics, long submitted) =>

@@ -38,6 +38,13 @@ internal static class SqlKeywords
     // SQLite counts every journal_mode pragma as a write (its opcode may change the mode); reading it only reads.
     private static bool ReadsJournalMode(string keyword, string text) => keyword == "PRAGMA" && SqlText.QueriedPragma(text) == "journal_mode";
 
+    // Queries that read and nothing else may run on the writer (a borrowed writer has no query_only to stop a
+    // read-only statement that writes, as PRAGMA optimize does).
+    private static readonly string[] BorrowsWriter = ["SELECT", "WITH", "VALUES"];
+
+    /// <summary>True when the read <paramref name="sql"/> may run on a free writer.</summary>
+    public static bool MayBorrowWriter(string sql) => Array.IndexOf(BorrowsWriter, SqlText.LeadingKeyword(sql)) >= 0;
+
     /// <summary>True when text starting with <paramref name="sql"/> may join a commit group.</summary>
     public static bool MayGroup(string sql) => Array.IndexOf(GroupableLeading, SqlText.LeadingKeyword(sql)) >= 0;
 

@@ -137,13 +137,14 @@ internal sealed class WorkItem<T> : WorkItem, IReadJob
     {
         // The connection goes back (After) before the caller hears, so what it sees next counts it free.
         Action? answer = null;
-        var moved = false;
+        var (moved, limitPassed) = (false, false);
         try
         {
             answer = Run(connection, onCaller, out moved);
         }
         finally
         {
+            limitPassed = Worker!.EndMove();
             if (!moved)
             {
                 Settle(connection, answer);
@@ -152,7 +153,7 @@ internal sealed class WorkItem<T> : WorkItem, IReadJob
 
         if (moved && MoveTo is { } move)
         {
-            move(Worker!.MoveLimitPassed);
+            move(limitPassed);
         }
 
         return !moved;

@@ -41,12 +41,19 @@ public sealed class WriterReadTests : PoolTestBase
     {
         var pool = await OpenWithRowAsync();
 
+        // A query's text that may read only borrows the writer, and is refused there as on a reader if it writes.
+        await Assert.ThrowsAsync<WriteOnReadPathException>(() => pool.QueryAsync(new Statement("WITH x AS (SELECT 'b') INSERT INTO t(v) SELECT * FROM x"), Ct));
+        await Assert.ThrowsAsync<WriteOnReadPathException>(() => pool.QueryOnCallerAsync(new Statement("WITH x AS (SELECT 'b') INSERT INTO t(v) SELECT * FROM x"), Ct));
+        Assert.Equal(2L, pool.GetStatistics().ReadsOnWriter);
+
+        // Other texts go to a reader (PRAGMA optimize, say, counts as read-only and writes: only query_only stops it).
         await Assert.ThrowsAsync<WriteOnReadPathException>(() => pool.QueryAsync(new Statement("INSERT INTO t(v) VALUES ('b')"), Ct));
         await Assert.ThrowsAsync<WriteOnReadPathException>(() => pool.QueryAsync(new Statement("BEGIN IMMEDIATE"), Ct));
         await Assert.ThrowsAsync<WriteOnReadPathException>(() => pool.QueryOnCallerAsync(new Statement("CREATE TEMP TABLE x(v)"), Ct));
+        await pool.QueryAsync(new Statement("PRAGMA user_version"), Ct);
+        Assert.Equal(2L, pool.GetStatistics().ReadsOnWriter);
 
         // Nothing was written and the writer is in autocommit: a write commits on its own.
-        Assert.Equal(3L, pool.GetStatistics().ReadsOnWriter);
         await pool.ExecuteAsync(new Statement("INSERT INTO t(v) VALUES ('c')"), Ct);
         Assert.Equal(2L, await CountAsync(pool));
     }
@@ -152,5 +159,26 @@ public sealed class WriterReadTests : PoolTestBase
         Assert.Equal(0, second.GetStatistics().ReadersOpen);
         Assert.Equal(1L, second.GetStatistics().ReadsOnWriter);
         Assert.Equal(budget.Ceiling, budget.Used);
+    }
+
+    [Fact]
+    public async Task Past_the_budgets_ceiling_a_reader_lease_still_opens_a_first_reader_and_reads_behind_it_follow()
+    {
+        using var directory = new TempDirectory();
+        var budget = new OpenFileBudget(2 * OpenFileBudget.PerDatabase);
+        await using var registry = new DatabasePoolRegistry(TimeProvider.System, fileBudget: budget);
+        var first = await registry.GetOrOpenAsync("first.db", directory.File("first.db"), new DatabaseOptions(), null);
+        var second = await registry.GetOrOpenAsync("second.db", directory.File("second.db"), new DatabaseOptions(), null);
+        await using var reading = await first.AcquireAsync(LeaseKind.Reader, Ct);
+        var writer = await second.AcquireAsync(LeaseKind.Writer, Ct);
+
+        // A lease cannot run on the writer: it gets a reader of its own, past the ceiling.
+        await using var lease = await second.AcquireAsync(LeaseKind.Reader, Ct).WaitAsync(TimeSpan.FromSeconds(10), Ct);
+        var read = second.QueryAsync(new Statement("SELECT 7"), Ct);
+        await lease.DisposeAsync();
+
+        Assert.Equal(7L, (await read.WaitAsync(TimeSpan.FromSeconds(10), Ct))[0, 0]);
+        Assert.Equal(budget.Ceiling + OpenFileBudget.PerReader, budget.Used);
+        await writer.DisposeAsync();
     }
 }
