@@ -359,7 +359,7 @@ internal sealed partial class ConnectionArbiter
             {
                 Grant(reader.Value, idle);
             }
-            else if (ReaderFits(forRead: reader.Value.ReadJob is not null))
+            else if (ReaderFits(forRead: reader.Value.ReadJob is { MayRunOnWriter: true }))
             {
                 _readersOpening++;
                 var waiter = reader.Value;
@@ -373,7 +373,7 @@ internal sealed partial class ConnectionArbiter
         }
 
         // Past the file budget's ceiling a database with no reader runs its waiting reads on its writer, one at a time.
-        if (!_writerBusy && NoReader && _readerWaiters.First is { Value.ReadJob: not null } read)
+        if (!_writerBusy && NoReader && _readerWaiters.First is { Value.ReadJob.MayRunOnWriter: true } read)
         {
             _writerBusy = true;
             Grant(read.Value, _writer);
@@ -481,7 +481,7 @@ internal sealed partial class ConnectionArbiter
     /// <summary>Under the lock: whether one more reader may open. Its files are taken here, so two databases never
     /// both take the last room; a reader that then fails to open gives them back. Past the file budget a database keeps
     /// to the readers it has, except a first one, which may go up to the budget's ceiling; past that a first one opens
-    /// only for a lease or a stream (<paramref name="forRead"/> false): a read waits for the writer instead.</summary>
+    /// only for what cannot run on the writer (<paramref name="forRead"/> false): a plain query waits for the writer instead.</summary>
     private bool ReaderFits(bool forRead)
     {
         var count = _readers.Count + _readersOpening;

@@ -108,11 +108,12 @@ internal sealed class ConnectionWorker : IDisposable
     public bool StoppedToMove(int errorCode) =>
         !_deadlinePassed && !_closing && ((errorCode == raw.SQLITE_INTERRUPT && _moveLimitPassed) || (errorCode == raw.SQLITE_BUSY && _busyTimeoutOff));
 
-    /// <summary>On the running thread, as an item that may move ends and before it gives the connection back: its
-    /// limit ends, and the busy timeout it ran without is restored, so the connection's next holder runs under neither.</summary>
+    /// <summary>On the running thread, as an item ends and before it gives the connection back: its deadline and
+    /// limit end, and the busy timeout it ran without is restored, so the connection's next holder runs under neither.</summary>
     /// <returns>True when the item was stopped at its limit (see <see cref="StoppedToMove"/>).</returns>
     public bool EndMove()
     {
+        End(); // its deadline too: no interrupt judged on it reaches the next holder
         _moveAt = 0;
         if (_busyTimeoutOff)
         {

@@ -45,7 +45,7 @@ public sealed partial class DatabasePool
             {
                 // Outside the lock below.
             }
-            else if (!_arbiter.TryTake(LeaseKind.Reader, out connection, out var openReader, forRead: true) && !openReader)
+            else if (!_arbiter.TryTake(LeaseKind.Reader, out connection, out var openReader, forRead: job.MayRunOnWriter) && !openReader)
             {
                 _arbiter.Enqueue(LeaseKind.Reader, cancellationToken).ReadJob = job;
 

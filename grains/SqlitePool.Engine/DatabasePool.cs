@@ -182,15 +182,17 @@ public sealed partial class DatabasePool : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(statement);
         cancellationToken.ThrowIfCancellationRequested();
         Interlocked.Increment(ref _reads);
-        var job = Metrics is { } metrics ? Measured(metrics, metrics.OperationStart()) : new WorkItem<QueryResult>(c => RunQuery(c, statement), cancellationToken);
+        var onWriter = SqlKeywords.MayBorrowWriter(statement.Sql);
+        var job = Metrics is { } metrics ? Measured(metrics, metrics.OperationStart())
+            : new WorkItem<QueryResult>(c => RunQuery(c, statement), cancellationToken) { MayRunOnWriter = onWriter };
 
         // A read may run briefly where it saves a hand-off or a reader's open, unless it was long there lately.
         var quick = _options.CallerThreadReadLimit > TimeSpan.Zero && !LongReads.Knows(statement.Sql) ? statement.Sql : null;
-        SubmitRead(job, cancellationToken, onCallerSql: onCaller ? quick : null, borrowSql: quick is not null && SqlKeywords.MayBorrowWriter(quick) ? quick : null);
+        SubmitRead(job, cancellationToken, onCallerSql: onCaller ? quick : null, borrowSql: onWriter ? quick : null);
         return job.Task;
 
         WorkItem<QueryResult> Measured(PoolMetrics metrics, long submitted) =>
-            new(c => metrics.Queried(RunQuery(c, statement), submitted), cancellationToken);
+            new(c => metrics.Queried(RunQuery(c, statement), submitted), cancellationToken) { MayRunOnWriter = onWriter };
     }
 
     /// <summary>Runs independent reads one after another on one reader (a single hand-off), in one snapshot taken

@@ -59,6 +59,9 @@ internal interface IReadJob
 {
     WorkItem Item { get; }
 
+    /// <summary>A single query whose text only reads (SELECT, WITH, VALUES): it may run on a free writer.</summary>
+    bool MayRunOnWriter { get; }
+
     void Attach(Action? after);
 
     bool TryFail(Exception error);
@@ -89,6 +92,8 @@ internal sealed class WorkItem<T> : WorkItem, IReadJob
     public Task<T> Task => _completion.Task;
 
     WorkItem IReadJob.Item => this;
+
+    public bool MayRunOnWriter { get; init; }
 
     /// <summary>Runs on the worker after the item, whatever became of it.</summary>
     public Action? After { get; private set; }

@@ -181,4 +181,20 @@ public sealed class WriterReadTests : PoolTestBase
         Assert.Equal(budget.Ceiling + OpenFileBudget.PerReader, budget.Used);
         await writer.DisposeAsync();
     }
+
+    [Fact]
+    public async Task Past_the_budgets_ceiling_a_text_that_may_not_borrow_the_writer_still_gets_a_reader()
+    {
+        using var directory = new TempDirectory();
+        var budget = new OpenFileBudget(2 * OpenFileBudget.PerDatabase);
+        await using var registry = new DatabasePoolRegistry(TimeProvider.System, fileBudget: budget);
+        var first = await registry.GetOrOpenAsync("first.db", directory.File("first.db"), new DatabaseOptions(), null);
+        var second = await registry.GetOrOpenAsync("second.db", directory.File("second.db"), new DatabaseOptions(), null);
+        await using var reading = await first.AcquireAsync(LeaseKind.Reader, Ct);
+
+        Assert.Equal(0L, (await second.QueryAsync(new Statement("PRAGMA user_version"), Ct).WaitAsync(TimeSpan.FromSeconds(10), Ct))[0, 0]);
+
+        Assert.Equal(0L, second.GetStatistics().ReadsOnWriter);
+        Assert.Equal(1, second.GetStatistics().ReadersOpen);
+    }
 }
