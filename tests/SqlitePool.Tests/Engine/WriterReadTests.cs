@@ -143,13 +143,8 @@ public sealed class WriterReadTests : PoolTestBase
     public async Task Past_the_budgets_ceiling_a_database_with_no_reader_reads_on_its_writer_once_it_is_free()
     {
         using var directory = new TempDirectory();
-        var budget = new OpenFileBudget(2 * OpenFileBudget.PerDatabase);
-        await using var registry = new DatabasePoolRegistry(TimeProvider.System, fileBudget: budget);
-        var first = await registry.GetOrOpenAsync("first.db", directory.File("first.db"), new DatabaseOptions(), null);
-        var second = await registry.GetOrOpenAsync("second.db", directory.File("second.db"), new DatabaseOptions(), null);
-        await using var reading = await first.AcquireAsync(LeaseKind.Reader, Ct);
-        Assert.Equal(budget.Ceiling, budget.Used);
-
+        await using var full = await PastTheCeilingAsync(directory);
+        var (budget, second) = (full.Budget, full.Second);
         var writer = await second.AcquireAsync(LeaseKind.Writer, Ct);
         var read = second.QueryAsync(new Statement("SELECT 7"), Ct);
         Assert.Equal(1, second.GetStatistics().ReaderWaiters);
@@ -165,11 +160,8 @@ public sealed class WriterReadTests : PoolTestBase
     public async Task Past_the_budgets_ceiling_a_reader_lease_still_opens_a_first_reader_and_reads_behind_it_follow()
     {
         using var directory = new TempDirectory();
-        var budget = new OpenFileBudget(2 * OpenFileBudget.PerDatabase);
-        await using var registry = new DatabasePoolRegistry(TimeProvider.System, fileBudget: budget);
-        var first = await registry.GetOrOpenAsync("first.db", directory.File("first.db"), new DatabaseOptions(), null);
-        var second = await registry.GetOrOpenAsync("second.db", directory.File("second.db"), new DatabaseOptions(), null);
-        await using var reading = await first.AcquireAsync(LeaseKind.Reader, Ct);
+        await using var full = await PastTheCeilingAsync(directory);
+        var (budget, second) = (full.Budget, full.Second);
         var writer = await second.AcquireAsync(LeaseKind.Writer, Ct);
 
         // A lease cannot run on the writer: it gets a reader of its own, past the ceiling.
@@ -186,15 +178,34 @@ public sealed class WriterReadTests : PoolTestBase
     public async Task Past_the_budgets_ceiling_a_text_that_may_not_borrow_the_writer_still_gets_a_reader()
     {
         using var directory = new TempDirectory();
-        var budget = new OpenFileBudget(2 * OpenFileBudget.PerDatabase);
-        await using var registry = new DatabasePoolRegistry(TimeProvider.System, fileBudget: budget);
-        var first = await registry.GetOrOpenAsync("first.db", directory.File("first.db"), new DatabaseOptions(), null);
-        var second = await registry.GetOrOpenAsync("second.db", directory.File("second.db"), new DatabaseOptions(), null);
-        await using var reading = await first.AcquireAsync(LeaseKind.Reader, Ct);
+        await using var full = await PastTheCeilingAsync(directory);
+        var (budget, second) = (full.Budget, full.Second);
 
         Assert.Equal(0L, (await second.QueryAsync(new Statement("PRAGMA user_version"), Ct).WaitAsync(TimeSpan.FromSeconds(10), Ct))[0, 0]);
 
         Assert.Equal(0L, second.GetStatistics().ReadsOnWriter);
         Assert.Equal(1, second.GetStatistics().ReadersOpen);
+    }
+
+    /// <summary>Two databases under a budget of two: the first holds a reader, which took the budget to its ceiling;
+    /// the second has none.</summary>
+    private static async Task<PastCeiling> PastTheCeilingAsync(TempDirectory directory)
+    {
+        var budget = new OpenFileBudget(2 * OpenFileBudget.PerDatabase);
+        var registry = new DatabasePoolRegistry(TimeProvider.System, fileBudget: budget);
+        var first = await registry.GetOrOpenAsync("first.db", directory.File("first.db"), new DatabaseOptions(), null);
+        var second = await registry.GetOrOpenAsync("second.db", directory.File("second.db"), new DatabaseOptions(), null);
+        var reading = await first.AcquireAsync(LeaseKind.Reader, Ct);
+        Assert.Equal(budget.Ceiling, budget.Used);
+        return new PastCeiling(budget, registry, reading, second);
+    }
+
+    private sealed record PastCeiling(OpenFileBudget Budget, DatabasePoolRegistry Registry, PoolLease Reading, DatabasePool Second) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            await Reading.DisposeAsync();
+            await Registry.DisposeAsync();
+        }
     }
 }
