@@ -485,21 +485,27 @@ internal sealed partial class ConnectionArbiter
     private bool ReaderFits(bool forRead)
     {
         var count = _readers.Count + _readersOpening;
-        if (count >= _options.MaxReaders || _pool.FileBudget is not { } budget || budget.TryReserve(OpenFileBudget.PerReader))
-        {
-            return count < _options.MaxReaders;
-        }
-
-        if (count > 0 || (forRead && !budget.TryOverdraw(OpenFileBudget.PerReader)))
+        if (count >= _options.MaxReaders)
         {
             return false;
         }
 
-        if (!forRead)
+        if (_pool.FileBudget is not { } budget || budget.TryReserve(OpenFileBudget.PerReader))
         {
-            budget.Add(OpenFileBudget.PerReader);
+            return true;
         }
 
+        if (count > 0)
+        {
+            return false;
+        }
+
+        if (forRead)
+        {
+            return budget.TryOverdraw(OpenFileBudget.PerReader);
+        }
+
+        budget.Add(OpenFileBudget.PerReader);
         return true;
     }
 

@@ -111,9 +111,9 @@ public sealed partial class DatabasePool
             }
             catch (ObjectDisposedException)
             {
-                // Its worker stopped: the pool closed past its limit meanwhile.
-                job.TryFail(new DatabaseClosedException(Database));
+                // Its worker stopped: the pool closed past its limit meanwhile. The writer goes back before the caller hears.
                 ReleaseConnection(_writer, LeaseKind.Reader);
+                job.TryFail(new DatabaseClosedException(Database));
             }
         }
         else if (run == CallerRun.Answered)

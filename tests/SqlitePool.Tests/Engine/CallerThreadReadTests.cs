@@ -13,11 +13,9 @@ public sealed class CallerThreadReadTests : PoolTestBase
     // About 3 million steps of a recursive query: far longer than the 1 ms limit, and than the time to look at a task.
     private const string LongRead = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000) SELECT count(*) FROM c";
 
-    private async Task<DatabasePool> OpenWithRowAsync(Action<DatabaseOptions>? configure = null)
+    private async Task<DatabasePool> OpenWithReaderAsync(Action<DatabaseOptions>? configure = null)
     {
-        var pool = await OpenAsync(configure);
-        await pool.ExecuteAsync(new Statement("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)"), Ct);
-        await pool.ExecuteAsync(new Statement("INSERT INTO t(v) VALUES ('a')"), Ct);
+        var pool = await OpenWithRowAsync(configure);
         await (await pool.AcquireAsync(LeaseKind.Reader, Ct)).DisposeAsync(); // a reader is open and idle
         return pool;
     }
@@ -25,7 +23,7 @@ public sealed class CallerThreadReadTests : PoolTestBase
     [Fact]
     public async Task A_point_read_with_a_reader_free_is_answered_before_the_call_returns()
     {
-        var pool = await OpenWithRowAsync();
+        var pool = await OpenWithReaderAsync();
 
         var read = pool.QueryOnCallerAsync(new Statement("SELECT v FROM t WHERE id = 1"), Ct);
 
@@ -38,7 +36,7 @@ public sealed class CallerThreadReadTests : PoolTestBase
     [Fact]
     public async Task A_read_past_the_limit_moves_to_the_scheduler_and_runs_again_in_full()
     {
-        var pool = await OpenWithRowAsync();
+        var pool = await OpenWithReaderAsync();
 
         var read = pool.QueryOnCallerAsync(new Statement(LongRead), Ct);
 
@@ -52,7 +50,7 @@ public sealed class CallerThreadReadTests : PoolTestBase
     [Fact]
     public async Task A_read_that_passed_the_limit_goes_straight_to_the_scheduler_next_time()
     {
-        var pool = await OpenWithRowAsync();
+        var pool = await OpenWithReaderAsync();
         Assert.Equal(3_000_000L, (await pool.QueryOnCallerAsync(new Statement(LongRead), Ct))[0, 0]);
         Assert.Equal(1L, pool.LongReads.Count);
 
@@ -83,7 +81,7 @@ public sealed class CallerThreadReadTests : PoolTestBase
     [Fact]
     public async Task A_read_on_its_callers_thread_is_cancelled_and_the_reader_stays_usable()
     {
-        var pool = await OpenWithRowAsync(o => o.CallerThreadReadLimit = TimeSpan.FromSeconds(1));
+        var pool = await OpenWithReaderAsync(o => o.CallerThreadReadLimit = TimeSpan.FromSeconds(1));
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(Ct);
         cancel.CancelAfter(TimeSpan.FromMilliseconds(20));
 
@@ -96,7 +94,7 @@ public sealed class CallerThreadReadTests : PoolTestBase
     [Fact]
     public async Task A_read_on_its_callers_thread_times_out_as_on_the_scheduler()
     {
-        var pool = await OpenWithRowAsync(o =>
+        var pool = await OpenWithReaderAsync(o =>
         {
             o.CallerThreadReadLimit = TimeSpan.FromSeconds(1);
             o.StatementTimeout = TimeSpan.FromMilliseconds(50);
@@ -110,7 +108,7 @@ public sealed class CallerThreadReadTests : PoolTestBase
     [Fact]
     public async Task A_write_is_refused_on_the_callers_thread_as_on_any_read()
     {
-        var pool = await OpenWithRowAsync();
+        var pool = await OpenWithReaderAsync();
 
         await Assert.ThrowsAsync<WriteOnReadPathException>(() => pool.QueryOnCallerAsync(new Statement("INSERT INTO t(v) VALUES ('b')"), Ct));
 
@@ -120,7 +118,7 @@ public sealed class CallerThreadReadTests : PoolTestBase
     [Fact]
     public async Task With_a_limit_of_zero_every_read_goes_to_the_scheduler()
     {
-        var pool = await OpenWithRowAsync(o => o.CallerThreadReadLimit = TimeSpan.Zero);
+        var pool = await OpenWithReaderAsync(o => o.CallerThreadReadLimit = TimeSpan.Zero);
 
         Assert.Equal("a", (await pool.QueryOnCallerAsync(new Statement("SELECT v FROM t WHERE id = 1"), Ct))[0, 0]);
 

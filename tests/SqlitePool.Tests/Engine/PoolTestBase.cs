@@ -22,6 +22,15 @@ public abstract class PoolTestBase : IAsyncLifetime
         return pool;
     }
 
+    /// <summary>A pool whose table <c>t(id, v)</c> holds one row, ('a').</summary>
+    protected async Task<DatabasePool> OpenWithRowAsync(Action<DatabaseOptions>? configure = null)
+    {
+        var pool = await OpenAsync(configure);
+        await pool.ExecuteAsync(new Statement("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)"), Ct);
+        await pool.ExecuteAsync(new Statement("INSERT INTO t(v) VALUES ('a')"), Ct);
+        return pool;
+    }
+
     protected static async Task<long> CountAsync(DatabasePool pool, string table = "t") =>
         (long)(await pool.QueryAsync(new Statement($"SELECT count(*) FROM {table}"), Ct))[0, 0]!;
 

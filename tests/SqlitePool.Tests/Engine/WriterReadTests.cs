@@ -13,14 +13,6 @@ public sealed class WriterReadTests : PoolTestBase
 {
     private const string EndlessRead = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n";
 
-    private async Task<DatabasePool> OpenWithRowAsync(Action<DatabaseOptions>? configure = null)
-    {
-        var pool = await OpenAsync(configure);
-        await pool.ExecuteAsync(new Statement("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)"), Ct);
-        await pool.ExecuteAsync(new Statement("INSERT INTO t(v) VALUES ('a')"), Ct);
-        return pool;
-    }
-
     [Fact]
     public async Task A_read_with_no_reader_open_runs_on_the_free_writer_and_opens_none()
     {
