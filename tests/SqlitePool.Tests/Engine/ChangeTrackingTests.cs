@@ -37,7 +37,8 @@ public sealed class ChangeTrackingTests : PoolTestBase
     {
         using var directory = new TempDirectory();
         using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
-        await using var registry = new DatabasePoolRegistry(TimeProvider.System, new SqlitePoolMetrics(services.GetRequiredService<IMeterFactory>()));
+        var meters = services.GetRequiredService<IMeterFactory>();
+        await using var registry = new DatabasePoolRegistry(TimeProvider.System, new SqlitePoolMetrics(meters));
         var pool = await registry.GetOrOpenAsync("tracked.db", directory.File("tracked.db"), new DatabaseOptions(), null);
         await pool.ExecuteAsync(new Statement("CREATE TABLE g(v)"), Ct);
         await pool.TrackChangesAsync();
@@ -48,7 +49,8 @@ public sealed class ChangeTrackingTests : PoolTestBase
         using var listener = new MeterListener();
         listener.InstrumentPublished = (instrument, l) =>
         {
-            if (instrument.Meter.Name == SqlitePoolMetrics.MeterName && instrument.Name == "db.client.connection.use_time")
+            // Only this test's meter: other tests' pools in the process publish the same instrument.
+            if (instrument.Meter.Scope == meters && instrument.Name == "db.client.connection.use_time")
             {
                 l.EnableMeasurementEvents(instrument);
             }
