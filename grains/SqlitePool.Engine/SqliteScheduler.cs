@@ -15,7 +15,9 @@ namespace SqlitePool.Engine;
 /// that finds nothing to do for <see cref="SqliteSchedulerOptions.IdleThreadTimeout"/> ends (the shape of tokio's
 /// blocking pool and the .NET thread pool's starvation detection). The stall check runs only while connections wait and
 /// no thread is idle, so an idle process pays nothing for it.</para>
-/// <para>All state is guarded by <c>_gate</c>, whose monitor idle threads wait on.</para>
+/// <para>An idle thread waits on a monitor of its own, in a list by when it went idle, and work wakes the one that went
+/// idle last (as the .NET thread pool's LIFO semaphore does): under a trickle of work the same few threads run it, and a
+/// thread added for a burst reaches its idle timeout and ends. All other state is guarded by <c>_gate</c>.</para>
 /// </remarks>
 public sealed class SqliteScheduler : IDisposable
 {
@@ -23,11 +25,12 @@ public sealed class SqliteScheduler : IDisposable
 
     private readonly object _gate = new();
     private readonly Queue<ConnectionWorker> _ready = new();
+    private readonly LinkedList<IdleThread> _idleThreads = new(); // the last to go idle at the end, woken first
 
     private readonly SqliteSchedulerOptions _options;
     private readonly Timer _stallCheck;
     private int _threads;
-    private int _idle;
+    private int _waking; // threads taken off the idle list to run what is ready, not yet back under the gate
     private int _onDisk; // threads running a slice of a connection whose work waits on the disk (a writer's commits)
     private int _peakThreads;
     private long _threadsAdded;
@@ -57,27 +60,45 @@ public sealed class SqliteScheduler : IDisposable
     /// <summary>The most threads that ran at once.</summary>
     public int PeakThreads => Volatile.Read(ref _peakThreads);
 
+    /// <summary>The threads running now, busy or idle.</summary>
+    internal int Threads
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _threads;
+            }
+        }
+    }
+
     /// <summary>Threads added because every thread was stuck past the stall limit.</summary>
     public long ThreadsAddedForStalls => Interlocked.Read(ref _threadsAdded);
 
     /// <summary>Marks <paramref name="worker"/> ready; called by the worker once per hand-off, never twice at once.</summary>
     internal void Schedule(ConnectionWorker worker)
     {
+        IdleThread? woken = null;
         lock (_gate)
         {
             _ready.Enqueue(worker);
-            if (_idle > 0)
+            if (_idleThreads.Last is { } last)
             {
-                Monitor.Pulse(_gate);
+                // The thread that went idle last: under a trickle of work the same few threads run it, and the others,
+                // never woken, reach their idle timeout and end.
+                _idleThreads.RemoveLast();
+                _waking++;
+                woken = last.Value;
+                woken.Woken = true;
             }
             else if (BelowMinimum() || (_disposed && _threads == 0))
             {
                 StartThread();
             }
 
-            // More ready than idle threads to take them (a pulse meant for a thread already awake is lost): unless a
-            // thread takes one within the stall limit, every thread is stuck.
-            if (_ready.Count > _idle && !_stallCheckArmed && !_disposed)
+            // More ready than threads woken to take them (none was idle): unless a thread takes one within the stall
+            // limit, every thread is stuck.
+            if (_ready.Count > _waking && !_stallCheckArmed && !_disposed)
             {
                 _stallCheckArmed = true;
                 _progressAt = Math.Max(_progressAt, Stopwatch.GetTimestamp());
@@ -85,17 +106,31 @@ public sealed class SqliteScheduler : IDisposable
                 _stallCheck.Change(period, period);
             }
         }
+
+        woken?.Wake();
     }
 
     /// <summary>Lets the threads end once the work queued has run; work scheduled later still runs, on a thread that
     /// ends after it.</summary>
     public void Dispose()
     {
+        IdleThread[] idle;
         lock (_gate)
         {
             _disposed = true;
             _stallCheck.Dispose();
-            Monitor.PulseAll(_gate);
+            idle = [.. _idleThreads];
+            _idleThreads.Clear();
+            _waking += idle.Length;
+            foreach (var thread in idle)
+            {
+                thread.Woken = true;
+            }
+        }
+
+        foreach (var thread in idle)
+        {
+            thread.Wake();
         }
     }
 
@@ -137,8 +172,41 @@ public sealed class SqliteScheduler : IDisposable
         }
     }
 
+    // Under _gate, which it leaves while it waits: true once woken, false after IdleThreadTimeout with no work (then the
+    // thread is off the idle list). A wake meant for an earlier wait can come late; the thread waits on to its timeout.
+    private bool WaitIdle(IdleThread idle)
+    {
+        Debug.Assert(Monitor.IsEntered(_gate));
+        idle.Woken = false;
+        idle.Node = _idleThreads.AddLast(idle);
+        var since = Stopwatch.GetTimestamp();
+        while (!idle.Woken)
+        {
+            var left = _options.IdleThreadTimeout - Stopwatch.GetElapsedTime(since);
+            if (left <= TimeSpan.Zero)
+            {
+                _idleThreads.Remove(idle.Node);
+                return false;
+            }
+
+            Monitor.Exit(_gate);
+            try
+            {
+                idle.Wait(left);
+            }
+            finally
+            {
+                Monitor.Enter(_gate);
+            }
+        }
+
+        _waking--;
+        return true;
+    }
+
     private void Run()
     {
+        var idle = new IdleThread();
         while (true)
         {
             ConnectionWorker worker;
@@ -152,10 +220,7 @@ public sealed class SqliteScheduler : IDisposable
                         return;
                     }
 
-                    _idle++;
-                    var woken = Monitor.Wait(_gate, _options.IdleThreadTimeout);
-                    _idle--;
-                    if (!woken && _ready.Count == 0 && _threads > _options.MinThreads)
+                    if (!WaitIdle(idle) && _ready.Count == 0 && _threads > _options.MinThreads)
                     {
                         _threads--;
                         return;
@@ -167,7 +232,7 @@ public sealed class SqliteScheduler : IDisposable
                 if (worker.WaitsOnDisk)
                 {
                     _onDisk++;
-                    if (_ready.Count > _idle && BelowMinimum())
+                    if (_ready.Count > _waking + _idleThreads.Count && BelowMinimum())
                     {
                         StartThread(); // for what is ready behind it, as this thread is about to wait on the disk
                     }
@@ -194,6 +259,42 @@ public sealed class SqliteScheduler : IDisposable
             {
                 // More arrived while it ran: behind the others that were ready.
                 Schedule(worker);
+            }
+        }
+    }
+
+    /// <summary>A thread of the scheduler waiting for work. <see cref="Woken"/> and <see cref="Node"/> are guarded by the
+    /// scheduler's <c>_gate</c>; the wait itself is on this object's monitor, outside the gate.</summary>
+    private sealed class IdleThread
+    {
+        private static readonly TimeSpan MaxWait = TimeSpan.FromMilliseconds(int.MaxValue);
+        private bool _signalled;
+
+        /// <summary>Taken off the idle list by whoever woke it (work, or the scheduler's disposal).</summary>
+        public bool Woken { get; set; }
+
+        public LinkedListNode<IdleThread> Node { get; set; } = null!;
+
+        /// <summary>Waits until woken or <paramref name="timeout"/> passes; a wake that came before the wait is kept.</summary>
+        public void Wait(TimeSpan timeout)
+        {
+            lock (this)
+            {
+                if (!_signalled)
+                {
+                    Monitor.Wait(this, timeout < MaxWait ? timeout : MaxWait);
+                }
+
+                _signalled = false;
+            }
+        }
+
+        public void Wake()
+        {
+            lock (this)
+            {
+                _signalled = true;
+                Monitor.Pulse(this);
             }
         }
     }

@@ -118,6 +118,55 @@ public sealed class SchedulerTests
     }
 
     [Fact]
+    public async Task Threads_added_for_stuck_work_end_while_a_trickle_of_work_goes_on()
+    {
+        using var directory = new TempDirectory();
+        using var scheduler = new SqliteScheduler(new SqliteSchedulerOptions
+        {
+            MinThreads = 1, MaxThreads = 8, StallLimit = TimeSpan.FromMilliseconds(20), IdleThreadTimeout = TimeSpan.FromMilliseconds(500),
+        });
+        await using var registry = new DatabasePoolRegistry(TimeProvider.System, scheduler: scheduler);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+
+        // A burst: endless reads on six databases, each on a reader; a thread is added for each as the others are stuck.
+        var pools = new List<DatabasePool>();
+        var reads = new List<Task>();
+        for (var i = 0; i < 6; i++)
+        {
+            var pool = await registry.GetOrOpenAsync($"long{i}.db", directory.File($"long{i}.db"), new DatabaseOptions(), null);
+            await (await pool.AcquireAsync(LeaseKind.Reader, Ct)).DisposeAsync();
+            reads.Add(pool.QueryAsync(new Statement("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n"), stop.Token));
+            pools.Add(pool);
+        }
+
+        await ClusterWaits.UntilAsync(() => Task.FromResult(pools.All(p => p.OldestReaderSnapshot() is not null)));
+        Assert.InRange(scheduler.Threads, 6, 8);
+        await stop.CancelAsync();
+        foreach (var read in reads)
+        {
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => read);
+        }
+
+        // Then a trickle: a write every 10 ms, far more often than the idle timeout. The thread that ran the last one
+        // runs the next; the others, never woken, end.
+        var trickle = await registry.GetOrOpenAsync("trickle.db", directory.File("trickle.db"), new DatabaseOptions { Synchronous = "NORMAL" }, null);
+        await trickle.ExecuteAsync(new Statement("CREATE TABLE t(v)"), Ct);
+        using var done = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var trickling = Task.Run(async () =>
+        {
+            while (!done.IsCancellationRequested)
+            {
+                await trickle.ExecuteAsync(new Statement("INSERT INTO t VALUES (1)"), Ct);
+                await Task.Delay(10, Ct);
+            }
+        }, Ct);
+
+        await ClusterWaits.UntilAsync(() => Task.FromResult(scheduler.Threads <= 2), seconds: 15);
+        await done.CancelAsync();
+        await trickling;
+    }
+
+    [Fact]
     public async Task One_connections_work_runs_in_order_while_many_share_two_threads()
     {
         using var directory = new TempDirectory();
