@@ -178,7 +178,7 @@ public sealed class SqliteScheduler : IDisposable
     {
         Debug.Assert(Monitor.IsEntered(_gate));
         idle.Woken = false;
-        idle.Node = _idleThreads.AddLast(idle);
+        _idleThreads.AddLast(idle.Node);
         var since = Stopwatch.GetTimestamp();
         while (!idle.Woken)
         {
@@ -207,12 +207,21 @@ public sealed class SqliteScheduler : IDisposable
     private void Run()
     {
         var idle = new IdleThread();
+        ConnectionWorker? again = null; // a connection with more work after its slice: this thread's, unless others wait
+        var onDisk = false;
         while (true)
         {
             ConnectionWorker worker;
             lock (_gate)
             {
-                while (_ready.Count == 0)
+                _onDisk -= onDisk ? 1 : 0;
+                if (again is not null && _ready.Count > 0)
+                {
+                    _ready.Enqueue(again); // behind the others that were ready; this thread takes the first
+                    again = null;
+                }
+
+                while (again is null && _ready.Count == 0)
                 {
                     if (_disposed)
                     {
@@ -227,9 +236,13 @@ public sealed class SqliteScheduler : IDisposable
                     }
                 }
 
-                worker = _ready.Dequeue();
+                // Alone, it runs on without a hand-off: waking an idle thread for it would only reset that thread's
+                // idle time (it would find the connection taken back), and keep a thread added for a burst for ever.
+                worker = again ?? _ready.Dequeue();
+                again = null;
                 _progressAt = Stopwatch.GetTimestamp();
-                if (worker.WaitsOnDisk)
+                onDisk = worker.WaitsOnDisk;
+                if (onDisk)
                 {
                     _onDisk++;
                     if (_ready.Count > _waking + _idleThreads.Count && BelowMinimum())
@@ -239,41 +252,25 @@ public sealed class SqliteScheduler : IDisposable
                 }
             }
 
-            bool more;
-            try
+            if (worker.RunSlice(SliceBudget))
             {
-                more = worker.RunSlice(SliceBudget);
-            }
-            finally
-            {
-                if (worker.WaitsOnDisk)
-                {
-                    lock (_gate)
-                    {
-                        _onDisk--;
-                    }
-                }
-            }
-
-            if (more)
-            {
-                // More arrived while it ran: behind the others that were ready.
-                Schedule(worker);
+                again = worker; // more arrived while it ran
             }
         }
     }
 
-    /// <summary>A thread of the scheduler waiting for work. <see cref="Woken"/> and <see cref="Node"/> are guarded by the
-    /// scheduler's <c>_gate</c>; the wait itself is on this object's monitor, outside the gate.</summary>
+    /// <summary>A thread of the scheduler waiting for work. <see cref="Woken"/> and the list <see cref="Node"/> is in are
+    /// guarded by the scheduler's <c>_gate</c>; the wait itself is on this object's monitor, outside the gate.</summary>
     private sealed class IdleThread
     {
-        private static readonly TimeSpan MaxWait = TimeSpan.FromMilliseconds(int.MaxValue);
         private bool _signalled;
+
+        public IdleThread() => Node = new(this);
 
         /// <summary>Taken off the idle list by whoever woke it (work, or the scheduler's disposal).</summary>
         public bool Woken { get; set; }
 
-        public LinkedListNode<IdleThread> Node { get; set; } = null!;
+        public LinkedListNode<IdleThread> Node { get; }
 
         /// <summary>Waits until woken or <paramref name="timeout"/> passes; a wake that came before the wait is kept.</summary>
         public void Wait(TimeSpan timeout)
@@ -282,7 +279,9 @@ public sealed class SqliteScheduler : IDisposable
             {
                 if (!_signalled)
                 {
-                    Monitor.Wait(this, timeout < MaxWait ? timeout : MaxWait);
+                    // Whole milliseconds, rounded up: rounded down, the last fraction would be a wait of 0 and the
+                    // caller would spin through it.
+                    Monitor.Wait(this, (int)Math.Min(int.MaxValue, Math.Ceiling(timeout.TotalMilliseconds)));
                 }
 
                 _signalled = false;

@@ -310,7 +310,8 @@ internal sealed partial class DatabaseGrain(
         }
     }
 
-    [LoggerMessage(EventId = SqlitePoolEventIds.DatabaseOpened, Level = LogLevel.Information, Message = "Opened database {Database} at {Path} (SQLite {Version})")]
+    // Debug, as the engine's idle closes: a silo with thousands of databases opens and closes hundreds a second.
+    [LoggerMessage(EventId = SqlitePoolEventIds.DatabaseOpened, Level = LogLevel.Debug, Message = "Opened database {Database} at {Path} (SQLite {Version})")]
     private static partial void LogOpened(ILogger logger, string database, string path, string version);
 
     [LoggerMessage(EventId = SqlitePoolEventIds.DatabaseOpenFailed, Level = LogLevel.Error, Message = "Could not open database {Database}: {Error}")]
@@ -319,7 +320,7 @@ internal sealed partial class DatabaseGrain(
     [LoggerMessage(EventId = SqlitePoolEventIds.LeaseReleased, Level = LogLevel.Debug, Message = "Lease {LeaseId} on {Database} released")]
     private static partial void LogLeaseReleased(ILogger logger, string database, LeaseId leaseId);
 
-    [LoggerMessage(EventId = SqlitePoolEventIds.DatabaseClosed, Level = LogLevel.Information, Message = "Closed database {Database} ({Reason})")]
+    [LoggerMessage(EventId = SqlitePoolEventIds.DatabaseClosed, Level = LogLevel.Debug, Message = "Closed database {Database} ({Reason})")]
     private static partial void LogClosed(ILogger logger, string database, DeactivationReasonCode reason);
 
     [LoggerMessage(EventId = SqlitePoolEventIds.LeftOpenInUse, Level = LogLevel.Debug, Message = "Database {Database} stays open: its grain was collected as idle while silo-local calls used it")]

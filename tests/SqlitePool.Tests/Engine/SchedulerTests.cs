@@ -167,6 +167,46 @@ public sealed class SchedulerTests
     }
 
     [Fact]
+    public void A_thread_added_for_a_burst_ends_while_one_connection_stays_busy()
+    {
+        using var scheduler = new SqliteScheduler(new SqliteSchedulerOptions
+        {
+            MinThreads = 1, MaxThreads = 4, StallLimit = TimeSpan.FromMilliseconds(5), IdleThreadTimeout = TimeSpan.FromMilliseconds(200),
+        });
+        using var release = new ManualResetEventSlim();
+        using var started = new CountdownEvent(2);
+        foreach (var name in new[] { "a", "b" })
+        {
+            // Two connections stuck at once: the stall check adds a second thread.
+            new ConnectionWorker(name, scheduler: scheduler).Post(new ActionItem(() => { started.Signal(); release.Wait(); }));
+        }
+
+        started.Wait(Ct);
+        release.Set();
+
+        // Then one connection whose every item posts the next: each slice ends with more to run. The thread that ran it
+        // runs on; the other, woken for nothing each time before, ends at its idle timeout.
+        var busy = new ConnectionWorker("busy", scheduler: scheduler);
+        var ranOn = new System.Collections.Concurrent.ConcurrentDictionary<int, int>();
+        using var stop = new CancellationTokenSource();
+        void Next() => busy.Post(new ActionItem(() =>
+        {
+            ranOn.AddOrUpdate(Environment.CurrentManagedThreadId, 1, (_, n) => n + 1);
+            Thread.SpinWait(2000);
+            if (!stop.IsCancellationRequested)
+            {
+                Next();
+            }
+        }));
+        Next();
+        Thread.Sleep(1200); // six idle timeouts
+        var threads = scheduler.Threads;
+        stop.Cancel();
+
+        Assert.True(threads == 1, $"{threads} threads; items run per thread [{string.Join(", ", ranOn.Values)}]");
+    }
+
+    [Fact]
     public async Task One_connections_work_runs_in_order_while_many_share_two_threads()
     {
         using var directory = new TempDirectory();
@@ -192,6 +232,13 @@ public sealed class SchedulerTests
         using var command = context.Connection.CreateCommand();
         command.CommandText = sql;
         command.ExecuteNonQuery();
+    }
+
+    private sealed class ActionItem(Action run) : WorkItem
+    {
+        public override bool CancellationRequested => false;
+
+        public override void Execute(Microsoft.Data.Sqlite.SqliteConnection connection) => run();
     }
 
     private static void InterlockedMax(ref int target, int value)
