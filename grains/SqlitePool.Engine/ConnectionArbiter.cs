@@ -30,6 +30,7 @@ internal sealed partial class ConnectionArbiter
     private readonly LinkedList<Waiter> _readerWaiters = new();
     private readonly LinkedList<Waiter> _exclusiveWaiters = new();
     private int _readersOpening;
+    private long _turns; // waiters queued so far: each takes the next as its Turn
     private bool _writerBusy;
     private bool _exclusiveHeld;
     private bool _closed;
@@ -257,6 +258,7 @@ internal sealed partial class ConnectionArbiter
         var waiter = new Waiter(this, kind);
         waiter.Node = queue.AddLast(waiter);
         waiter.EnqueuedAt = _time.GetTimestamp();
+        waiter.Turn = ++_turns;
         if (cancellationToken.CanBeCanceled)
         {
             waiter.Cancellation = cancellationToken.Register(static s => ((Waiter)s!).Cancel(), waiter);
@@ -340,19 +342,6 @@ internal sealed partial class ConnectionArbiter
             return;
         }
 
-        if (!_writerBusy && _writerWaiters.First is { } waiting)
-        {
-            _writerBusy = true;
-            if (waiting.Value.WriteJob is not null)
-            {
-                _pool.StartWrites(TakeWriteGroup());
-            }
-            else
-            {
-                Grant(waiting.Value, _writer);
-            }
-        }
-
         while (_readerWaiters.First is { } reader)
         {
             if (_idleReaders.TryPop(out var idle))
@@ -372,11 +361,31 @@ internal sealed partial class ConnectionArbiter
             }
         }
 
-        // Past the file budget's ceiling a database with no reader runs its waiting reads on its writer, one at a time.
-        if (!_writerBusy && NoReader && _readerWaiters.First is { Value.ReadJob.MayRunOnWriter: true } read)
+        if (_writerBusy)
+        {
+            return;
+        }
+
+        // Past the file budget's ceiling a database with no reader runs its waiting reads on its writer, one at a time,
+        // taking turns with the writes by age: a stream of writes does not hold a read back.
+        var write = _writerWaiters.First;
+        if (NoReader && _readerWaiters.First is { Value.ReadJob.MayRunOnWriter: true } read
+            && (write is null || read.Value.Turn < write.Value.Turn))
         {
             _writerBusy = true;
             Grant(read.Value, _writer);
+        }
+        else if (write is not null)
+        {
+            _writerBusy = true;
+            if (write.Value.WriteJob is not null)
+            {
+                _pool.StartWrites(TakeWriteGroup());
+            }
+            else
+            {
+                Grant(write.Value, _writer);
+            }
         }
     }
 
@@ -477,6 +486,11 @@ internal sealed partial class ConnectionArbiter
         _pool.FileBudget?.Add(-FilesHeld);
         _filesReleased = true;
     }
+
+    /// <summary>Under the lock: whether <paramref name="waiter"/> is a read that waits for the writer because the file
+    /// budget let no first reader open.</summary>
+    private bool WaitsForWriterToRead(Waiter waiter) =>
+        waiter.ReadJob is { MayRunOnWriter: true } && NoReader && _pool.FileBudget is { } budget && !budget.HasRoom(OpenFileBudget.PerReader);
 
     /// <summary>Under the lock: whether one more reader may open. Its files are taken here, so two databases never
     /// both take the last room; a reader that then fails to open gives them back. Past the file budget a database keeps
@@ -604,6 +618,9 @@ internal sealed partial class ConnectionArbiter
         /// <summary>When it started waiting (a <see cref="TimeProvider"/> timestamp); the sweeper times it out.</summary>
         public long EnqueuedAt { get; set; }
 
+        /// <summary>Its place among every waiter the arbiter queued: lower came first.</summary>
+        public long Turn { get; set; }
+
         public CancellationTokenRegistration Cancellation { get; set; }
 
         /// <summary>Under the lock: fails the waiter with the acquisition timeout.</summary>
@@ -616,6 +633,7 @@ internal sealed partial class ConnectionArbiter
             Detach(this);
             var what = kind switch
             {
+                LeaseKind.Reader when arbiter.WaitsForWriterToRead(this) => "the writer, for a read (no reader could open: the process's open files are past the budget)",
                 LeaseKind.Reader => "a reader",
                 LeaseKind.Writer => "the writer",
                 _ => "exclusive access",
