@@ -369,18 +369,18 @@ internal sealed partial class ConnectionArbiter
         // Past the file budget's ceiling a database with no reader runs its waiting reads on its writer, one at a time,
         // taking turns with the writes by age: a stream of writes does not hold a read back.
         var write = _writerWaiters.First;
-        if (NoReader && _readerWaiters.First is { Value.ReadJob.MayRunOnWriter: true } read
-            && (write is null || read.Value.Turn < write.Value.Turn))
+        var read = NoReader && _readerWaiters.First is { Value.ReadJob.MayRunOnWriter: true } first ? first.Value : null;
+        if (read is not null && (write is null || read.Turn < write.Value.Turn))
         {
             _writerBusy = true;
-            Grant(read.Value, _writer);
+            Grant(read, _writer);
         }
         else if (write is not null)
         {
             _writerBusy = true;
             if (write.Value.WriteJob is not null)
             {
-                _pool.StartWrites(TakeWriteGroup());
+                _pool.StartWrites(TakeWriteGroup(read?.Turn ?? long.MaxValue));
             }
             else
             {
@@ -389,11 +389,12 @@ internal sealed partial class ConnectionArbiter
         }
     }
 
-    /// <summary>Under the lock: the write jobs at the head of the _writer queue, up to <see cref="WriteGroup.MaxSize"/>.</summary>
-    private List<WriteJob> TakeWriteGroup()
+    /// <summary>Under the lock: the write jobs at the head of the _writer queue, up to <see cref="WriteGroup.MaxSize"/>,
+    /// and none queued after <paramref name="beforeTurn"/> (a read waiting for the writer goes next).</summary>
+    private List<WriteJob> TakeWriteGroup(long beforeTurn)
     {
         var group = new List<WriteJob>();
-        while (group.Count < WriteGroup.MaxSize && _writerWaiters.First is { Value.WriteJob: { } job } node)
+        while (group.Count < WriteGroup.MaxSize && _writerWaiters.First is { Value.WriteJob: { } job } node && node.Value.Turn < beforeTurn)
         {
             Detach(node.Value);
             _pool.Metrics?.Waited(node.Value.EnqueuedAt);
@@ -490,7 +491,8 @@ internal sealed partial class ConnectionArbiter
     /// <summary>Under the lock: whether <paramref name="waiter"/> is a read that waits for the writer because the file
     /// budget let no first reader open.</summary>
     private bool WaitsForWriterToRead(Waiter waiter) =>
-        waiter.ReadJob is { MayRunOnWriter: true } && NoReader && _pool.FileBudget is { } budget && !budget.HasRoom(OpenFileBudget.PerReader);
+        waiter.ReadJob is { MayRunOnWriter: true } && NoReader && !_exclusiveHeld && _exclusiveWaiters.Count == 0
+        && _pool.FileBudget is { } budget && budget.Used + OpenFileBudget.PerReader > budget.Ceiling;
 
     /// <summary>Under the lock: whether one more reader may open. Its files are taken here, so two databases never
     /// both take the last room; a reader that then fails to open gives them back. Past the file budget a database keeps
