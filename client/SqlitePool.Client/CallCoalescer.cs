@@ -7,27 +7,38 @@ using Orleans.Configuration;
 
 namespace SqlitePool.Client;
 
-/// <summary>The grain calls of one kind of statement (reads or autocommit writes): alone, or several together.</summary>
+/// <summary>The calls of one kind of statement (reads or autocommit writes) to one kind of target (a database grain, or
+/// the silo-local calls of a database on this silo): alone, or several together.</summary>
 internal sealed record StatementCalls<T>(
-    Func<IDatabaseGrain, Statement, Task<T>> One,
-    Func<IDatabaseGrain, Statement[], Task<(T? Result, Exception? Error)[]>> Each)
+    bool Local,
+    Func<object, Statement, Task<T>> One,
+    Func<object, Statement[], Task<(T? Result, Exception? Error)[]>> Each)
     where T : class;
 
-/// <summary>The kinds of statements whose concurrent calls share grain calls.</summary>
+/// <summary>The kinds of statements whose concurrent calls share calls.</summary>
 internal static class SharedCalls
 {
     public static readonly StatementCalls<QueryResult> Reads = new(
-        static (grain, statement) => grain.QueryAsync(statement),
-        static async (grain, statements) => [.. (await grain.QueryEachAsync(statements).ConfigureAwait(false)).Select(o => (o.Result, o.Error))]);
+        false,
+        static (grain, statement) => ((IDatabaseGrain)grain).QueryAsync(statement),
+        static async (grain, statements) => [.. (await ((IDatabaseGrain)grain).QueryEachAsync(statements).ConfigureAwait(false)).Select(o => (o.Result, o.Error))]);
 
     public static readonly StatementCalls<ExecuteResult> Writes = new(
-        static (grain, statement) => grain.ExecuteAsync(statement),
-        static async (grain, statements) => [.. (await grain.ExecuteEachAsync(statements).ConfigureAwait(false)).Select(o => (o.Result, o.Error))]);
+        false,
+        static (grain, statement) => ((IDatabaseGrain)grain).ExecuteAsync(statement),
+        static async (grain, statements) => [.. (await ((IDatabaseGrain)grain).ExecuteEachAsync(statements).ConfigureAwait(false)).Select(o => (o.Result, o.Error))]);
+
+    /// <summary>Reads of a database on this silo: alone on the caller's thread where a reader is free, many together in
+    /// one hand-off to a reader and one snapshot (<see cref="ISiloLocalCalls.QueryEachAsync"/>) when they pile up.</summary>
+    public static readonly StatementCalls<QueryResult> LocalReads = new(
+        true,
+        static (local, statement) => ((ISiloLocalCalls)local).QueryAsync(statement, CancellationToken.None),
+        static async (local, statements) => [.. (await ((ISiloLocalCalls)local).QueryEachAsync(statements).ConfigureAwait(false)).Select(o => (o.Result, o.Error))]);
 }
 
 /// <summary>
 /// Lets concurrent calls of one kind (<see cref="SharedCalls"/>) to one database from this process share grain
-/// calls. While fewer than <see cref="MaxCallsInFlight"/> calls are in flight a statement is sent at once, on its
+/// calls (or, for a database of this silo, hand-offs to its pool). While fewer than <see cref="MaxCallsInFlight"/> calls are in flight a statement is sent at once, on its
 /// own; beyond that it waits, and the next call to end sends everything waiting as one call
 /// (<see cref="IDatabaseGrain.QueryEachAsync"/>, <see cref="IDatabaseGrain.ExecuteEachAsync"/>), which the silo
 /// hands to its connection in one piece. Each statement still gets its own result or error.
@@ -53,30 +64,32 @@ internal sealed class CallCoalescer<T>
     private readonly object _gate = new();
     private readonly Shared _owner;
     private readonly string _key;
-    private readonly IDatabaseGrain _grain;
+    private readonly object _target;
     private readonly StatementCalls<T> _calls;
     private List<Pending> _waiting = [];
     private int _inFlight;
     private bool _retired;
 
-    private CallCoalescer(Shared owner, string key, IDatabaseGrain grain, StatementCalls<T> calls)
+    private CallCoalescer(Shared owner, string key, object target, StatementCalls<T> calls)
     {
-        (_owner, _key, _grain, _calls) = (owner, key, grain, calls);
+        (_owner, _key, _target, _calls) = (owner, key, target, calls);
     }
 
-    /// <summary>Runs a statement, sharing a call with others of this database and kind when many are in flight.</summary>
-    public static Task<T> RunAsync(IGrainFactory factory, IDatabaseGrain grain, string key, Statement statement, StatementCalls<T> calls)
+    /// <summary>Runs a statement, sharing a call with others of this database and kind when many are in flight. The
+    /// target is the database's grain, or its silo-local calls, as <paramref name="calls"/> takes.</summary>
+    public static Task<T> RunAsync(IGrainFactory factory, object target, string key, Statement statement, StatementCalls<T> calls)
     {
         ArgumentNullException.ThrowIfNull(statement);
         if (Activity.Current is not null || RequestContext.Entries.Any())
         {
-            return calls.One(grain, statement);
+            return calls.One(target, statement);
         }
 
         var shared = Factories.GetValue(factory, static f => new Shared(f));
+        var databases = calls.Local ? shared.LocalDatabases : shared.Databases;
         while (true)
         {
-            var coalescer = shared.Databases.GetOrAdd(key, static (k, s) => new CallCoalescer<T>(s.shared, k, s.grain, s.calls), (shared, grain, calls));
+            var coalescer = databases.GetOrAdd(key, static (k, s) => new CallCoalescer<T>(s.shared, k, s.target, s.calls), (shared, target, calls));
             if (coalescer.TryRun(statement) is { } run)
             {
                 return run;
@@ -139,7 +152,7 @@ internal sealed class CallCoalescer<T>
     {
         try
         {
-            return await _calls.One(_grain, statement).ConfigureAwait(false);
+            return await _calls.One(_target, statement).ConfigureAwait(false);
         }
         finally
         {
@@ -158,7 +171,7 @@ internal sealed class CallCoalescer<T>
                 if (--_inFlight == 0)
                 {
                     _retired = true;
-                    _owner.Databases.TryRemove(KeyValuePair.Create(_key, this));
+                    (_calls.Local ? _owner.LocalDatabases : _owner.Databases).TryRemove(KeyValuePair.Create(_key, this));
                 }
 
                 return;
@@ -186,11 +199,11 @@ internal sealed class CallCoalescer<T>
         {
             if (batch.Count == 1)
             {
-                batch[0].Complete(await _calls.One(_grain, batch[0].Statement).ConfigureAwait(false), null);
+                batch[0].Complete(await _calls.One(_target, batch[0].Statement).ConfigureAwait(false), null);
             }
             else
             {
-                var outcomes = await _calls.Each(_grain, [.. batch.Select(r => r.Statement)]).ConfigureAwait(false);
+                var outcomes = await _calls.Each(_target, [.. batch.Select(r => r.Statement)]).ConfigureAwait(false);
                 for (var i = 0; i < batch.Count; i++)
                 {
                     batch[i].Complete(outcomes[i].Result, outcomes[i].Error);
@@ -212,6 +225,9 @@ internal sealed class CallCoalescer<T>
     private sealed class Shared(IGrainFactory factory)
     {
         public ConcurrentDictionary<string, CallCoalescer<T>> Databases { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>The coalescers of silo-local calls (a database of the factory's own silo).</summary>
+        public ConcurrentDictionary<string, CallCoalescer<T>> LocalDatabases { get; } = new(StringComparer.Ordinal);
 
         /// <summary>A client's configured response timeout; Orleans' default where the factory does not tell (in a silo).</summary>
         public TimeSpan ResponseTimeout { get; } =

@@ -58,14 +58,14 @@ public sealed class SqliteDatabase
 
     /// <summary>Runs a read on a reader connection.</summary>
     /// <exception cref="WriteOnReadPathException">The statement writes; use <see cref="ExecuteAsync(string, object?[])"/>.</exception>
-    /// <remarks>Concurrent reads of one database from this process may share a grain call (see <see cref="QueryEachAsync"/>);
-    /// each still gets its own result or error.</remarks>
+    /// <remarks>Concurrent reads of one database from this process may share a grain call, or on the database's own silo
+    /// one hand-off to a reader (see <see cref="QueryEachAsync"/>); each still gets its own result or error.</remarks>
     public Task<QueryResult> QueryAsync(string sql, params object?[] parameters) => QueryAsync(new Statement(sql, parameters));
 
     /// <inheritdoc cref="QueryAsync(string, object?[])"/>
     public Task<QueryResult> QueryAsync(Statement statement, CancellationToken cancellationToken = default) =>
-        _local is not null ? _local.QueryAsync(statement, cancellationToken)
-        : cancellationToken.CanBeCanceled ? Grain.QueryAsync(statement, cancellationToken)
+        cancellationToken.CanBeCanceled ? _local?.QueryAsync(statement, cancellationToken) ?? Grain.QueryAsync(statement, cancellationToken)
+        : _local is not null ? CallCoalescer<QueryResult>.RunAsync(_grainFactory, _local, _key, statement, SharedCalls.LocalReads)
         : CallCoalescer<QueryResult>.RunAsync(_grainFactory, Grain, _key, statement, SharedCalls.Reads);
 
     /// <summary>Runs independent reads in one call, in order on one reader and in one snapshot (each sees every

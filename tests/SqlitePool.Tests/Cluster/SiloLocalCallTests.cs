@@ -46,6 +46,38 @@ public sealed class SiloLocalCallTests(ClusterFixture cluster)
     }
 
     [Fact]
+    public async Task Local_reads_that_pile_up_share_hand_offs_and_each_gets_its_own_row_or_error()
+    {
+        var db = SiloClient.GetDatabase("local", $"silolocal/{Guid.NewGuid():N}.db");
+        await db.ExecuteAsync("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)");
+        await db.ExecuteBatchAsync([.. Enumerable.Range(1, 50).Select(i => new Statement("INSERT INTO t(v) VALUES (?)", $"v{i}"))]);
+        var before = await db.GetStatisticsAsync();
+
+        // While exclusive access holds every connection, reads pile up: the first few wait in the pool, the rest for a
+        // call to carry them, several to one hand-off to a reader once it ends.
+        var exclusive = await db.AcquireExclusiveAsync(TestContext.Current.CancellationToken);
+        var reads = Enumerable.Range(0, 600).Select(i => i % 10 == 9
+            ? db.QueryAsync("SELECT v FROM nope")
+            : db.QueryAsync("SELECT v FROM t WHERE id = ?", i % 50 + 1)).ToArray();
+        await exclusive.DisposeAsync();
+        for (var i = 0; i < reads.Length; i++)
+        {
+            if (i % 10 == 9)
+            {
+                await Assert.ThrowsAsync<SqlStatementException>(() => reads[i]);
+            }
+            else
+            {
+                Assert.Equal($"v{i % 50 + 1}", (await reads[i])[0, 0]);
+            }
+        }
+
+        var after = await db.GetStatisticsAsync();
+        Assert.Equal(600, after.Reads - before.Reads);
+        Assert.InRange(after.SharedReadCalls - before.SharedReadCalls, 1, 600 / 2);
+    }
+
+    [Fact]
     public async Task A_local_call_fails_as_a_grain_call_would_and_the_pool_works_after()
     {
         var db = SiloClient.GetDatabase("local", $"silolocal/{Guid.NewGuid():N}.db");
