@@ -111,7 +111,8 @@ internal sealed class CallCoalescer<T>
             {
                 var waiting = new Pending(statement);
                 _waiting.Add(waiting);
-                return WithinResponseTimeoutAsync(waiting);
+                // A silo-local call has no message to time out: its reads keep the engine's own limits.
+                return _calls.Local ? waiting.Task : WithinResponseTimeoutAsync(waiting);
             }
 
             _inFlight++;
@@ -197,7 +198,8 @@ internal sealed class CallCoalescer<T>
     {
         try
         {
-            if (batch.Count == 1)
+            // A local read alone goes as a call of one too: sent from the thread pool, it must not run on that thread.
+            if (batch.Count == 1 && !_calls.Local)
             {
                 batch[0].Complete(await _calls.One(_target, batch[0].Statement).ConfigureAwait(false), null);
             }

@@ -78,6 +78,28 @@ public sealed class SiloLocalCallTests(ClusterFixture cluster)
     }
 
     [Fact]
+    public async Task Reads_from_grains_that_pile_up_never_run_on_the_thread_that_sends_them()
+    {
+        var path = $"silolocal/{Guid.NewGuid():N}.db";
+        var relays = Enumerable.Range(0, 9).Select(i => cluster.Client.GetGrain<MultiSilo.IRelayGrain>($"local/pile{i}")).ToArray();
+        await relays[0].InsertLocalAsync(path, "a");
+        var db = cluster.Database(path);
+
+        // Nine grains read at once while exclusive access holds the database: one read waits for a shared call, which
+        // the thread pool sends. It goes to a reader as a call of one, never run on that thread (a grain's reads never are).
+        for (var round = 0; round < 10; round++)
+        {
+            var exclusive = await db.AcquireExclusiveAsync(TestContext.Current.CancellationToken);
+            var reads = relays.Select(r => r.ReadAsync("local", path)).ToArray();
+            await Task.Delay(100, TestContext.Current.CancellationToken);
+            await exclusive.DisposeAsync();
+            await Task.WhenAll(reads);
+        }
+
+        Assert.Equal(0L, (await db.GetStatisticsAsync()).ReadsOnCaller);
+    }
+
+    [Fact]
     public async Task A_local_call_fails_as_a_grain_call_would_and_the_pool_works_after()
     {
         var db = SiloClient.GetDatabase("local", $"silolocal/{Guid.NewGuid():N}.db");
