@@ -86,7 +86,7 @@ internal sealed class CallCoalescer<T>
         }
 
         var shared = Factories.GetValue(factory, static f => new Shared(f));
-        var databases = calls.Local ? shared.LocalDatabases : shared.Databases;
+        var databases = shared.DatabasesFor(calls);
         while (true)
         {
             var coalescer = databases.GetOrAdd(key, static (k, s) => new CallCoalescer<T>(s.shared, k, s.target, s.calls), (shared, target, calls));
@@ -172,7 +172,7 @@ internal sealed class CallCoalescer<T>
                 if (--_inFlight == 0)
                 {
                     _retired = true;
-                    (_calls.Local ? _owner.LocalDatabases : _owner.Databases).TryRemove(KeyValuePair.Create(_key, this));
+                    _owner.DatabasesFor(_calls).TryRemove(KeyValuePair.Create(_key, this));
                 }
 
                 return;
@@ -226,10 +226,12 @@ internal sealed class CallCoalescer<T>
     /// <summary>The coalescers of one grain factory, and the response timeout of its process.</summary>
     private sealed class Shared(IGrainFactory factory)
     {
-        public ConcurrentDictionary<string, CallCoalescer<T>> Databases { get; } = new(StringComparer.Ordinal);
+        private readonly ConcurrentDictionary<string, CallCoalescer<T>> _grainCalls = new(StringComparer.Ordinal);
+        private readonly ConcurrentDictionary<string, CallCoalescer<T>> _localCalls = new(StringComparer.Ordinal);
 
-        /// <summary>The coalescers of silo-local calls (a database of the factory's own silo).</summary>
-        public ConcurrentDictionary<string, CallCoalescer<T>> LocalDatabases { get; } = new(StringComparer.Ordinal);
+        /// <summary>The coalescers by database of <paramref name="calls"/>' kind of target: grain calls and silo-local
+        /// calls never share one.</summary>
+        public ConcurrentDictionary<string, CallCoalescer<T>> DatabasesFor(StatementCalls<T> calls) => calls.Local ? _localCalls : _grainCalls;
 
         /// <summary>A client's configured response timeout; Orleans' default where the factory does not tell (in a silo).</summary>
         public TimeSpan ResponseTimeout { get; } =

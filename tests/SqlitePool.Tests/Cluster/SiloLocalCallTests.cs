@@ -91,7 +91,7 @@ public sealed class SiloLocalCallTests(ClusterFixture cluster)
         {
             var exclusive = await db.AcquireExclusiveAsync(TestContext.Current.CancellationToken);
             var reads = relays.Select(r => r.ReadAsync("local", path)).ToArray();
-            await Task.Delay(100, TestContext.Current.CancellationToken);
+            await ClusterWaits.UntilAsync(async () => (await db.GetStatisticsAsync()).ReaderWaiters == 8); // the ninth waits to share
             await exclusive.DisposeAsync();
             await Task.WhenAll(reads);
         }

@@ -167,7 +167,7 @@ public sealed class SchedulerTests
     }
 
     [Fact]
-    public void A_thread_added_for_a_burst_ends_while_one_connection_stays_busy()
+    public async Task A_thread_added_for_a_burst_ends_while_one_connection_stays_busy()
     {
         using var scheduler = new SqliteScheduler(new SqliteSchedulerOptions
         {
@@ -199,11 +199,16 @@ public sealed class SchedulerTests
             }
         }));
         Next();
-        Thread.Sleep(1200); // six idle timeouts
-        var threads = scheduler.Threads;
-        stop.Cancel();
+        try
+        {
+            await ClusterWaits.UntilAsync(() => Task.FromResult(scheduler.Threads == 1), seconds: 10);
+        }
+        finally
+        {
+            await stop.CancelAsync();
+        }
 
-        Assert.True(threads == 1, $"{threads} threads; items run per thread [{string.Join(", ", ranOn.Values)}]");
+        Assert.True(ranOn.Count >= 1, "the busy connection's items ran");
     }
 
     [Fact]
