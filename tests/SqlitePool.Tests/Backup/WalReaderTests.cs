@@ -36,7 +36,7 @@ public sealed class WalReaderTests : IDisposable
                 {
                     foreach (var transaction in read.Transactions.Take(k))
                     {
-                        PageApplier.Apply(file, transaction);
+                        BackupRecord.Of(0, DateTimeOffset.UnixEpoch, transaction).ApplyTo(file, transaction.PageSize);
                     }
                 }
 
