@@ -367,7 +367,8 @@ internal sealed partial class ConnectionArbiter
         }
 
         // Past the file budget's ceiling a database with no reader runs its waiting reads on its writer, one at a time,
-        // taking turns with the writes by age: a stream of writes does not hold a read back.
+        // taking turns with the writes by age: a stream of writes does not hold a read back. Each runs there as briefly
+        // as a read that borrowed it, or moves to a reader (DatabasePool.LimitOnWriter): no long read holds the writes back.
         var write = _writerWaiters.First;
         var read = NoReader && _readerWaiters.First is { Value.ReadJob.MayRunOnWriter: true } first ? first.Value : null;
         if (read is not null && (write is null || read.Turn < write.Value.Turn))

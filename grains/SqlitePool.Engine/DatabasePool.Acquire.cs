@@ -57,7 +57,7 @@ public sealed partial class DatabasePool
 
         if (connection is { IsWriter: true })
         {
-            StartReadOnWriter(job, cancellationToken, borrowSql!, onCaller: onCallerSql is not null);
+            StartReadOnWriter(job, borrowSql!, onCaller: onCallerSql is not null);
         }
         else if (connection is not null)
         {
@@ -72,34 +72,12 @@ public sealed partial class DatabasePool
     }
 
     /// <summary>Runs a read on the writer it borrowed (<see cref="ConnectionArbiter.TryBorrowWriter"/>): on the calling
-    /// thread when <paramref name="onCaller"/>, else posted. A write arriving meanwhile waits for it, so it runs for at
-    /// most <see cref="Hosting.DatabaseOptions.CallerThreadReadLimit"/>: past that it stops, gives the writer back and
-    /// runs again from the start on a reader (opened for it), and its text goes to a reader for a while
-    /// (<see cref="LongReads"/>).</summary>
-    private void StartReadOnWriter(IReadJob job, CancellationToken cancellationToken, string sql, bool onCaller)
+    /// thread when <paramref name="onCaller"/>, else posted, for a limited time (<see cref="LimitOnWriter"/>); if stopped
+    /// there, its text goes to a reader for a while (<see cref="LongReads"/>).</summary>
+    private void StartReadOnWriter(IReadJob job, string sql, bool onCaller)
     {
         var item = job.Item;
-        item.MoveLimit = _options.CallerThreadReadLimit;
-        item.MoveTo = limitPassed =>
-        {
-            item.MoveTo = null;
-            job.Attach(null);
-            if (limitPassed)
-            {
-                LongReads.Note(sql);
-            }
-
-            ReleaseConnection(_writer, LeaseKind.Reader);
-            try
-            {
-                SubmitRead(job, cancellationToken);
-            }
-            catch (Exception ex)
-            {
-                // The pool began to close, or the reader queue is full: the read ends here.
-                job.TryFail(ex);
-            }
-        };
+        LimitOnWriter(job, sql);
         job.Attach(() => ReleaseConnection(_writer, LeaseKind.Reader));
         Interlocked.Increment(ref _readsOnWriter);
         var run = onCaller ? _writer.Worker.RunOnCaller(item, _options.CallerThreadReadLimit) : CallerRun.Busy;
@@ -120,6 +98,43 @@ public sealed partial class DatabasePool
         {
             Interlocked.Increment(ref _readsOnCaller);
         }
+    }
+
+    /// <summary>
+    /// Bounds a read on the writer, borrowed or granted past the file budget's ceiling: a write arriving meanwhile waits
+    /// for it, so it runs for at most <see cref="Hosting.DatabaseOptions.CallerThreadReadLimit"/>. Past that it stops,
+    /// gives the writer back and runs again from the start on a reader; having shown it would hold the writer, it never
+    /// runs there again, so its database's first reader opens for it even past the ceiling, as a lease's does.
+    /// <paramref name="sql"/>, when known, is noted in <see cref="LongReads"/>.
+    /// </summary>
+    private void LimitOnWriter(IReadJob job, string? sql)
+    {
+        var item = job.Item;
+        item.MoveLimit = _options.CallerThreadReadLimit;
+        item.MoveTo = limitPassed =>
+        {
+            item.MoveTo = null;
+            job.Attach(null);
+            if (limitPassed)
+            {
+                job.MayRunOnWriter = false;
+                if (sql is not null)
+                {
+                    LongReads.Note(sql);
+                }
+            }
+
+            ReleaseConnection(_writer, LeaseKind.Reader);
+            try
+            {
+                SubmitRead(job, job.Token);
+            }
+            catch (Exception ex)
+            {
+                // The pool began to close, or the reader queue is full: the read ends here.
+                job.TryFail(ex);
+            }
+        };
     }
 
     /// <summary>Runs a write on the writer; writes waiting together form one commit group.</summary>
@@ -196,8 +211,10 @@ public sealed partial class DatabasePool
     {
         if (reader.IsWriter)
         {
-            // Granted the writer: past the file budget's ceiling, a database with no reader reads there.
+            // Granted the writer: past the file budget's ceiling, a database with no reader reads there, as briefly as a
+            // read that borrowed it, so its writes do not wait behind a long read.
             Interlocked.Increment(ref _readsOnWriter);
+            LimitOnWriter(job, sql: null);
         }
 
         job.Attach(() => ReleaseConnection(reader, LeaseKind.Reader));

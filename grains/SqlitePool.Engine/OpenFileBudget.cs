@@ -39,7 +39,8 @@ public sealed partial class OpenFileBudget
 
     /// <summary>How far a database's first reader may take the count past <see cref="Limit"/>: an eighth more (one
     /// reader's files at least). Opens then close databases until the count is back under the limit; past the ceiling,
-    /// a database with no reader runs its reads on its writer, one at a time.</summary>
+    /// a database with no reader runs its reads on its writer, one at a time, each briefly: one too long to run there
+    /// opens a first reader past the ceiling, as a reader lease does.</summary>
     public long Ceiling => Limit > long.MaxValue / 2 ? long.MaxValue : Limit + Math.Max(PerReader, Limit / 8);
 
     /// <summary>The files the open databases hold now.</summary>

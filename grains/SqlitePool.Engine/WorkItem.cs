@@ -59,8 +59,12 @@ internal interface IReadJob
 {
     WorkItem Item { get; }
 
-    /// <summary>A single query whose text only reads (SELECT, WITH, VALUES): it may run on a free writer.</summary>
-    bool MayRunOnWriter { get; }
+    /// <summary>A single query whose text only reads (SELECT, WITH, VALUES): it may run on a free writer. Cleared when
+    /// it ran past its limit there (<see cref="WorkItem.MoveLimit"/>): from then on it waits for a reader.</summary>
+    bool MayRunOnWriter { get; set; }
+
+    /// <summary>Its caller's cancellation: it waits for a reader under it again when it moves off the writer.</summary>
+    CancellationToken Token { get; }
 
     void Attach(Action? after);
 
@@ -93,7 +97,9 @@ internal sealed class WorkItem<T> : WorkItem, IReadJob
 
     WorkItem IReadJob.Item => this;
 
-    public bool MayRunOnWriter { get; init; }
+    public bool MayRunOnWriter { get; set; }
+
+    public CancellationToken Token => _cancellationToken;
 
     /// <summary>Runs on the worker after the item, whatever became of it.</summary>
     public Action? After { get; private set; }

@@ -170,6 +170,58 @@ public sealed class WriterReadTests : PoolTestBase
     }
 
     [Fact]
+    public async Task Past_the_budgets_ceiling_a_long_read_granted_the_writer_gives_it_back_to_a_write_and_goes_on_on_a_reader()
+    {
+        using var directory = new TempDirectory();
+        await using var full = await PastTheCeilingAsync(directory);
+        var (budget, second) = (full.Budget, full.Second);
+        await second.ExecuteAsync(new Statement("CREATE TABLE t(v)"), Ct);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var writer = await second.AcquireAsync(LeaseKind.Writer, Ct);
+        var read = second.QueryAsync(new Statement(EndlessRead), stop.Token);
+        Assert.Equal(1, second.GetStatistics().ReaderWaiters);
+
+        // No reader can open: the read is granted the writer as it comes back.
+        await writer.DisposeAsync();
+
+        // Were it held there without limit, the write would wait for it until AcquireTimeout.
+        await WritesWhileTheReadMovesToAReaderAsync(budget, second, read, stop);
+    }
+
+    [Fact]
+    public async Task Past_the_budgets_ceiling_a_long_read_that_borrowed_the_writer_does_not_come_back_to_it()
+    {
+        using var directory = new TempDirectory();
+        await using var full = await PastTheCeilingAsync(directory);
+        var (budget, second) = (full.Budget, full.Second);
+        await second.ExecuteAsync(new Statement("CREATE TABLE t(v)"), Ct);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+
+        // It borrows the free writer, passes the limit there, and asks for a reader, which cannot open within the ceiling.
+        var read = second.QueryAsync(new Statement(EndlessRead), stop.Token);
+
+        await WritesWhileTheReadMovesToAReaderAsync(budget, second, read, stop);
+    }
+
+    /// <summary>Writes commit while the endless <paramref name="read"/> goes on on a first reader, opened for it past
+    /// the ceiling (as for a lease: the read cannot run on the writer without holding it), then the read is cancelled.</summary>
+    private static async Task WritesWhileTheReadMovesToAReaderAsync(OpenFileBudget budget, DatabasePool pool, Task read, CancellationTokenSource stop)
+    {
+        // The second is sent once the first has given the writer back, after the read had it (or asked for it again).
+        await pool.ExecuteAsync(new Statement("INSERT INTO t VALUES (1)"), Ct).WaitAsync(TimeSpan.FromSeconds(30), Ct);
+        await pool.ExecuteAsync(new Statement("INSERT INTO t VALUES (2)"), Ct).WaitAsync(TimeSpan.FromSeconds(30), Ct);
+
+        Assert.False(read.IsCompleted);
+        await ClusterWaits.UntilAsync(() => Task.FromResult(pool.GetStatistics().ReadersBusy == 1));
+        Assert.Equal(1L, pool.GetStatistics().ReadsOnWriter);
+        Assert.Equal(budget.Ceiling + OpenFileBudget.PerReader, budget.Used);
+        await stop.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => read);
+        Assert.False(pool.GetStatistics().WriterBusy);
+        Assert.Equal(2L, await CountAsync(pool));
+    }
+
+    [Fact]
     public async Task Past_the_budgets_ceiling_a_read_that_waited_too_long_for_the_writer_says_why()
     {
         using var directory = new TempDirectory();
