@@ -212,6 +212,66 @@ public sealed class SchedulerTests
     }
 
     [Fact]
+    public async Task A_thread_that_ended_while_a_writer_waits_on_the_disk_starts_again_at_once_when_work_overlaps()
+    {
+        using var scheduler = new SqliteScheduler(new SqliteSchedulerOptions
+        {
+            MinThreads = 2, MaxThreads = 4, StallLimit = TimeSpan.FromSeconds(10), IdleThreadTimeout = TimeSpan.FromMilliseconds(50),
+        });
+        using var commit = new ManualResetEventSlim();
+        using var writing = new ManualResetEventSlim();
+        var writer = new ConnectionWorker("writer", scheduler: scheduler) { WaitsOnDisk = true };
+        writer.Post(new ActionItem(() => { writing.Set(); commit.Wait(); }));
+        writing.Wait(Ct);
+        try
+        {
+            // Beside the writer's thread, which the minimum does not count, two connections run at once on two threads.
+            RunTogether(scheduler);
+            Assert.Equal(3, scheduler.PeakThreads);
+
+            // Idle, one of them ends (the idle exit counts the writer's thread): one thread is left to run work.
+            await ClusterWaits.UntilAsync(() => Task.FromResult(scheduler.Threads == 2));
+
+            // Two connections at once again: the idle thread is woken for one, and a thread starts at once for the
+            // other, as work arrives below the minimum; neither waits for the stall limit (10 s).
+            RunTogether(scheduler);
+            Assert.Equal(0, scheduler.ThreadsAddedForStalls);
+            Assert.Equal(3, scheduler.PeakThreads);
+        }
+        finally
+        {
+            commit.Set();
+        }
+    }
+
+    /// <summary>Runs an item on each of two connections and returns once both run at the same time.</summary>
+    private static void RunTogether(SqliteScheduler scheduler)
+    {
+        using var both = new CountdownEvent(2);
+        using var release = new ManualResetEventSlim();
+        using var ended = new CountdownEvent(2);
+        foreach (var name in new[] { "a", "b" })
+        {
+            new ConnectionWorker(name, scheduler: scheduler).Post(new ActionItem(() =>
+            {
+                both.Signal();
+                release.Wait();
+                ended.Signal();
+            }));
+        }
+
+        try
+        {
+            Assert.True(both.Wait(TimeSpan.FromSeconds(30), Ct), "both items ran at once");
+        }
+        finally
+        {
+            release.Set();
+            ended.Wait(Ct);
+        }
+    }
+
+    [Fact]
     public async Task One_connections_work_runs_in_order_while_many_share_two_threads()
     {
         using var directory = new TempDirectory();
