@@ -31,13 +31,17 @@ internal sealed record WalRead(WalHeader? Header, bool GenerationChanged, IReadO
 /// a read sees a prefix of what is committed: it stops at the first frame that does not validate (one still being
 /// written, or one left from an earlier generation) and returns only transactions whose commit frame it validated.
 /// </summary>
-/// <remarks>The log is opened for reading and shared with SQLite's writer. SQLite takes no POSIX lock on the log file
-/// itself (its locks are on the database and the <c>-shm</c> file), so opening and closing it here drops none of them.</remarks>
+/// <remarks>While the database is open, the log is read only through SQLite's own handle (DESIGN invariant 9); a path is
+/// read only when no connection has the database open.</remarks>
 internal static class WalReader
 {
+    /// <summary>Fills a buffer from the log at an offset; false when the log ends before it is full.</summary>
+    public delegate bool ReadAt(Span<byte> buffer, long offset);
+
     /// <summary>Reads the transactions committed in the log at <paramref name="path"/> after <paramref name="after"/>
     /// (null: from the start of the log's generation), stopping at the first commit past <paramref name="maxBytes"/>
-    /// of frames (a single larger transaction is read whole).</summary>
+    /// of frames (a single larger transaction is read whole). For a log no connection has open: a database being opened
+    /// or restored.</summary>
     /// <exception cref="IOException">The log could not be read.</exception>
     public static WalRead Read(string path, WalPosition? after, long maxBytes = long.MaxValue)
     {
@@ -53,19 +57,30 @@ internal static class WalReader
 
         using (log)
         {
-            Span<byte> headerBytes = stackalloc byte[WalFormat.HeaderSize];
-            if (RandomAccess.Read(log.SafeFileHandle, headerBytes, 0) < WalFormat.HeaderSize || WalFormat.ReadHeader(headerBytes) is not { } header)
-            {
-                return new WalRead(null, after is not null, []);
-            }
-
-            var changed = after is { } position && !position.IsIn(header);
-            var start = after is { } same && !changed ? same : header.Start;
-            return new WalRead(header, changed, ReadFrames(log, header, start, maxBytes));
+            return Read((buffer, offset) => RandomAccess.Read(log.SafeFileHandle, buffer, offset) == buffer.Length, after, maxBytes);
         }
     }
 
-    private static List<WalTransaction> ReadFrames(FileStream log, WalHeader header, WalPosition start, long maxBytes)
+    /// <summary>As <see cref="Read(string, WalPosition?, long)"/>, for the log of <paramref name="db"/>, read through
+    /// SQLite's own handle of it (<see cref="SqliteLogFile"/>), on the connection's thread.</summary>
+    public static WalRead Read(SQLitePCL.sqlite3 db, WalPosition? after, long maxBytes = long.MaxValue) =>
+        Read((buffer, offset) => SqliteLogFile.TryRead(db, buffer, offset), after, maxBytes);
+
+    /// <summary>As <see cref="Read(string, WalPosition?, long)"/>, reading the log with <paramref name="read"/>.</summary>
+    public static WalRead Read(ReadAt read, WalPosition? after, long maxBytes = long.MaxValue)
+    {
+        Span<byte> headerBytes = stackalloc byte[WalFormat.HeaderSize];
+        if (!read(headerBytes, 0) || WalFormat.ReadHeader(headerBytes) is not { } header)
+        {
+            return new WalRead(null, after is not null, []);
+        }
+
+        var changed = after is { } position && !position.IsIn(header);
+        var start = after is { } same && !changed ? same : header.Start;
+        return new WalRead(header, changed, ReadFrames(read, header, start, maxBytes));
+    }
+
+    private static List<WalTransaction> ReadFrames(ReadAt read, WalHeader header, WalPosition start, long maxBytes)
     {
         var transactions = new List<WalTransaction>();
         var frameSize = header.FrameSize;
@@ -73,11 +88,11 @@ internal static class WalReader
         using var pending = new MemoryStream();
         var (s0, s1) = (start.Checksum1, start.Checksum2);
         var frames = start.Frames;
-        long read = 0;
-        while (read < maxBytes)
+        long bytesRead = 0;
+        while (bytesRead < maxBytes)
         {
             var offset = WalFormat.HeaderSize + (frames * frameSize);
-            if (RandomAccess.Read(log.SafeFileHandle, frame, offset) < frameSize || !Continues(frame, header, ref s0, ref s1))
+            if (!read(frame, offset) || !Continues(frame, header, ref s0, ref s1))
             {
                 break;
             }
@@ -90,7 +105,7 @@ internal static class WalReader
                 // A commit frame: the transaction is whole.
                 var bytes = pending.ToArray();
                 transactions.Add(new WalTransaction(bytes, header.PageSize, databasePages, new WalPosition(header.Salt1, header.Salt2, frames, s0, s1)));
-                read += bytes.Length;
+                bytesRead += bytes.Length;
                 pending.SetLength(0);
             }
         }

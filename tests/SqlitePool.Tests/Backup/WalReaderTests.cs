@@ -107,6 +107,27 @@ public sealed class WalReaderTests : IDisposable
     }
 
     [Fact]
+    public void A_read_through_the_connections_own_handle_finds_what_the_file_holds()
+    {
+        var (connection, _) = OpenCheckpointed();
+        using (connection)
+        {
+            var db = connection.Handle!;
+            Assert.Null(WalReader.Read(db, after: null).Header); // truncated: the log is empty
+            foreach (var sql in Workload)
+            {
+                Exec(connection, sql);
+            }
+
+            var live = WalReader.Read(db, after: null);
+            var file = WalReader.Read(connection.DataSource + "-wal", after: null);
+            Assert.Equal(Workload.Length, live.Transactions.Count);
+            Assert.Equal(file.Header, live.Header);
+            Assert.Equal(file.Transactions.Select(t => (t.End, Convert.ToHexString(t.Frames))), live.Transactions.Select(t => (t.End, Convert.ToHexString(t.Frames))));
+        }
+    }
+
+    [Fact]
     public void A_missing_or_empty_log_has_no_transactions()
     {
         Assert.Null(WalReader.Read(_directory.File("none.db-wal"), after: null).Header);
