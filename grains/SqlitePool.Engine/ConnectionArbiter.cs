@@ -35,6 +35,7 @@ internal sealed partial class ConnectionArbiter
     private bool _exclusiveHeld;
     private bool _closed;
     private bool _filesReleased;
+    private bool _waitsForRoom; // asked the file budget for a wake when files are freed (ReaderFits)
     private long _timeouts;
 
     public ConnectionArbiter(DatabasePool pool, PooledConnection writer, DatabaseOptions options, TimeProvider time)
@@ -507,23 +508,58 @@ internal sealed partial class ConnectionArbiter
             return false;
         }
 
-        if (_pool.FileBudget is not { } budget || budget.TryReserve(OpenFileBudget.PerReader))
+        if (_pool.FileBudget is not { } budget || Reserve(budget, count, forRead))
         {
             return true;
         }
 
-        if (count > 0)
+        // No room: this database's own connections coming back dispatch again, but none may come back for long (a
+        // held writer or reader), and room another database frees tells nobody here. The budget wakes it then; asked
+        // once until it does (the budget's lock is process-wide), and tried again after asking, so room freed between
+        // the try and the asking is not missed.
+        if (_waitsForRoom)
         {
             return false;
         }
 
-        if (forRead)
-        {
-            return budget.TryOverdraw(OpenFileBudget.PerReader);
-        }
+        _waitsForRoom = true;
+        budget.WakeOnRoom(this);
+        return Reserve(budget, count, forRead);
 
-        budget.Add(OpenFileBudget.PerReader);
-        return true;
+        static bool Reserve(OpenFileBudget budget, int count, bool forRead)
+        {
+            if (budget.TryReserve(OpenFileBudget.PerReader))
+            {
+                return true;
+            }
+
+            if (count > 0)
+            {
+                return false;
+            }
+
+            if (forRead)
+            {
+                return budget.TryOverdraw(OpenFileBudget.PerReader);
+            }
+
+            budget.Add(OpenFileBudget.PerReader);
+            return true;
+        }
+    }
+
+    /// <summary>Files were freed (by another database, or a reader of this one): a waiter a reader did not fit for may
+    /// get one now.</summary>
+    public void RoomFreed()
+    {
+        lock (_lock)
+        {
+            _waitsForRoom = false;
+            if (!_closed)
+            {
+                Dispatch();
+            }
+        }
     }
 
     /// <summary>Under the lock, as a reader that was opening ends: into the pool (<paramref name="opened"/>, unless the

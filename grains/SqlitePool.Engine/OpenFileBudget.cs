@@ -10,7 +10,9 @@ namespace SqlitePool.Engine;
 /// closes databases nobody is using, the least recently used first (a clock sweep), as an idle timeout would; they open
 /// again on their next call.
 /// </summary>
-/// <remarks>Counts are kept by the pools (<see cref="Add"/>); the budget itself takes no lock.</remarks>
+/// <remarks>Counts are kept by the pools (<see cref="Add"/>) and take no lock. A database whose readers could not grow
+/// for lack of room asks to hear when files are freed (<see cref="WakeOnRoom"/>): its own connections coming back would
+/// not tell it that another database closed.</remarks>
 public sealed partial class OpenFileBudget
 {
     /// <summary>Files an open database is counted for: its writer's database, log and shared-memory index, and its
@@ -20,6 +22,8 @@ public sealed partial class OpenFileBudget
     /// <summary>Files each reader adds: its own descriptors of the database and its log.</summary>
     public const int PerReader = 2;
 
+    private readonly Lock _roomLock = new();
+    private List<ConnectionArbiter> _roomWaiters = [];
     private long _used;
 
     /// <summary>A budget of <paramref name="limit"/> files.</summary>
@@ -74,8 +78,44 @@ public sealed partial class OpenFileBudget
         }
     }
 
-    /// <summary>Counts files opened (positive) or closed (negative).</summary>
-    public void Add(long files) => Interlocked.Add(ref _used, files);
+    /// <summary>Counts files opened (positive) or closed (negative); files closed wake the databases waiting for room.</summary>
+    public void Add(long files)
+    {
+        Interlocked.Add(ref _used, files);
+        if (files < 0)
+        {
+            WakeRoomWaiters();
+        }
+    }
+
+    /// <summary>Under <paramref name="arbiter"/>'s lock, once a reader did not fit: its arbiter dispatches again the next
+    /// time files are freed (<see cref="ConnectionArbiter.RoomFreed"/>). The caller then tries once more, so room freed
+    /// between its try and this is not missed.</summary>
+    internal void WakeOnRoom(ConnectionArbiter arbiter)
+    {
+        lock (_roomLock)
+        {
+            _roomWaiters.Add(arbiter);
+        }
+    }
+
+    private void WakeRoomWaiters()
+    {
+        List<ConnectionArbiter> waiting;
+        lock (_roomLock)
+        {
+            if (_roomWaiters.Count == 0)
+            {
+                return;
+            }
+
+            (waiting, _roomWaiters) = (_roomWaiters, []);
+        }
+
+        // Files are freed under the freeing pool's lock, and a dispatch takes the waiting pool's: never one inside the
+        // other. Each that still finds no room asks again.
+        ThreadPool.UnsafeQueueUserWorkItem(static w => { foreach (var arbiter in w) arbiter.RoomFreed(); }, waiting, preferLocal: false);
+    }
 
     /// <summary>The soft limit on open files (<c>RLIMIT_NOFILE</c>) on Linux and macOS, or null.</summary>
     public static long? ProcessLimit()

@@ -81,4 +81,24 @@ public sealed class FileBudgetTests
         Assert.Equal(OpenFileBudget.PerDatabase + OpenFileBudget.PerReader, budget.Used);
         Assert.InRange(budget.Used, budget.Limit + 1, budget.Ceiling);
     }
+
+    [Fact]
+    public async Task Past_the_budget_a_read_waiting_behind_a_held_reader_opens_another_once_a_database_closes()
+    {
+        using var directory = new TempDirectory();
+        var budget = new OpenFileBudget(2 * OpenFileBudget.PerDatabase);
+        await using var registry = new DatabasePoolRegistry(TimeProvider.System, fileBudget: budget);
+        var other = await registry.GetOrOpenAsync("other.db", directory.File("other.db"), new DatabaseOptions(), null);
+        var pool = await registry.GetOrOpenAsync("held.db", directory.File("held.db"), new DatabaseOptions(), null);
+        await using var held = await pool.AcquireAsync(LeaseKind.Reader, Ct);
+        var read = pool.QueryAsync(new Statement("SELECT 7"), Ct);
+        Assert.Equal(1, pool.GetStatistics().ReaderWaiters);
+
+        // The other database gives its files back; nothing happens in this one, whose reader stays held.
+        await other.CloseAsync();
+
+        Assert.Equal(7L, (await read.WaitAsync(TimeSpan.FromSeconds(10), Ct))[0, 0]);
+        Assert.Equal(2, pool.GetStatistics().ReadersOpen);
+        Assert.Equal(OpenFileBudget.PerDatabase + (2 * OpenFileBudget.PerReader), budget.Used);
+    }
 }

@@ -278,6 +278,25 @@ public sealed class WriterReadTests : PoolTestBase
         Assert.Equal(1, second.GetStatistics().ReadersOpen);
     }
 
+    [Fact]
+    public async Task Past_the_budgets_ceiling_a_read_waiting_for_the_held_writer_opens_a_reader_once_another_database_closes()
+    {
+        using var directory = new TempDirectory();
+        await using var full = await PastTheCeilingAsync(directory);
+        var (budget, second) = (full.Budget, full.Second);
+        await using var writer = await second.AcquireAsync(LeaseKind.Writer, Ct);
+        var read = second.QueryAsync(new Statement("SELECT 7"), Ct);
+        Assert.Equal(1, second.GetStatistics().ReaderWaiters);
+
+        // The first database gives its files back; nothing happens in the second, whose writer stays held.
+        await full.First.CloseAsync();
+
+        Assert.Equal(7L, (await read.WaitAsync(TimeSpan.FromSeconds(10), Ct))[0, 0]);
+        Assert.Equal(1, second.GetStatistics().ReadersOpen);
+        Assert.Equal(0L, second.GetStatistics().ReadsOnWriter);
+        Assert.Equal(OpenFileBudget.PerDatabase + OpenFileBudget.PerReader, budget.Used);
+    }
+
     /// <summary>Two databases under a budget of two: the first holds a reader, which took the budget to its ceiling;
     /// the second has none.</summary>
     private static async Task<PastCeiling> PastTheCeilingAsync(TempDirectory directory, DatabaseOptions? secondOptions = null)
@@ -288,10 +307,10 @@ public sealed class WriterReadTests : PoolTestBase
         var second = await registry.GetOrOpenAsync("second.db", directory.File("second.db"), secondOptions ?? new DatabaseOptions(), null);
         var reading = await first.AcquireAsync(LeaseKind.Reader, Ct);
         Assert.Equal(budget.Ceiling, budget.Used);
-        return new PastCeiling(budget, registry, reading, second);
+        return new PastCeiling(budget, registry, first, reading, second);
     }
 
-    private sealed record PastCeiling(OpenFileBudget Budget, DatabasePoolRegistry Registry, PoolLease Reading, DatabasePool Second) : IAsyncDisposable
+    private sealed record PastCeiling(OpenFileBudget Budget, DatabasePoolRegistry Registry, DatabasePool First, PoolLease Reading, DatabasePool Second) : IAsyncDisposable
     {
         public async ValueTask DisposeAsync()
         {
