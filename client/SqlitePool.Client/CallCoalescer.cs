@@ -8,11 +8,12 @@ using Orleans.Configuration;
 namespace SqlitePool.Client;
 
 /// <summary>The calls of one kind of statement (reads or autocommit writes) to one kind of target (a database grain, or
-/// the silo-local calls of a database on this silo): alone, or several together.</summary>
+/// the silo-local calls of a database on this silo): alone, or several together (given when the first of them began
+/// to wait, on the local calls' clock; a grain call has its own timeout).</summary>
 internal sealed record StatementCalls<T>(
     bool Local,
     Func<object, Statement, Task<T>> One,
-    Func<object, Statement[], Task<(T? Result, Exception? Error)[]>> Each)
+    Func<object, Statement[], long, Task<(T? Result, Exception? Error)[]>> Each)
     where T : class;
 
 /// <summary>The kinds of statements whose concurrent calls share calls.</summary>
@@ -21,19 +22,20 @@ internal static class SharedCalls
     public static readonly StatementCalls<QueryResult> Reads = new(
         false,
         static (grain, statement) => ((IDatabaseGrain)grain).QueryAsync(statement),
-        static async (grain, statements) => [.. (await ((IDatabaseGrain)grain).QueryEachAsync(statements).ConfigureAwait(false)).Select(o => (o.Result, o.Error))]);
+        static async (grain, statements, _) => [.. (await ((IDatabaseGrain)grain).QueryEachAsync(statements).ConfigureAwait(false)).Select(o => (o.Result, o.Error))]);
 
     public static readonly StatementCalls<ExecuteResult> Writes = new(
         false,
         static (grain, statement) => ((IDatabaseGrain)grain).ExecuteAsync(statement),
-        static async (grain, statements) => [.. (await ((IDatabaseGrain)grain).ExecuteEachAsync(statements).ConfigureAwait(false)).Select(o => (o.Result, o.Error))]);
+        static async (grain, statements, _) => [.. (await ((IDatabaseGrain)grain).ExecuteEachAsync(statements).ConfigureAwait(false)).Select(o => (o.Result, o.Error))]);
 
     /// <summary>Reads of a database on this silo: alone on the caller's thread where a reader is free, many together in
-    /// one hand-off to a reader and one snapshot (<see cref="ISiloLocalCalls.QueryEachAsync"/>) when they pile up.</summary>
+    /// one hand-off to a reader and one snapshot (<see cref="ISiloLocalCalls.QueryEachAsync(Statement[], long)"/>) when
+    /// they pile up, their wait for a reader counted from when the first began to wait.</summary>
     public static readonly StatementCalls<QueryResult> LocalReads = new(
         true,
         static (local, statement) => ((ISiloLocalCalls)local).QueryAsync(statement, CancellationToken.None),
-        static async (local, statements) => [.. (await ((ISiloLocalCalls)local).QueryEachAsync(statements).ConfigureAwait(false)).Select(o => (o.Result, o.Error))]);
+        static async (local, statements, since) => [.. (await ((ISiloLocalCalls)local).QueryEachAsync(statements, since).ConfigureAwait(false)).Select(o => (o.Result, o.Error))]);
 }
 
 /// <summary>
@@ -47,7 +49,9 @@ internal static class SharedCalls
 /// carry something of their caller's (a cancellation token, <see cref="RequestContext"/> values, a trace) go alone.
 /// Waiting is bounded: at most <see cref="MaxWaiting"/> statements wait (more go alone, to the silo's own bounded
 /// queues), and a statement not answered within the response timeout of its process from when it began to wait gets
-/// a <see cref="DatabaseTimeoutException"/>, whatever became of the call that carries it.</remarks>
+/// a <see cref="DatabaseTimeoutException"/>, whatever became of the call that carries it. A silo-local read has no
+/// message to time out: it keeps the database's own <c>AcquireTimeout</c>, counted from when it began to wait here
+/// (unsent by then, it gets the error; sent, the pool counts its wait from then).</remarks>
 internal sealed class CallCoalescer<T>
     where T : class
 {
@@ -109,10 +113,10 @@ internal sealed class CallCoalescer<T>
 
             if (_inFlight >= MaxCallsInFlight && _waiting.Count < MaxWaiting)
             {
-                var waiting = new Pending(statement);
+                var local = _calls.Local ? (ISiloLocalCalls)_target : null;
+                var waiting = new Pending(statement) { Since = local?.Time.GetTimestamp() ?? 0 };
                 _waiting.Add(waiting);
-                // A silo-local call has no message to time out: its reads keep the engine's own limits.
-                return _calls.Local ? waiting.Task : WithinResponseTimeoutAsync(waiting);
+                return local is null ? WithinResponseTimeoutAsync(waiting) : WithinAcquireTimeoutAsync(waiting, local);
             }
 
             _inFlight++;
@@ -145,6 +149,36 @@ internal sealed class CallCoalescer<T>
 
             var what = unsent ? "a shared call to carry a statement (it was not sent)" : "the shared call carrying a statement (it may have run)";
             throw new DatabaseTimeoutException(_key, what, _owner.ResponseTimeout, _owner.ResponseTimeoutSetting);
+        }
+    }
+
+    /// <summary>A waiting silo-local read's answer, or a typed timeout once it has waited the database's acquisition
+    /// limit unsent (nothing of it ran). One sent by then keeps the pool's limits, which count its wait from the same
+    /// instant (<see cref="ISiloLocalCalls.QueryEachAsync(Statement[], long)"/>): a slow read that got its reader is
+    /// never failed here.</summary>
+    private async Task<T> WithinAcquireTimeoutAsync(Pending waiting, ISiloLocalCalls local)
+    {
+        var limit = local.AcquireTimeout;
+        try
+        {
+            return await waiting.Task.WaitAsync(limit, local.Time).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            bool unsent;
+            lock (_gate)
+            {
+                unsent = _waiting.Remove(waiting);
+            }
+
+            if (!unsent)
+            {
+                // Answered (maybe with the pool's own timeout) or sent.
+                return await waiting.Task.ConfigureAwait(false);
+            }
+
+            // The setting the pool names for the same wait.
+            throw new DatabaseTimeoutException(_key, "a reader (the read waited in this process for a shared hand-off, and was not sent)", limit, "AcquireTimeout");
         }
     }
 
@@ -205,7 +239,9 @@ internal sealed class CallCoalescer<T>
             }
             else
             {
-                var outcomes = await _calls.Each(_target, [.. batch.Select(r => r.Statement)]).ConfigureAwait(false);
+                // The first waited longest: in the pool, no read of the batch waits for a reader past its limit (a later
+                // one may be failed before its own, by as much as it came after the first: about one call's time).
+                var outcomes = await _calls.Each(_target, [.. batch.Select(r => r.Statement)], batch[0].Since).ConfigureAwait(false);
                 for (var i = 0; i < batch.Count; i++)
                 {
                     batch[i].Complete(outcomes[i].Result, outcomes[i].Error);
@@ -247,6 +283,9 @@ internal sealed class CallCoalescer<T>
         private readonly TaskCompletionSource<T> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public Statement Statement { get; } = statement;
+
+        /// <summary>When a silo-local read began to wait (a timestamp of its local calls' clock).</summary>
+        public long Since { get; init; }
 
         public Task<T> Task => _completion.Task;
 

@@ -26,6 +26,18 @@ public interface ISiloLocalCalls
 
     /// <inheritdoc cref="IDatabaseGrain.QueryEachAsync(Statement[])"/>
     Task<QueryOutcome[]> QueryEachAsync(Statement[] statements);
+
+    /// <summary>Runs reads as <see cref="QueryEachAsync(Statement[])"/> does, for callers that began to wait at
+    /// <paramref name="waitingSince"/> (a timestamp of <see cref="Time"/>) for a hand-off they share: their wait for a
+    /// reader counts from then, so it ends within <see cref="AcquireTimeout"/> of it. Through the grain (the database
+    /// is not open here) it counts from the grain's call.</summary>
+    Task<QueryOutcome[]> QueryEachAsync(Statement[] statements, long waitingSince);
+
+    /// <summary>The clock of the database's pool.</summary>
+    TimeProvider Time { get; }
+
+    /// <summary>How long a read may wait for a reader: the database's <c>AcquireTimeout</c>.</summary>
+    TimeSpan AcquireTimeout { get; }
 }
 
 /// <summary>Where the silo hosting registers its grain factories, so that the client library can tell a handle made

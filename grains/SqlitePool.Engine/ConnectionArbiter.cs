@@ -239,9 +239,10 @@ internal sealed partial class ConnectionArbiter
         return true;
     }
 
-    /// <summary>Under the lock: queues a waiter for <paramref name="kind"/>, behind the others of its role.</summary>
+    /// <summary>Under the lock: queues a waiter for <paramref name="kind"/>, behind the others of its role that began to
+    /// wait before it: at once, or at <paramref name="waitingSince"/> (a caller that waited elsewhere for a hand-off).</summary>
     /// <exception cref="DatabaseOverloadedException">The role's queue is full.</exception>
-    public Waiter Enqueue(LeaseKind kind, CancellationToken cancellationToken)
+    public Waiter Enqueue(LeaseKind kind, CancellationToken cancellationToken, long? waitingSince = null)
     {
         AssertHeld();
         var (queue, capacity, name, setting) = kind switch
@@ -257,8 +258,18 @@ internal sealed partial class ConnectionArbiter
 
         _pool.MarkUsed();
         var waiter = new Waiter(this, kind);
-        waiter.Node = queue.AddLast(waiter);
-        waiter.EnqueuedAt = _time.GetTimestamp();
+        var now = _time.GetTimestamp();
+        waiter.EnqueuedAt = waitingSince < now ? waitingSince.Value : now;
+
+        // Each queue stays in the order its waiters began to wait, so the oldest is first and times out first
+        // (TimeOutWaiters looks at the heads only): a waiter that waited elsewhere goes ahead of those that came since.
+        var ahead = queue.Last;
+        while (ahead is not null && ahead.Value.EnqueuedAt > waiter.EnqueuedAt)
+        {
+            ahead = ahead.Previous;
+        }
+
+        waiter.Node = ahead is null ? queue.AddFirst(waiter) : queue.AddAfter(ahead, waiter);
         waiter.Turn = ++_turns;
         if (cancellationToken.CanBeCanceled)
         {

@@ -35,8 +35,8 @@ public sealed partial class DatabasePool
     /// <paramref name="onCallerSql"/> (the read's text) and a reader free at once, the read starts on the calling thread
     /// (<see cref="ConnectionWorker.RunOnCaller"/>, for at most <see cref="Hosting.DatabaseOptions.CallerThreadReadLimit"/>).
     /// With <paramref name="borrowSql"/> (its text) and no reader open, it runs on the free writer instead
-    /// (<see cref="StartReadOnWriter"/>).</summary>
-    private void SubmitRead(IReadJob job, CancellationToken cancellationToken, string? onCallerSql = null, string? borrowSql = null)
+    /// (<see cref="StartReadOnWriter"/>). With <paramref name="waitingSince"/>, a read that must wait has waited since then.</summary>
+    private void SubmitRead(IReadJob job, CancellationToken cancellationToken, string? onCallerSql = null, string? borrowSql = null, long? waitingSince = null)
     {
         PooledConnection? connection;
         lock (_arbiter.Gate)
@@ -47,7 +47,7 @@ public sealed partial class DatabasePool
             }
             else if (!_arbiter.TryTake(LeaseKind.Reader, out connection, out var openReader, forRead: job.MayRunOnWriter) && !openReader)
             {
-                _arbiter.Enqueue(LeaseKind.Reader, cancellationToken).ReadJob = job;
+                _arbiter.Enqueue(LeaseKind.Reader, cancellationToken, waitingSince).ReadJob = job;
 
                 // With no reader open and none to open (past the file budget), the free writer may take it.
                 _arbiter.Dispatch();

@@ -198,7 +198,14 @@ public sealed partial class DatabasePool : IAsyncDisposable
     /// <summary>Runs independent reads one after another on one reader (a single hand-off), in one snapshot taken
     /// when the first starts (<see cref="SharedSnapshot"/>), each under its own statement deadline; a read that fails
     /// fails alone.</summary>
-    public Task<QueryOutcome[]> QueryEachAsync(IReadOnlyList<Statement> statements)
+    public Task<QueryOutcome[]> QueryEachAsync(IReadOnlyList<Statement> statements) => QueryEach(statements, waitingSince: null);
+
+    /// <summary>Runs reads as <see cref="QueryEachAsync(IReadOnlyList{Statement})"/> does, for callers that began to wait
+    /// at <paramref name="waitingSince"/> (a timestamp of the pool's clock) elsewhere, for a hand-off they share: their
+    /// wait for a reader counts from then, so it ends within <see cref="DatabaseOptions.AcquireTimeout"/> of it.</summary>
+    public Task<QueryOutcome[]> QueryEachAsync(IReadOnlyList<Statement> statements, long waitingSince) => QueryEach(statements, waitingSince);
+
+    private Task<QueryOutcome[]> QueryEach(IReadOnlyList<Statement> statements, long? waitingSince)
     {
         var reads = Independent(statements);
         if (reads.Length == 0)
@@ -211,7 +218,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
         var metrics = Metrics;
         WorkItem<QueryOutcome[]> job = null!;
         job = new WorkItem<QueryOutcome[]>(c => RunEach(c, reads, job, metrics), CancellationToken.None);
-        SubmitRead(job, CancellationToken.None);
+        SubmitRead(job, CancellationToken.None, waitingSince: waitingSince);
         return job.Task;
     }
 

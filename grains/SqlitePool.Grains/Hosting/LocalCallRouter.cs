@@ -21,14 +21,17 @@ internal sealed class LocalCallRouter
     private readonly TimeProvider _time;
     private readonly DataRoot _root;
     private readonly TimeSpan _touchEvery;
+    private readonly SqlitePoolOptions? _settings;
     private readonly ConditionalWeakTable<DatabasePool, PoolRoute> _routes = new();
     private readonly ConditionalWeakTable<DatabasePool, PoolRoute>.CreateValueCallback _newRoute;
 
     /// <summary>Routes calls to <paramref name="registry"/>'s pools of the databases of node <paramref name="node"/>
-    /// under <paramref name="dataRoot"/>; one call in every quarter of <paramref name="collectionAge"/> goes through the grain.</summary>
-    public LocalCallRouter(string node, string dataRoot, DatabasePoolRegistry registry, TimeSpan collectionAge, TimeProvider time)
+    /// under <paramref name="dataRoot"/>; one call in every quarter of <paramref name="collectionAge"/> goes through the grain.
+    /// A database not open here has the <paramref name="settings"/> its grain would open it with (the defaults when none).</summary>
+    public LocalCallRouter(string node, string dataRoot, DatabasePoolRegistry registry, TimeSpan collectionAge, TimeProvider time, SqlitePoolOptions? settings = null)
     {
         _node = node;
+        _settings = settings;
         _registry = registry;
         _time = time;
         _root = new DataRoot(dataRoot);
@@ -42,18 +45,26 @@ internal sealed class LocalCallRouter
     {
         var collection = services.GetRequiredService<IOptions<GrainCollectionOptions>>().Value;
         var age = collection.ClassSpecificCollectionAge.TryGetValue(typeof(DatabaseGrain).FullName!, out var specific) ? specific : collection.CollectionAge;
+        var settings = services.GetRequiredService<IOptions<SqlitePoolOptions>>().Value;
         return new LocalCallRouter(
             services.GetRequiredService<ILocalSiloDetails>().Name,
-            services.GetRequiredService<IOptions<SqlitePoolOptions>>().Value.DataRoot,
+            settings.DataRoot,
             services.GetRequiredService<DatabasePoolRegistry>(),
             age,
-            services.GetRequiredService<TimeProvider>());
+            services.GetRequiredService<TimeProvider>(),
+            settings);
     }
 
     /// <summary>The local calls of <paramref name="id"/> (whose grain is <paramref name="grain"/>), or null when it is
     /// another node's database.</summary>
     public ISiloLocalCalls? Find(DatabaseId id, IDatabaseGrain grain) =>
         string.Equals(id.Node, _node, StringComparison.Ordinal) ? new LocalPoolCalls(this, grain, id) : null;
+
+    /// <summary>The clock of the pools.</summary>
+    public TimeProvider Time => _time;
+
+    /// <summary>The settings <paramref name="id"/> opens with.</summary>
+    public DatabaseOptions SettingsFor(DatabaseId id) => _settings?.ResolveFor(id.Path) ?? new DatabaseOptions();
 
     /// <summary>The full path of <paramref name="id"/>, as the pool of an open database is known by.</summary>
     public string NameOf(DatabaseId id) => _root.Name(id);

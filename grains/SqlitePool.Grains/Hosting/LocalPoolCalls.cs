@@ -33,6 +33,13 @@ internal sealed class LocalPoolCalls(LocalCallRouter router, IDatabaseGrain grai
     public Task<QueryOutcome[]> QueryEachAsync(Statement[] statements) =>
         Route(statements, CancellationToken.None, static (p, s, _) => p.QueryEachAsync(s), static (g, s, _) => g.QueryEachAsync(s));
 
+    public Task<QueryOutcome[]> QueryEachAsync(Statement[] statements, long waitingSince) =>
+        Route((statements, waitingSince), CancellationToken.None, static (p, a, _) => p.QueryEachAsync(a.statements, a.waitingSince), static (g, a, _) => g.QueryEachAsync(a.statements));
+
+    public TimeProvider Time => router.Time;
+
+    public TimeSpan AcquireTimeout => router.Open(_fullPath ??= router.NameOf(id))?.Pool.Options.AcquireTimeout ?? router.SettingsFor(id).AcquireTimeout;
+
     private Task<T> Route<T, TArgument>(
         TArgument argument,
         CancellationToken cancellationToken,
