@@ -16,6 +16,7 @@ internal static class OutputFormatter
         w.WriteStartObject();
         w.WriteNumber("changes", result.Changes);
         w.WriteNumber("lastInsertRowId", result.LastInsertRowId);
+        w.WriteNumber("txid", result.TransactionId);
         w.WriteEndObject();
     });
 

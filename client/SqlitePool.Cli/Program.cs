@@ -43,7 +43,7 @@ Command Add(Command command, Func<ParseResult, SqliteDatabaseCommand> body)
 
 {
     var (db, sql, values, named) = (Db(), Sql(), Params(), Named());
-    Add(new Command("exec", "Run a write; prints {\"changes\":N,\"lastInsertRowId\":N}") { db, sql, values, named }, r => async (database, ct) =>
+    Add(new Command("exec", "Run a write; prints {\"changes\":N,\"lastInsertRowId\":N,\"txid\":N}") { db, sql, values, named }, r => async (database, ct) =>
     {
         var statement = ValueParser.Statement(r.GetValue(sql)!, r.GetValue(values) ?? [], r.GetValue(named) ?? []);
         Console.WriteLine(OutputFormatter.ExecuteJson(await database.ExecuteAsync(statement, ct)));

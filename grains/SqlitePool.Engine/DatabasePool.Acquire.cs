@@ -240,10 +240,12 @@ public sealed partial class DatabasePool
         _writer.Worker.Post(new WriteGroup(jobs, () => ReleaseConnection(_writer, LeaseKind.Writer), Committed));
     }
 
-    private void Committed(int writes)
+    // On the writer, after a commit: its transaction id, which the writes' results carry.
+    private long Committed(int writes)
     {
         Interlocked.Increment(ref _commits);
         Metrics?.Committed(writes);
+        return TransactionId;
     }
 
     /// <summary>Gives a connection back and hands it, or what it frees, to the next waiters.</summary>

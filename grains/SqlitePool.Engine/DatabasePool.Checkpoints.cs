@@ -93,6 +93,8 @@ public sealed partial class DatabasePool
         SQLitePCL.raw.sqlite3_busy_timeout(db, 0);
         try
         {
+            // The checkpoint may let SQLite start the log over: the next open counts transactions on from here.
+            wal?.Mark(db, durable: true);
             var result = StatementRunner.Query(db, new Statement($"PRAGMA wal_checkpoint({mode})"), readPath: false).Values;
             wal?.Checkpointed((long)result[1]!, (long)result[2]!);
             return $"{mode} busy={result[0]} log={result[1]} checkpointed={result[2]}";

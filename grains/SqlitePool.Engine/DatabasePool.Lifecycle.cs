@@ -1,6 +1,7 @@
 using Microsoft.Data.Sqlite;
 using SQLitePCL;
 using SqlitePool.Diagnostics;
+using SqlitePool.Engine.Backup;
 using SqlitePool.Hosting;
 
 namespace SqlitePool.Engine;
@@ -36,13 +37,19 @@ public sealed partial class DatabasePool
         FileStream? fence = null;
         try
         {
-            // One hand-off: the lock file, then the writer.
-            var (version, wal) = await worker.RunAsync(_ =>
+            // One hand-off: the lock file, the transactions counted from its mark through the log (which no connection
+            // has open yet), then the writer.
+            var (version, wal, certain) = await worker.RunAsync(_ =>
             {
                 fence = TakeFence(database, path);
-                return OpenWriter(worker, database, path, options, onOpened);
+                var (transactions, certain, logFrames) = TransactionMark.AtOpen(TransactionMark.Read(fence), path + "-wal");
+                var (version, wal) = OpenWriter(worker, database, path, options, onOpened, transactions, logFrames, fence);
+                return (version, wal, certain);
             }).ConfigureAwait(false);
-            return new DatabasePool(database, path, options, timeProvider, scheduler, new PooledConnection(worker, isWriter: true), version, wal, fence!, onClosed);
+            return new DatabasePool(database, path, options, timeProvider, scheduler, new PooledConnection(worker, isWriter: true), version, wal, fence!, onClosed)
+            {
+                TransactionIdsJumped = !certain,
+            };
         }
         catch
         {
@@ -246,8 +253,10 @@ public sealed partial class DatabasePool
                     else if (wal is not null && worker.ConnectionOrNull is { } writer)
                     {
                         // Nor does SQLite's own close of the last connection checkpoint: the log stays, and the next
-                        // open reads it back.
+                        // open reads it back, counting transactions on from this mark (unsynced: after a power loss,
+                        // from an earlier one in the same log).
                         raw.sqlite3_db_config(writer.Handle!, raw.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, out var unchanged);
+                        wal.Mark(writer.Handle!, durable: false);
                     }
                 }
                 catch (SqlStatementException)
@@ -365,7 +374,8 @@ public sealed partial class DatabasePool
 
     private static string? s_sqliteVersion;
 
-    private static (string Version, WalProgress Wal) OpenWriter(ConnectionWorker worker, string database, string path, DatabaseOptions options, Action<DatabaseOpenContext>? onOpened)
+    private static (string Version, WalProgress Wal) OpenWriter(
+        ConnectionWorker worker, string database, string path, DatabaseOptions options, Action<DatabaseOpenContext>? onOpened, long transactions, long logFrames, FileStream lockFile)
     {
         var connection = Connect(path, SqliteOpenMode.ReadWriteCreate);
         worker.SetConnection(connection);
@@ -376,22 +386,35 @@ public sealed partial class DatabasePool
         }
 
         ApplyPragmas(connection, options, reader: false);
-        if (onOpened is not null)
+
+        // Before the open hook, so that its commits (migrations) are counted too.
+        var wal = WalProgress.Install(connection.Handle!, transactions, logFrames, lockFile);
+        try
         {
-            try
+            if (onOpened is not null)
             {
-                onOpened(new DatabaseOpenContext(database, path, connection));
-            }
-            catch (Exception ex) when (ex is not SqlitePoolException)
-            {
-                throw new SqlitePoolException($"The open hook of '{database}' failed: {ex.GetType().Name}: {ex.Message}");
+                try
+                {
+                    onOpened(new DatabaseOpenContext(database, path, connection));
+                }
+                catch (Exception ex) when (ex is not SqlitePoolException)
+                {
+                    throw new SqlitePoolException($"The open hook of '{database}' failed: {ex.GetType().Name}: {ex.Message}");
+                }
+
+                PooledConnection.Reset(connection);
             }
 
-            PooledConnection.Reset(connection);
+            worker.Policy = InstallPolicy(connection, options, path);
+            return (version, wal);
         }
-
-        worker.Policy = InstallPolicy(connection, options, path);
-        return (version, WalProgress.Install(connection.Handle!));
+        catch
+        {
+            // The connection closes with its hook still set: it must not call back into a freed handle.
+            SqliteNative.SetWalHook(connection.Handle!.DangerousGetHandle(), 0, 0);
+            wal.Dispose();
+            throw;
+        }
     }
 
     /// <summary>After the pool's own pragmas and the open hook (trusted code), user SQL meets the policy.</summary>

@@ -91,6 +91,14 @@ public sealed partial class DatabasePool : IAsyncDisposable
     /// <summary>Where expiries and timeouts are logged (set by the registry).</summary>
     internal ILogger Logger { get; set; } = NullLogger.Instance;
 
+    /// <summary>The id of the last transaction committed on the database: one more at every commit, never repeated
+    /// (counted on across closes and crashes from the lock file's mark, <see cref="Backup.TransactionMark"/>); 0 before
+    /// the first.</summary>
+    public long TransactionId => _wal.Transactions;
+
+    /// <summary>The open could not count the transactions since the last mark exactly, and the ids jumped ahead.</summary>
+    internal bool TransactionIdsJumped { get; init; }
+
     /// <summary>The settings in force.</summary>
     public DatabaseOptions Options => _options;
 

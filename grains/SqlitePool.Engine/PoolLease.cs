@@ -50,7 +50,7 @@ public sealed class PoolLease : IAsyncDisposable
         {
             var result = readPath
                 ? new ExecuteResult(0, 0, StatementRunner.Query(c.Handle!, statement, readPath: true))
-                : StatementRunner.Execute(c.Handle!, statement);
+                : StatementRunner.Execute(c.Handle!, statement) with { TransactionId = _pool.TransactionId };
             metrics?.Wrote(result.Changes, started, "execute");
             return result;
         }, cancellationToken);

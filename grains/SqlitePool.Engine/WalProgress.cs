@@ -1,4 +1,6 @@
+using System.Buffers.Binary;
 using System.Runtime.InteropServices;
+using SqlitePool.Engine.Backup;
 using SQLitePCL;
 
 namespace SqlitePool.Engine;
@@ -13,6 +15,9 @@ namespace SqlitePool.Engine;
 /// The hook replaces SQLite's own auto-checkpoint, so it runs that checkpoint itself: PASSIVE, once the log holds
 /// <see cref="AutoCheckpointFrames"/> frames, as SQLite would. It runs on whichever thread commits on the writer
 /// (the writer's worker or a silo-local lease's); the counts are read from anywhere.
+/// <para>It also counts the transactions committed (<see cref="Transactions"/>, the database's transaction ids), and
+/// before every checkpoint the pool runs, which may let SQLite start the log over, it writes a synced
+/// <see cref="TransactionMark"/> in the lock file: the count and the log's end, from which the next open counts on.</para>
 /// </remarks>
 internal sealed class WalProgress : IDisposable
 {
@@ -24,18 +29,32 @@ internal sealed class WalProgress : IDisposable
     private static readonly IntPtr HookPointer = Marshal.GetFunctionPointerForDelegate(Hook);
 
     private readonly GCHandle _self;
+    private readonly FileStream? _lockFile;
     private long _frames;
     private long _backfilled;
+    private long _transactions;
+    private long _logFrames; // the log's frames up to its last commit, as SQLite's header says: where a mark points
 
-    private WalProgress() => _self = GCHandle.Alloc(this);
+    private WalProgress(long transactions, long logFrames, FileStream? lockFile)
+    {
+        _transactions = transactions;
+        _logFrames = logFrames;
+        _lockFile = lockFile;
+        _self = GCHandle.Alloc(this);
+    }
+
+    /// <summary>The transactions committed on the database: the last one's id.</summary>
+    public long Transactions => Interlocked.Read(ref _transactions);
 
     /// <summary>Frames in the log not yet copied back into the database.</summary>
     public long FramesToCheckpoint => Math.Max(0, Volatile.Read(ref _frames) - Volatile.Read(ref _backfilled));
 
-    /// <summary>Installs the hook on the writer; dispose only after the connection has closed.</summary>
-    public static WalProgress Install(sqlite3 db)
+    /// <summary>Installs the hook on the writer, counting on from <paramref name="transactions"/> in a log of
+    /// <paramref name="logFrames"/> committed frames, with marks written to <paramref name="lockFile"/> (none when null);
+    /// dispose only after the connection has closed.</summary>
+    public static WalProgress Install(sqlite3 db, long transactions = 0, long logFrames = 0, FileStream? lockFile = null)
     {
-        var progress = new WalProgress();
+        var progress = new WalProgress(transactions, logFrames, lockFile);
         SqliteNative.SetWalHook(db.DangerousGetHandle(), HookPointer, GCHandle.ToIntPtr(progress._self));
         return progress;
     }
@@ -45,10 +64,15 @@ internal sealed class WalProgress : IDisposable
     {
         if (logFrames >= 0 && checkpointedFrames >= 0)
         {
+            Volatile.Write(ref _logFrames, logFrames);
             Volatile.Write(ref _frames, logFrames);
             Volatile.Write(ref _backfilled, checkpointedFrames);
         }
     }
+
+    /// <summary>On the writer's thread, before a checkpoint (<paramref name="durable"/>) or as the writer closes without
+    /// one: writes the count and the log's end to the lock file.</summary>
+    public void Mark(sqlite3 db, bool durable) => Mark(db.DangerousGetHandle(), durable);
 
     public void Dispose()
     {
@@ -64,6 +88,7 @@ internal sealed class WalProgress : IDisposable
         var progress = IsMain(database) ? (WalProgress)GCHandle.FromIntPtr(argument).Target! : null;
         if (progress is not null)
         {
+            Interlocked.Increment(ref progress._transactions);
             var previous = Volatile.Read(ref progress._frames);
             if (frames <= previous || Volatile.Read(ref progress._backfilled) >= previous)
             {
@@ -73,15 +98,50 @@ internal sealed class WalProgress : IDisposable
             }
 
             Volatile.Write(ref progress._frames, frames);
+            Volatile.Write(ref progress._logFrames, frames);
         }
 
-        if (frames >= AutoCheckpointFrames
-            && SqliteNative.Checkpoint(db, database, SqliteNative.CheckpointPassive, out var log, out var checkpointed) == raw.SQLITE_OK)
+        if (frames >= AutoCheckpointFrames)
         {
-            progress?.Checkpointed(log, checkpointed);
+            progress?.Mark(db, durable: true);
+            if (SqliteNative.Checkpoint(db, database, SqliteNative.CheckpointPassive, out var log, out var checkpointed) == raw.SQLITE_OK)
+            {
+                progress?.Checkpointed(log, checkpointed);
+            }
         }
 
         return raw.SQLITE_OK;
+    }
+
+    private void Mark(IntPtr db, bool durable)
+    {
+        if (_lockFile is not null)
+        {
+            new TransactionMark(Transactions, LogEnd(db, Volatile.Read(ref _logFrames))).Write(_lockFile, durable);
+        }
+    }
+
+    // The position after the log's last commit frame, read through SQLite's handle; no log (all zero) when there is
+    // none, or when its frame does not read back as this generation's (a count from there can only be too high).
+    private static WalPosition LogEnd(IntPtr db, long frames)
+    {
+        Span<byte> header = stackalloc byte[WalFormat.HeaderSize];
+        if (!SqliteLogFile.TryRead(db, header, 0) || WalFormat.ReadHeader(header) is not { } log)
+        {
+            return default;
+        }
+
+        if (frames == 0)
+        {
+            return log.Start;
+        }
+
+        Span<byte> frame = stackalloc byte[WalFormat.FrameHeaderSize];
+        return SqliteLogFile.TryRead(db, frame, WalFormat.HeaderSize + ((frames - 1) * log.FrameSize))
+            && BinaryPrimitives.ReadUInt32BigEndian(frame[8..]) == log.Salt1 && BinaryPrimitives.ReadUInt32BigEndian(frame[12..]) == log.Salt2
+            && BinaryPrimitives.ReadUInt32BigEndian(frame[4..]) != 0
+                ? new WalPosition(log.Salt1, log.Salt2, frames, BinaryPrimitives.ReadUInt32BigEndian(frame[16..]), BinaryPrimitives.ReadUInt32BigEndian(frame[20..]))
+                : default;
     }
 
     private static bool IsMain(IntPtr name) =>

@@ -153,9 +153,10 @@ internal sealed class WriteJob
 /// <summary>
 /// Group commit: the writes waiting for the writer run in one transaction and are answered after the one
 /// COMMIT. A write that fails is undone (by SQLite for a statement, by its savepoint for a batch) and fails
-/// alone; a write that cannot share a transaction runs by itself after the group.
+/// alone; a write that cannot share a transaction runs by itself after the group. <c>committed</c> counts the writes a
+/// commit carried and returns the database's transaction id after it, which their results carry.
 /// </summary>
-internal sealed class WriteGroup(List<WriteJob> jobs, Action after, Action<int> committed) : WorkItem
+internal sealed class WriteGroup(List<WriteJob> jobs, Action after, Func<int, long> committed) : WorkItem
 {
     /// <summary>The most writes committed together.</summary>
     public const int MaxSize = 256;
@@ -364,8 +365,8 @@ internal sealed class WriteGroup(List<WriteJob> jobs, Action after, Action<int> 
             return;
         }
 
-        committed(succeeded.Count);
-        succeeded.ForEach(s => s.Job.Succeed(s.Results));
+        var transaction = committed(succeeded.Count);
+        succeeded.ForEach(s => s.Job.Succeed(WithTransaction(s.Results, transaction)));
     }
 
     private void RunAlone(SqliteConnection connection, WriteJob job)
@@ -375,8 +376,8 @@ internal sealed class WriteGroup(List<WriteJob> jobs, Action after, Action<int> 
         try
         {
             ThrowIfClosing();
-            job.Succeed(job.IsAtomic(connection.Handle!) ? RunInTransaction(connection.Handle!, job) : [RunAutocommit(connection.Handle!, job.Statements[0])]);
-            committed(1);
+            var results = job.IsAtomic(connection.Handle!) ? RunInTransaction(connection.Handle!, job) : [RunAutocommit(connection.Handle!, job.Statements[0])];
+            job.Succeed(WithTransaction(results, committed(1)));
         }
         catch (Exception ex)
         {
@@ -387,6 +388,16 @@ internal sealed class WriteGroup(List<WriteJob> jobs, Action after, Action<int> 
             _running = null;
             PooledConnection.Reset(connection);
         }
+    }
+
+    private static ExecuteResult[] WithTransaction(ExecuteResult[] results, long transaction)
+    {
+        for (var i = 0; i < results.Length; i++)
+        {
+            results[i] = results[i] with { TransactionId = transaction };
+        }
+
+        return results;
     }
 
     private static ExecuteResult RunAutocommit(sqlite3 db, Statement statement)

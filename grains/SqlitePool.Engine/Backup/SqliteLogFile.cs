@@ -15,11 +15,14 @@ internal static unsafe partial class SqliteLogFile
     /// <summary>Fills <paramref name="buffer"/> from the log of the main database at <paramref name="offset"/>.</summary>
     /// <returns>False when the log is not open on the connection or ends before the buffer is full.</returns>
     /// <exception cref="IOException">SQLite's read failed.</exception>
-    public static bool TryRead(sqlite3 db, Span<byte> buffer, long offset)
+    public static bool TryRead(sqlite3 db, Span<byte> buffer, long offset) => TryRead(db.DangerousGetHandle(), buffer, offset);
+
+    /// <inheritdoc cref="TryRead(sqlite3, Span{byte}, long)"/>
+    public static bool TryRead(IntPtr db, Span<byte> buffer, long offset)
     {
         IntPtr file = 0;
         // A UTF-8 literal's bytes are followed by a terminating zero, as SQLite expects of a schema name.
-        if (FileControl(db.DangerousGetHandle(), "main"u8, JournalPointer, &file) != raw.SQLITE_OK || file == 0)
+        if (FileControl(db, "main"u8, JournalPointer, &file) != raw.SQLITE_OK || file == 0)
         {
             return false;
         }

@@ -26,6 +26,9 @@ internal static partial class PoolLog
     [LoggerMessage(EventId = SqlitePoolEventIds.ClosedIdle, Level = LogLevel.Debug, Message = "{Database} was not used for {IdleTimeout} and closes; the next call opens it again")]
     public static partial void ClosedIdle(ILogger logger, string database, TimeSpan idleTimeout);
 
+    [LoggerMessage(EventId = SqlitePoolEventIds.TransactionIdsJumped, Level = LogLevel.Warning, Message = "{Database} opened with a log that started over more than once since its last transaction mark; its transaction ids go on from {TransactionId} so that none repeats")]
+    public static partial void TransactionIdsJumped(ILogger logger, string database, long transactionId);
+
     [LoggerMessage(EventId = SqlitePoolEventIds.ShutdownProgress, Level = LogLevel.Information, Message = "Stopping: {Closed} of {Total} databases closed in {Elapsed}")]
     public static partial void ShutdownProgress(ILogger logger, int closed, int total, TimeSpan elapsed);
 

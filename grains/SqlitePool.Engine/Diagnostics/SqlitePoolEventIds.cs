@@ -29,6 +29,10 @@ public static class SqlitePoolEventIds
     /// open, closes by itself once idle, and the next activation takes it.</summary>
     public const int LeftOpenInUse = 1007;
 
+    /// <summary>A database opened with a log that started over more than once since its last transaction mark (a
+    /// checkpoint the pool did not run, or a lost lock file): its transaction ids jump ahead so that none repeats.</summary>
+    public const int TransactionIdsJumped = 1008;
+
     /// <summary>A lease was granted.</summary>
     public const int LeaseAcquired = 2000;
 

@@ -22,8 +22,8 @@ public sealed class CliTests(SiloProcessFixture silo) : IClassFixture<SiloProces
         var csv = await Cli("query", db, "SELECT name, n FROM t ORDER BY id", "--format", "csv");
         var stats = await Cli("stats", db);
 
-        Assert.Equal("{\"changes\":1,\"lastInsertRowId\":1}", insert.Stdout);
-        Assert.Equal("{\"changes\":1,\"lastInsertRowId\":2}", named.Stdout);
+        Assert.Equal("{\"changes\":1,\"lastInsertRowId\":1,\"txid\":2}", insert.Stdout);
+        Assert.Equal("{\"changes\":1,\"lastInsertRowId\":2,\"txid\":3}", named.Stdout);
         Assert.Equal("[{\"name\":\"héllo, \\\"wörld\\\"\",\"n\":1.5,\"b\":\"AP8=\",\"i\":2},{\"name\":\"named\",\"n\":7.0,\"b\":null,\"i\":2}]", json.Stdout);
         Assert.Contains("héllo, \"wörld\" | 1.5", table.Stdout, StringComparison.Ordinal);
         Assert.EndsWith("(2 rows)", table.Stdout, StringComparison.Ordinal);
@@ -64,11 +64,11 @@ public sealed class CliTests(SiloProcessFixture silo) : IClassFixture<SiloProces
         Assert.Equal(0, result.ExitCode);
         Assert.Equal(
         [
-            "{\"changes\":0,\"lastInsertRowId\":0}",
+            "{\"changes\":0,\"lastInsertRowId\":0,\"txid\":1}",
             "{\"columns\":[\"a\",\"b\",\"c\",\"d\"],\"rows\":[[1,2.0,null,\"AQ==\"]]}",
             "{\"error\":\"SQLite Error 1: 'near \\\"SELEC\\\": syntax error'. (SQLite code 1, extended 1)\",\"code\":1}",
-            "{\"changes\":1,\"lastInsertRowId\":1}",
-            "{\"changes\":1,\"lastInsertRowId\":2}",
+            "{\"changes\":1,\"lastInsertRowId\":1,\"txid\":2}",
+            "{\"changes\":1,\"lastInsertRowId\":2,\"txid\":3}",
             "{\"columns\":[\"v\"],\"rows\":[[\"p\"],[5]]}",
         ], result.Stdout.Split('\n'));
     }
@@ -99,7 +99,7 @@ public sealed class CliTests(SiloProcessFixture silo) : IClassFixture<SiloProces
         var failed = await Cli("batch", db, bad);
         var rows = await Cli("query", db, "SELECT group_concat(id) AS ids FROM t", "--format", "json");
 
-        Assert.Equal((0, "{\"changes\":2,\"lastInsertRowId\":2}"), (ok.ExitCode, ok.Stdout));
+        Assert.Equal((0, "{\"changes\":2,\"lastInsertRowId\":2,\"txid\":1}"), (ok.ExitCode, ok.Stdout));
         Assert.Equal(1, failed.ExitCode);
         Assert.Contains("SQLite code 19", failed.Stderr, StringComparison.Ordinal);
         Assert.Equal("[{\"ids\":\"1,2\"}]", rows.Stdout);

@@ -1,0 +1,98 @@
+using System.Buffers.Binary;
+
+namespace SqlitePool.Engine.Backup;
+
+/// <summary>
+/// How many transactions a database had committed at a place in its log, kept in the pool's lock file so that its
+/// transaction ids go on from there when it opens again: counted forward through the log's commits after the place.
+/// </summary>
+/// <remarks>
+/// <para>SQLite starts its log over only after a checkpoint has copied every frame back, and the pool writes a mark
+/// (synced) before each checkpoint it runs: so at an open the log is the mark's generation, or the one after it (whose
+/// first salt is the mark's plus one: SQLite adds one at each start-over), and the transactions since the mark are
+/// exactly the commits counted in it. Otherwise (a checkpoint the pool did not run, a lost lock file) the count is
+/// uncertain, and ids jump by <see cref="UncertainJump"/> so that none is ever given twice.</para>
+/// <para>Layout: magic <c>SQPTXN01</c>, transactions (i64), then the position (<see cref="WalPosition"/>: salts, frames,
+/// checksum), and SQLite's log checksum of all before it; integers big-endian. A position of frame 0 with zero salts means no log.</para>
+/// </remarks>
+internal readonly record struct TransactionMark(long Transactions, WalPosition Position)
+{
+    /// <summary>The jump of ids after a count that may have missed commits.</summary>
+    public const long UncertainJump = 1L << 32;
+
+    private const int Size = 8 + 8 + 4 + 4 + 8 + 4 + 4 + 8;
+    private static readonly byte[] Magic = "SQPTXN01"u8.ToArray();
+
+    /// <summary>True when the mark names a place in a log (rather than none).</summary>
+    public bool HasLog => Position.Salt1 != 0 || Position.Salt2 != 0 || Position.Frames != 0;
+
+    /// <summary>The mark stored in <paramref name="file"/>, or null when it holds none (new, or damaged).</summary>
+    public static TransactionMark? Read(FileStream file)
+    {
+        Span<byte> bytes = stackalloc byte[Size];
+        if (RandomAccess.Read(file.SafeFileHandle, bytes, 0) < Size || !bytes[..8].SequenceEqual(Magic)
+            || Sum(bytes) != (BinaryPrimitives.ReadUInt32BigEndian(bytes[^8..]), BinaryPrimitives.ReadUInt32BigEndian(bytes[^4..])))
+        {
+            return null;
+        }
+
+        return new TransactionMark(
+            BinaryPrimitives.ReadInt64BigEndian(bytes[8..]),
+            new WalPosition(
+                BinaryPrimitives.ReadUInt32BigEndian(bytes[16..]),
+                BinaryPrimitives.ReadUInt32BigEndian(bytes[20..]),
+                BinaryPrimitives.ReadInt64BigEndian(bytes[24..]),
+                BinaryPrimitives.ReadUInt32BigEndian(bytes[32..]),
+                BinaryPrimitives.ReadUInt32BigEndian(bytes[36..])));
+    }
+
+    /// <summary>Writes the mark over the one in <paramref name="file"/>; synced when <paramref name="durable"/>.</summary>
+    public void Write(FileStream file, bool durable)
+    {
+        Span<byte> bytes = stackalloc byte[Size];
+        Magic.CopyTo(bytes);
+        BinaryPrimitives.WriteInt64BigEndian(bytes[8..], Transactions);
+        BinaryPrimitives.WriteUInt32BigEndian(bytes[16..], Position.Salt1);
+        BinaryPrimitives.WriteUInt32BigEndian(bytes[20..], Position.Salt2);
+        BinaryPrimitives.WriteInt64BigEndian(bytes[24..], Position.Frames);
+        BinaryPrimitives.WriteUInt32BigEndian(bytes[32..], Position.Checksum1);
+        BinaryPrimitives.WriteUInt32BigEndian(bytes[36..], Position.Checksum2);
+        var (s0, s1) = Sum(bytes);
+        BinaryPrimitives.WriteUInt32BigEndian(bytes[^8..], s0);
+        BinaryPrimitives.WriteUInt32BigEndian(bytes[^4..], s1);
+        RandomAccess.Write(file.SafeFileHandle, bytes, 0);
+        if (durable)
+        {
+            RandomAccess.FlushToDisk(file.SafeFileHandle);
+        }
+    }
+
+    // SQLite's log checksum, over everything before it.
+    private static (uint, uint) Sum(ReadOnlySpan<byte> bytes) => WalFormat.Checksum(bytes[..^8], bigEndian: true, 0, 0);
+
+    /// <summary>The transactions committed when a database opens: <paramref name="mark"/> (null: none kept) counted
+    /// forward through the commits of its log at <paramref name="logPath"/>, which no connection has open yet.</summary>
+    /// <returns>The count; whether it is certain (else it includes <see cref="UncertainJump"/>); and the frames of the
+    /// log's generation up to its last commit, where SQLite's recovery will find its end.</returns>
+    public static (long Transactions, bool Certain, long LogFrames) AtOpen(TransactionMark? mark, string logPath)
+    {
+        var after = mark is { HasLog: true } m ? m.Position : (WalPosition?)null;
+        var read = WalReader.Read(logPath, after);
+        var since = read.Transactions.Count;
+        var logFrames = read.Header is null ? 0 : since > 0 ? read.Transactions[^1].End.Frames : after is { } same && !read.GenerationChanged ? same.Frames : 0;
+        if (mark is not { } kept)
+        {
+            return (since, true, logFrames);
+        }
+
+        if (read.Header is not { } header || !kept.HasLog || !read.GenerationChanged)
+        {
+            return (kept.Transactions + since, true, logFrames);
+        }
+
+        // The log started over since the mark: exactly once if its first salt is one more.
+        return header.Salt1 == unchecked(kept.Position.Salt1 + 1)
+            ? (kept.Transactions + since, true, logFrames)
+            : (kept.Transactions + since + UncertainJump, false, logFrames);
+    }
+}
