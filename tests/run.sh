@@ -15,6 +15,13 @@ if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/nu
     || echo "${missing[*]} could not be installed; the tests that need them will be skipped."
 fi
 
+# The backup tests run Azure Blob Storage's emulator, Azurite, from npm into tests/azurite (ignored by git).
+if [ ! -x tests/azurite/node_modules/.bin/azurite-blob ] && command -v npm >/dev/null 2>&1; then
+  echo "Installing azurite..."
+  (cd tests/azurite && npm install --no-audit --no-fund --loglevel=error) >/dev/null 2>&1 \
+    || echo "azurite could not be installed; the tests that need it will be skipped."
+fi
+
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 

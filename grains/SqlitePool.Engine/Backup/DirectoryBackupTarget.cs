@@ -77,7 +77,15 @@ public sealed partial class DirectoryBackupTarget : IBackupTarget
     /// <inheritdoc/>
     public Task DeleteAsync(string key, CancellationToken cancellationToken = default)
     {
-        File.Delete(PathOf(key));
+        try
+        {
+            File.Delete(PathOf(key));
+        }
+        catch (DirectoryNotFoundException)
+        {
+            // Nothing was ever stored under it.
+        }
+
         return Task.CompletedTask;
     }
 

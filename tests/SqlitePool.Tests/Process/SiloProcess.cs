@@ -3,7 +3,7 @@ using System.Net.Sockets;
 
 namespace SqlitePool.Tests.Process;
 
-/// <summary>A real server process (the silo host or redis-server) that is ready once a line appears in its output.</summary>
+/// <summary>A real server process (the silo host, redis-server or Azurite) that is ready once a line appears in its output.</summary>
 internal sealed class ServerProcess : IAsyncDisposable
 {
     private readonly System.Diagnostics.Process _process;
@@ -60,6 +60,35 @@ internal sealed class ServerProcess : IAsyncDisposable
 
         return StartAsync(info, "Ready to accept connections");
     }
+
+    /// <summary>Azurite's blob service (Microsoft's Azure Storage emulator, installed by tests/run.sh into tests/azurite)
+    /// on <paramref name="port"/>, keeping its data in <paramref name="location"/>.</summary>
+    public static Task<ServerProcess> StartAzuriteAsync(string location, int port)
+    {
+        var info = new System.Diagnostics.ProcessStartInfo(AzuriteBlob)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = location,
+        };
+        foreach (var arg in new[] { "--location", location, "--blobHost", "127.0.0.1", "--blobPort", port.ToString(), "--skipApiVersionCheck", "--loose" })
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        return StartAsync(info, "successfully listens on");
+    }
+
+    /// <summary>The connection string of Azurite's well-known development account on <paramref name="port"/>.</summary>
+    public static string AzuriteConnectionString(int port) =>
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+        + "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
+        + $"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;";
+
+    public static string AzuriteBlob { get; } = Path.Combine(Support.Repository.Root, "tests", "azurite", "node_modules", ".bin", "azurite-blob");
+
+    public static bool AzuriteInstalled => File.Exists(AzuriteBlob);
 
     public static bool RedisInstalled =>
         (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Any(d => File.Exists(Path.Combine(d, "redis-server")));
