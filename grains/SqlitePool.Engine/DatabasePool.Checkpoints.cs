@@ -85,23 +85,49 @@ public sealed partial class DatabasePool
         }
     }
 
-    /// <summary>On the writer: one checkpoint pass. SQLite's busy handler is off meanwhile, so a TRUNCATE that finds a
-    /// reader on an old snapshot reports busy at once instead of holding the writer for up to BusyTimeout.</summary>
-    /// <returns>The mode, then SQLite's busy flag, log frames and checkpointed frames.</returns>
+    /// <summary>On the writer: one checkpoint pass of the main database, through SQLite's API (not SQL: the statement
+    /// policy refuses <c>wal_checkpoint</c> to callers). SQLite's busy handler is off meanwhile, so a TRUNCATE that finds
+    /// a reader on an old snapshot reports busy at once instead of holding the writer for up to BusyTimeout. The
+    /// transaction mark goes first, synced: without it no checkpoint runs, as the log could then start over unmarked.</summary>
+    /// <returns>The mode, then SQLite's busy flag, log frames and checkpointed frames; or why it did not run.</returns>
+    /// <exception cref="SqlStatementException">SQLite failed the checkpoint.</exception>
     private static string Checkpoint(SQLitePCL.sqlite3 db, string mode, WalProgress? wal, TimeSpan busyTimeout)
     {
+        if (wal is not null && !wal.TryMark(db, durable: true))
+        {
+            return $"{mode} skipped: the transaction mark could not be written to the lock file";
+        }
+
         SQLitePCL.raw.sqlite3_busy_timeout(db, 0);
         try
         {
-            // The checkpoint may let SQLite start the log over: the next open counts transactions on from here.
-            wal?.Mark(db, durable: true);
-            var result = StatementRunner.Query(db, new Statement($"PRAGMA wal_checkpoint({mode})"), readPath: false).Values;
-            wal?.Checkpointed((long)result[1]!, (long)result[2]!);
-            return $"{mode} busy={result[0]} log={result[1]} checkpointed={result[2]}";
+            var rc = CheckpointMain(db.DangerousGetHandle(), CheckpointModes[mode], out var log, out var checkpointed);
+            if (rc is not (SQLitePCL.raw.SQLITE_OK or SQLitePCL.raw.SQLITE_BUSY))
+            {
+                throw new SqlStatementException($"The {mode} checkpoint failed: {SQLitePCL.raw.sqlite3_errstr(rc).utf8_to_string()}.", rc & 0xFF, rc, null);
+            }
+
+            wal?.Checkpointed(log, checkpointed);
+            return $"{mode} busy={(rc == SQLitePCL.raw.SQLITE_BUSY ? 1 : 0)} log={log} checkpointed={checkpointed}";
         }
         finally
         {
             SQLitePCL.raw.sqlite3_busy_timeout(db, (int)busyTimeout.TotalMilliseconds);
+        }
+    }
+
+    private static readonly Dictionary<string, int> CheckpointModes = new()
+    {
+        ["PASSIVE"] = SQLitePCL.raw.SQLITE_CHECKPOINT_PASSIVE,
+        ["TRUNCATE"] = SQLitePCL.raw.SQLITE_CHECKPOINT_TRUNCATE,
+    };
+
+    private static unsafe int CheckpointMain(IntPtr db, int mode, out int log, out int checkpointed)
+    {
+        // A UTF-8 literal's bytes are followed by a terminating zero, as SQLite expects of a schema name.
+        fixed (byte* main = "main"u8)
+        {
+            return SqliteNative.Checkpoint(db, (IntPtr)main, mode, out log, out checkpointed);
         }
     }
 

@@ -42,9 +42,10 @@ public sealed partial class DatabasePool
             var (version, wal, certain) = await worker.RunAsync(_ =>
             {
                 fence = TakeFence(database, path);
-                var (transactions, certain, logFrames) = TransactionMark.AtOpen(TransactionMark.Read(fence), path + "-wal");
-                var (version, wal) = OpenWriter(worker, database, path, options, onOpened, transactions, logFrames, fence);
-                return (version, wal, certain);
+                var exists = new FileInfo(path) is { Exists: true, Length: > 0 };
+                var count = TransactionMark.AtOpen(TransactionMark.Read(fence), exists, path + "-wal");
+                var (version, wal, counted) = OpenWriter(worker, database, path, options, onOpened, count, fence);
+                return (version, wal, count.Certain && counted);
             }).ConfigureAwait(false);
             return new DatabasePool(database, path, options, timeProvider, scheduler, new PooledConnection(worker, isWriter: true), version, wal, fence!, onClosed)
             {
@@ -248,7 +249,11 @@ public sealed partial class DatabasePool
                 {
                     if (checkpoint && worker.ConnectionOrNull is { } connection)
                     {
-                        Checkpoint(connection.Handle!, "TRUNCATE", wal, busyTimeout: TimeSpan.Zero);
+                        if (Checkpoint(connection.Handle!, "TRUNCATE", wal, busyTimeout: TimeSpan.Zero).Contains("skipped", StringComparison.Ordinal))
+                        {
+                            // Unmarked, SQLite's own checkpoint as the last connection closes must not run either.
+                            raw.sqlite3_db_config(connection.Handle!, raw.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, out var unmarked);
+                        }
                     }
                     else if (wal is not null && worker.ConnectionOrNull is { } writer)
                     {
@@ -256,7 +261,7 @@ public sealed partial class DatabasePool
                         // open reads it back, counting transactions on from this mark (unsynced: after a power loss,
                         // from an earlier one in the same log).
                         raw.sqlite3_db_config(writer.Handle!, raw.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, out var unchanged);
-                        wal.Mark(writer.Handle!, durable: false);
+                        wal.TryMark(writer.Handle!, durable: false);
                     }
                 }
                 catch (SqlStatementException)
@@ -374,11 +379,16 @@ public sealed partial class DatabasePool
 
     private static string? s_sqliteVersion;
 
-    private static (string Version, WalProgress Wal) OpenWriter(
-        ConnectionWorker worker, string database, string path, DatabaseOptions options, Action<DatabaseOpenContext>? onOpened, long transactions, long logFrames, FileStream lockFile)
+    /// <returns>The version, the writer's progress, and false when commits of the open hook went uncounted.</returns>
+    private static (string Version, WalProgress Wal, bool Counted) OpenWriter(
+        ConnectionWorker worker, string database, string path, DatabaseOptions options, Action<DatabaseOpenContext>? onOpened, OpenCount count, FileStream lockFile)
     {
         var connection = Connect(path, SqliteOpenMode.ReadWriteCreate);
         worker.SetConnection(connection);
+
+        // Until the open succeeds, a close (of a failed open) must not checkpoint: that could start the log over with
+        // no mark, and the next open would count too few transactions.
+        raw.sqlite3_db_config(connection.Handle!, raw.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, out _);
         var version = LoadedSqliteVersion;
         if (Version.Parse(version) < MinimumSqliteVersion)
         {
@@ -388,9 +398,10 @@ public sealed partial class DatabasePool
         ApplyPragmas(connection, options, reader: false);
 
         // Before the open hook, so that its commits (migrations) are counted too.
-        var wal = WalProgress.Install(connection.Handle!, transactions, logFrames, lockFile);
+        var wal = WalProgress.Install(connection.Handle!, count.Transactions, count.LogFrames, lockFile);
         try
         {
+            var counted = true;
             if (onOpened is not null)
             {
                 try
@@ -403,10 +414,25 @@ public sealed partial class DatabasePool
                 }
 
                 PooledConnection.Reset(connection);
+
+                // SQL such as PRAGMA wal_autocheckpoint replaces the hook: put it back, and if its commits went
+                // uncounted meanwhile, jump rather than repeat.
+                if (!wal.Reinstall(connection.Handle!))
+                {
+                    wal.Skip(TransactionMark.UncertainJump);
+                    counted = false;
+                }
             }
 
+            // A mark of the log SQLite has now opened, where the lock file's is of none or another (see TransactionMark).
+            if ((!count.MarkCurrent || !counted) && !wal.TryMark(connection.Handle!, durable: false))
+            {
+                throw new SqlitePoolException($"Cannot write the transaction mark of '{database}' to its lock file.");
+            }
+
+            raw.sqlite3_db_config(connection.Handle!, raw.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, out _);
             worker.Policy = InstallPolicy(connection, options, path);
-            return (version, wal);
+            return (version, wal, counted);
         }
         catch
         {

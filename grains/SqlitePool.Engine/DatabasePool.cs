@@ -99,6 +99,9 @@ public sealed partial class DatabasePool : IAsyncDisposable
     /// <summary>The open could not count the transactions since the last mark exactly, and the ids jumped ahead.</summary>
     internal bool TransactionIdsJumped { get; init; }
 
+    /// <summary>The lock file, held open while the pool is (its content: the transaction mark).</summary>
+    internal FileStream LockFile => _fence;
+
     /// <summary>The settings in force.</summary>
     public DatabaseOptions Options => _options;
 

@@ -34,6 +34,8 @@ internal sealed class WalProgress : IDisposable
     private long _backfilled;
     private long _transactions;
     private long _logFrames; // the log's frames up to its last commit, as SQLite's header says: where a mark points
+    private long _lastHookCheckpoint; // the log's frames at the hook's last checkpoint (on the committing thread only)
+    private long _markFailures;
 
     private WalProgress(long transactions, long logFrames, FileStream? lockFile)
     {
@@ -72,7 +74,8 @@ internal sealed class WalProgress : IDisposable
 
     /// <summary>On the writer's thread, before a checkpoint (<paramref name="durable"/>) or as the writer closes without
     /// one: writes the count and the log's end to the lock file.</summary>
-    public void Mark(sqlite3 db, bool durable) => Mark(db.DangerousGetHandle(), durable);
+    /// <returns>False when it could not be written (then no checkpoint may run).</returns>
+    public bool TryMark(sqlite3 db, bool durable) => TryMark(db.DangerousGetHandle(), durable);
 
     public void Dispose()
     {
@@ -101,23 +104,66 @@ internal sealed class WalProgress : IDisposable
             Volatile.Write(ref progress._logFrames, frames);
         }
 
-        if (frames >= AutoCheckpointFrames)
+        if (frames >= AutoCheckpointFrames && (progress is null || progress.CheckpointDue(frames)))
         {
-            progress?.Mark(db, durable: true);
-            if (SqliteNative.Checkpoint(db, database, SqliteNative.CheckpointPassive, out var log, out var checkpointed) == raw.SQLITE_OK)
+            // Nothing may leave a native callback. A checkpoint without its mark could let the log start over
+            // unmarked (ids could repeat after a crash): without the mark, none runs.
+            try
             {
-                progress?.Checkpointed(log, checkpointed);
+                if (progress?.TryMark(db, durable: true) != false
+                    && SqliteNative.Checkpoint(db, database, SqliteNative.CheckpointPassive, out var log, out var checkpointed) == raw.SQLITE_OK)
+                {
+                    progress?.Checkpointed(log, checkpointed);
+                }
+            }
+            catch (Exception)
+            {
+                // A failure reading the log (it fails the mark, and so the checkpoint): the governor tries later.
             }
         }
 
         return raw.SQLITE_OK;
     }
 
-    private void Mark(IntPtr db, bool durable)
+    /// <summary>Marks that could not be written (the lock file's disk failed): the checkpoints they preceded did not run.</summary>
+    public long MarkFailures => Interlocked.Read(ref _markFailures);
+
+    /// <summary>Puts the pool's hook back on the writer (SQL such as <c>PRAGMA wal_autocheckpoint</c> replaces it).</summary>
+    /// <returns>False when another hook had replaced it: commits meanwhile were not counted.</returns>
+    public bool Reinstall(sqlite3 db) => SqliteNative.SetWalHook(db.DangerousGetHandle(), HookPointer, GCHandle.ToIntPtr(_self)) == GCHandle.ToIntPtr(_self);
+
+    /// <summary>Counts <paramref name="missed"/> more transactions: commits the hook may not have seen.</summary>
+    public void Skip(long missed) => Interlocked.Add(ref _transactions, missed);
+
+    // In a commit past the threshold: the first time, then only after another 100 frames while checkpoints find readers
+    // in the way (each tries behind a synced mark).
+    private bool CheckpointDue(long frames)
     {
-        if (_lockFile is not null)
+        if (frames < _lastHookCheckpoint || frames >= _lastHookCheckpoint + 100)
+        {
+            _lastHookCheckpoint = frames;
+            return true;
+        }
+
+        return false;
+    }
+
+    private bool TryMark(IntPtr db, bool durable)
+    {
+        if (_lockFile is null)
+        {
+            return true;
+        }
+
+        try
         {
             new TransactionMark(Transactions, LogEnd(db, Volatile.Read(ref _logFrames))).Write(_lockFile, durable);
+            return true;
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException or UnauthorizedAccessException)
+        {
+            Interlocked.Increment(ref _markFailures);
+            return false;
         }
     }
 
@@ -133,7 +179,8 @@ internal sealed class WalProgress : IDisposable
 
         if (frames == 0)
         {
-            return log.Start;
+            // No commit in it: the next may write a new header, with salts SQLite may draw at random.
+            return default;
         }
 
         Span<byte> frame = stackalloc byte[WalFormat.FrameHeaderSize];

@@ -34,9 +34,10 @@ internal static class BackupRestore
     /// <exception cref="InvalidDataException">A stored object is damaged.</exception>
     public static async Task<RestoredDatabase> RestoreAsync(IBackupTarget target, string database, RestorePoint point, string path, CancellationToken cancellationToken = default)
     {
-        if (File.Exists(path))
+        if (File.Exists(path) || File.Exists(path + "-wal") || File.Exists(path + "-shm"))
         {
-            throw new SqlitePoolException($"Cannot restore '{database}' into '{path}': the file exists.");
+            // A log left beside the path would be read back onto the restored file: nothing ties it to one database.
+            throw new SqlitePoolException($"Cannot restore '{database}' into '{path}': the file, or a log or index of that name, exists.");
         }
 
         var (snapshots, segments) = BackupChain.Parse(database, await target.ListAsync(database + "/", cancellationToken).ConfigureAwait(false));
@@ -54,6 +55,13 @@ internal static class BackupRestore
             }
 
             CheckIntegrity(temporary, database);
+
+            // Its transaction ids go on from the point restored to (the pool's lock file carries them; see TransactionMark).
+            using (var lockFile = new FileStream(path + ".lock", FileMode.Create, FileAccess.ReadWrite, FileShare.None))
+            {
+                new TransactionMark(restored.Transaction, default).Write(lockFile, durable: true);
+            }
+
             File.Move(temporary, path, overwrite: false);
             return restored;
         }

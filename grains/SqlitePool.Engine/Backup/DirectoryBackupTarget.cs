@@ -94,9 +94,9 @@ public sealed partial class DirectoryBackupTarget : IBackupTarget
     private string PathOf(string key)
     {
         ArgumentException.ThrowIfNullOrEmpty(key);
-        if (key.StartsWith('/') || key.Split('/').Any(part => part is "" or "." or ".."))
+        if (key.StartsWith('/') || key.Contains('\\') || key.Contains(':') || key.Split('/').Any(part => part is "" or "." or ".."))
         {
-            throw new ArgumentException($"The backup key '{key}' must be a relative path of names without '.' or '..'.", nameof(key));
+            throw new ArgumentException($"The backup key '{key}' must be a relative path of names without '.', '..', '\\' or ':'.", nameof(key));
         }
 
         return Path.Combine(Root, key.Replace('/', Path.DirectorySeparatorChar));

@@ -10,8 +10,10 @@ namespace SqlitePool.Engine.Backup;
 /// <para>SQLite starts its log over only after a checkpoint has copied every frame back, and the pool writes a mark
 /// (synced) before each checkpoint it runs: so at an open the log is the mark's generation, or the one after it (whose
 /// first salt is the mark's plus one: SQLite adds one at each start-over), and the transactions since the mark are
-/// exactly the commits counted in it. Otherwise (a checkpoint the pool did not run, a lost lock file) the count is
-/// uncertain, and ids jump by <see cref="UncertainJump"/> so that none is ever given twice.</para>
+/// exactly the commits counted in it. SQLite draws the salts of a log that starts from nothing (after a truncation, or
+/// when a close deleted it) at random, so an open that finds the mark's log gone marks again. Otherwise (a checkpoint
+/// the pool did not run, a lost lock file) the count is uncertain, and ids jump by <see cref="UncertainJump"/> so that
+/// none is ever given twice.</para>
 /// <para>Layout: magic <c>SQPTXN01</c>, transactions (i64), then the position (<see cref="WalPosition"/>: salts, frames,
 /// checksum), and SQLite's log checksum of all before it; integers big-endian. A position of frame 0 with zero salts means no log.</para>
 /// </remarks>
@@ -71,28 +73,50 @@ internal readonly record struct TransactionMark(long Transactions, WalPosition P
     private static (uint, uint) Sum(ReadOnlySpan<byte> bytes) => WalFormat.Checksum(bytes[..^8], bigEndian: true, 0, 0);
 
     /// <summary>The transactions committed when a database opens: <paramref name="mark"/> (null: none kept) counted
-    /// forward through the commits of its log at <paramref name="logPath"/>, which no connection has open yet.</summary>
-    /// <returns>The count; whether it is certain (else it includes <see cref="UncertainJump"/>); and the frames of the
-    /// log's generation up to its last commit, where SQLite's recovery will find its end.</returns>
-    public static (long Transactions, bool Certain, long LogFrames) AtOpen(TransactionMark? mark, string logPath)
+    /// forward through the commits of its log at <paramref name="logPath"/>, which no connection has open yet.
+    /// <paramref name="databaseExists"/> says whether the database file has content (then a missing mark is a lost
+    /// one, and the count cannot be known).</summary>
+    public static OpenCount AtOpen(TransactionMark? mark, bool databaseExists, string logPath)
     {
         var after = mark is { HasLog: true } m ? m.Position : (WalPosition?)null;
-        var read = WalReader.Read(logPath, after);
+        var read = WalReader.Count(logPath, after);
         var since = read.Transactions.Count;
         var logFrames = read.Header is null ? 0 : since > 0 ? read.Transactions[^1].End.Frames : after is { } same && !read.GenerationChanged ? same.Frames : 0;
         if (mark is not { } kept)
         {
-            return (since, true, logFrames);
+            return new(databaseExists ? since + UncertainJump : since, !databaseExists, logFrames, MarkCurrent: false);
         }
 
-        if (read.Header is not { } header || !kept.HasLog || !read.GenerationChanged)
+        if (read.Header is not { } header)
         {
-            return (kept.Transactions + since, true, logFrames);
+            // No log: nothing committed since the mark. A mark of a log that is gone (truncated, or deleted by a close)
+            // does not know the salts of the next one, which SQLite may draw at random: the open marks again.
+            return new(kept.Transactions, true, 0, MarkCurrent: !kept.HasLog);
+        }
+
+        if (!kept.HasLog)
+        {
+            return new(kept.Transactions + since, true, logFrames, MarkCurrent: false);
+        }
+
+        if (!read.GenerationChanged)
+        {
+            // The mark's own log, unless its frame is gone (a mark that reached the disk before the log's tail did, at
+            // synchronous=NORMAL, and a power loss): then commits after it may have been lost and written again.
+            return read.PositionFound
+                ? new(kept.Transactions + since, true, logFrames, MarkCurrent: true)
+                : new(kept.Transactions + since + UncertainJump, false, logFrames, MarkCurrent: false);
         }
 
         // The log started over since the mark: exactly once if its first salt is one more.
         return header.Salt1 == unchecked(kept.Position.Salt1 + 1)
-            ? (kept.Transactions + since, true, logFrames)
-            : (kept.Transactions + since + UncertainJump, false, logFrames);
+            ? new(kept.Transactions + since, true, logFrames, MarkCurrent: false)
+            : new(kept.Transactions + since + UncertainJump, false, logFrames, MarkCurrent: false);
     }
 }
+
+/// <summary>What an open counted: the transactions committed; whether the count is certain (else it includes
+/// <see cref="TransactionMark.UncertainJump"/>); the frames of the log's generation up to its last commit (where
+/// SQLite's recovery will find its end); and whether the lock file's mark is of this log, or the open must mark again
+/// once the writer has the log open.</summary>
+internal readonly record struct OpenCount(long Transactions, bool Certain, long LogFrames, bool MarkCurrent);

@@ -23,8 +23,11 @@ internal sealed record WalTransaction(byte[] Frames, int PageSize, uint Database
 /// <param name="Header">The log's header, or null when there is no log (missing, empty or torn header).</param>
 /// <param name="GenerationChanged">The log started over since the position: the frames read are the new generation's,
 /// from its start, and whatever of the old one was not read before is gone.</param>
-/// <param name="Transactions">The committed transactions after the position, in commit order.</param>
-internal sealed record WalRead(WalHeader? Header, bool GenerationChanged, IReadOnlyList<WalTransaction> Transactions);
+/// <param name="Transactions">The committed transactions after the position, in commit order (without their frames
+/// when only counted).</param>
+/// <param name="PositionFound">In the position's generation, whether the log holds the commit frame the position ends
+/// at, with the same checksum (true for a position at the generation's start, or none).</param>
+internal sealed record WalRead(WalHeader? Header, bool GenerationChanged, IReadOnlyList<WalTransaction> Transactions, bool PositionFound = true);
 
 /// <summary>
 /// Reads committed transactions from a live log. Only SQLite writes it (appending, or starting over with a new header);
@@ -43,7 +46,13 @@ internal static class WalReader
     /// of frames (a single larger transaction is read whole). For a log no connection has open: a database being opened
     /// or restored.</summary>
     /// <exception cref="IOException">The log could not be read.</exception>
-    public static WalRead Read(string path, WalPosition? after, long maxBytes = long.MaxValue)
+    public static WalRead Read(string path, WalPosition? after, long maxBytes = long.MaxValue) => Read(path, after, maxBytes, keepFrames: true);
+
+    /// <summary>As <see cref="Read(string, WalPosition?, long)"/>, keeping no frames: counts the commits after the
+    /// position (an open counts its transaction ids so) in constant memory, whatever the log's size.</summary>
+    public static WalRead Count(string path, WalPosition? after) => Read(path, after, long.MaxValue, keepFrames: false);
+
+    private static WalRead Read(string path, WalPosition? after, long maxBytes, bool keepFrames)
     {
         FileStream log;
         try
@@ -57,7 +66,7 @@ internal static class WalReader
 
         using (log)
         {
-            return Read((buffer, offset) => RandomAccess.Read(log.SafeFileHandle, buffer, offset) == buffer.Length, after, maxBytes);
+            return Read((buffer, offset) => RandomAccess.Read(log.SafeFileHandle, buffer, offset) == buffer.Length, after, maxBytes, keepFrames);
         }
     }
 
@@ -67,7 +76,7 @@ internal static class WalReader
         Read((buffer, offset) => SqliteLogFile.TryRead(db, buffer, offset), after, maxBytes);
 
     /// <summary>As <see cref="Read(string, WalPosition?, long)"/>, reading the log with <paramref name="read"/>.</summary>
-    public static WalRead Read(ReadAt read, WalPosition? after, long maxBytes = long.MaxValue)
+    public static WalRead Read(ReadAt read, WalPosition? after, long maxBytes = long.MaxValue, bool keepFrames = true)
     {
         Span<byte> headerBytes = stackalloc byte[WalFormat.HeaderSize];
         if (!read(headerBytes, 0) || WalFormat.ReadHeader(headerBytes) is not { } header)
@@ -77,10 +86,26 @@ internal static class WalReader
 
         var changed = after is { } position && !position.IsIn(header);
         var start = after is { } same && !changed ? same : header.Start;
-        return new WalRead(header, changed, ReadFrames(read, header, start, maxBytes));
+        return new WalRead(header, changed, ReadFrames(read, header, start, maxBytes, keepFrames), changed || EndsAt(read, header, start));
     }
 
-    private static List<WalTransaction> ReadFrames(ReadAt read, WalHeader header, WalPosition start, long maxBytes)
+    // True when the frame a position ends at is in the log: a commit frame of the header's generation whose checksum is
+    // the position's.
+    private static bool EndsAt(ReadAt read, WalHeader header, WalPosition position)
+    {
+        if (position.Frames == 0)
+        {
+            return position.Checksum1 == header.Checksum1 && position.Checksum2 == header.Checksum2;
+        }
+
+        Span<byte> frame = stackalloc byte[WalFormat.FrameHeaderSize];
+        return read(frame, WalFormat.HeaderSize + ((position.Frames - 1) * header.FrameSize))
+            && BinaryPrimitives.ReadUInt32BigEndian(frame[4..]) != 0
+            && BinaryPrimitives.ReadUInt32BigEndian(frame[8..]) == header.Salt1 && BinaryPrimitives.ReadUInt32BigEndian(frame[12..]) == header.Salt2
+            && BinaryPrimitives.ReadUInt32BigEndian(frame[16..]) == position.Checksum1 && BinaryPrimitives.ReadUInt32BigEndian(frame[20..]) == position.Checksum2;
+    }
+
+    private static List<WalTransaction> ReadFrames(ReadAt read, WalHeader header, WalPosition start, long maxBytes, bool keepFrames)
     {
         var transactions = new List<WalTransaction>();
         var frameSize = header.FrameSize;
@@ -98,14 +123,18 @@ internal static class WalReader
             }
 
             frames++;
-            pending.Write(frame);
+            if (keepFrames)
+            {
+                pending.Write(frame);
+            }
+
             var databasePages = BinaryPrimitives.ReadUInt32BigEndian(frame.AsSpan(4));
             if (databasePages != 0)
             {
                 // A commit frame: the transaction is whole.
-                var bytes = pending.ToArray();
+                var bytes = keepFrames ? pending.ToArray() : [];
                 transactions.Add(new WalTransaction(bytes, header.PageSize, databasePages, new WalPosition(header.Salt1, header.Salt2, frames, s0, s1)));
-                bytesRead += bytes.Length;
+                bytesRead += keepFrames ? bytes.Length : 0;
                 pending.SetLength(0);
             }
         }

@@ -95,7 +95,9 @@ public class DatabaseOptions
     public bool AllowAttach { get; set; }
 
     /// <summary>Allow SQL to change <c>journal_mode</c> and <c>locking_mode</c>, which breaks readers beside the
-    /// writer. Off by default; <c>query_only</c> and the directory pragmas are always refused.</summary>
+    /// writer, the settings the pool owns, and to run <c>wal_checkpoint</c> (a checkpoint the pool does not mark: a crash
+    /// before its own next checkpoint can then make transaction ids repeat). Off by default; <c>query_only</c> and the
+    /// directory pragmas are always refused.</summary>
     public bool AllowPragmaChanges { get; set; }
 
     /// <summary>The folder allowed ATTACH targets must lie in: the silo's data root, or the database's folder

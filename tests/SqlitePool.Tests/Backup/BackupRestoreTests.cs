@@ -39,6 +39,11 @@ public sealed class BackupRestoreTests : IDisposable
         {
             var restored = await RestoreAsync(new RestorePoint(Transaction: t), $"at-{t}.db");
             Assert.Equal(t, restored.Transaction);
+            using (var lockFile = File.OpenRead(_directory.File($"at-{t}.db.lock")))
+            {
+                Assert.Equal(new TransactionMark(t, default), TransactionMark.Read(lockFile));
+            }
+
             Assert.Equal(1 + t, restored.ObjectsRead);
             Assert.Equal(_states[t], Fingerprint($"at-{t}.db"));
 
@@ -102,6 +107,16 @@ public sealed class BackupRestoreTests : IDisposable
         await File.WriteAllBytesAsync(segment, bytes, Ct);
         await Assert.ThrowsAsync<InvalidDataException>(() => RestoreAsync(RestorePoint.Latest, "damaged.db"));
         Assert.Empty(Directory.EnumerateFiles(_directory.Path, "damaged.db*"));
+    }
+
+    [Fact]
+    public async Task A_log_left_beside_the_target_path_is_refused()
+    {
+        await PutSnapshotAsync(0);
+        await File.WriteAllBytesAsync(_directory.File("stale.db-wal"), [1, 2, 3], Ct);
+        var refused = await Assert.ThrowsAsync<SqlitePoolException>(() => RestoreAsync(RestorePoint.Latest, "stale.db"));
+        Assert.Contains("exists", refused.Message);
+        Assert.False(File.Exists(_directory.File("stale.db")));
     }
 
     public void Dispose()

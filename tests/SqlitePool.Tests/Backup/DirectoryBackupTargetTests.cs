@@ -13,6 +13,8 @@ public sealed class DirectoryBackupTargetTests : BackupTargetContract, IDisposab
     [InlineData("/etc/passwd")]
     [InlineData("a//b")]
     [InlineData("./a")]
+    [InlineData("a\\..\\..\\outside")]
+    [InlineData("c:outside")]
     public async Task A_key_that_could_leave_the_root_is_refused(string key)
     {
         var target = new DirectoryBackupTarget(_directory.File("root"));

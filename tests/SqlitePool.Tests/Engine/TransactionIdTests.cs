@@ -108,8 +108,8 @@ public sealed class TransactionIdTests : PoolTestBase
 
         (long, bool) Count(TransactionMark? kept)
         {
-            var (transactions, sure, _) = TransactionMark.AtOpen(kept, log);
-            return (transactions, sure);
+            var count = TransactionMark.AtOpen(kept, databaseExists: kept is not null, log);
+            return (count.Transactions, count.Certain);
         }
     }
 
@@ -126,6 +126,157 @@ public sealed class TransactionIdTests : PoolTestBase
         file.WriteByte(0xFF);
         file.Flush();
         Assert.Null(TransactionMark.Read(file));
+    }
+
+    [Fact]
+    public async Task A_checkpoint_by_sql_is_refused_so_none_runs_unmarked()
+    {
+        var pool = await OpenAsync();
+        await pool.ExecuteAsync(new Statement("CREATE TABLE t(v)"), Ct);
+        foreach (var sql in new[] { "PRAGMA wal_checkpoint", "PRAGMA wal_checkpoint(TRUNCATE)", "PRAGMA main.wal_checkpoint(RESTART)" })
+        {
+            var refused = await Assert.ThrowsAsync<StatementNotAllowedException>(() => pool.ExecuteAsync(new Statement(sql), Ct));
+            Assert.Contains("AllowPragmaChanges", refused.Message);
+        }
+
+        await pool.ExecuteAsync(new Statement("INSERT INTO t VALUES (1)"), Ct);
+        Assert.Equal(2, pool.TransactionId);
+    }
+
+    [Fact]
+    public async Task After_a_crash_the_next_id_follows_the_last_one_given()
+    {
+        var pool = await OpenAsync();
+        await pool.ExecuteAsync(new Statement("CREATE TABLE t(id INTEGER PRIMARY KEY, v)"), Ct);
+        await InsertAsync(pool, 4);
+        await pool.GovernWalAsync(); // a marked checkpoint, then more commits in the new log
+        await InsertAsync(pool, 3);
+        var last = pool.TransactionId;
+        CrashCopy(pool, "crash.db");
+
+        var reopened = await OpenAsync(name: "crash.db");
+        Assert.False(reopened.TransactionIdsJumped);
+        Assert.Equal(last, reopened.TransactionId);
+        Assert.Equal(last + 1, (await reopened.ExecuteAsync(new Statement("INSERT INTO t(v) VALUES (1)"), Ct)).TransactionId);
+    }
+
+    [Fact]
+    public async Task An_open_that_fails_after_a_crash_leaves_the_log_for_the_next_one()
+    {
+        var pool = await OpenAsync();
+        await pool.ExecuteAsync(new Statement("CREATE TABLE t(id INTEGER PRIMARY KEY, v)"), Ct);
+        await InsertAsync(pool, 4);
+        var last = pool.TransactionId;
+        CrashCopy(pool, "crash.db");
+
+        var options = new SqlitePool.Hosting.DatabaseOptions();
+        await Assert.ThrowsAsync<SqlitePoolException>(() => DatabasePool.OpenAsync("crash.db", Directory.File("crash.db"), options, onOpened: _ => throw new InvalidOperationException("a migration failed")));
+        Assert.True(new FileInfo(Directory.File("crash.db-wal")).Length > 0);
+
+        var reopened = await OpenAsync(name: "crash.db");
+        Assert.Equal(last + 1, (await reopened.ExecuteAsync(new Statement("INSERT INTO t(v) VALUES (1)"), Ct)).TransactionId);
+    }
+
+    [Fact]
+    public async Task A_crash_in_the_first_log_after_a_close_for_good_is_counted_exactly()
+    {
+        var pool = await OpenAsync();
+        await pool.ExecuteAsync(new Statement("CREATE TABLE t(id INTEGER PRIMARY KEY, v)"), Ct);
+        await pool.CloseAsync();
+        pool = await OpenAsync();
+        await InsertAsync(pool, 2);
+        CrashCopy(pool, "crash.db");
+
+        var reopened = await OpenAsync(name: "crash.db");
+        Assert.False(reopened.TransactionIdsJumped);
+        Assert.Equal(3, reopened.TransactionId);
+    }
+
+    [Fact]
+    public async Task A_lost_lock_file_makes_the_ids_jump_rather_than_repeat()
+    {
+        var pool = await OpenAsync();
+        await pool.ExecuteAsync(new Statement("CREATE TABLE t(id INTEGER PRIMARY KEY, v)"), Ct);
+        await InsertAsync(pool, 4);
+        await pool.CloseAsync();
+        File.Delete(Directory.File("test.db.lock"));
+
+        pool = await OpenAsync();
+        Assert.True(pool.TransactionIdsJumped);
+        Assert.True(pool.TransactionId > 5);
+    }
+
+    [Fact]
+    public async Task An_open_hook_that_replaces_the_WAL_hook_leaves_the_count_going_and_jumped()
+    {
+        var pool = await DatabasePool.OpenAsync("hook.db", Directory.File("hook.db"), new SqlitePool.Hosting.DatabaseOptions(), onOpened: c =>
+        {
+            using var command = c.Connection.CreateCommand();
+            command.CommandText = "PRAGMA wal_autocheckpoint = 1000; CREATE TABLE t(id INTEGER PRIMARY KEY, v);";
+            command.ExecuteNonQuery();
+        });
+        try
+        {
+            Assert.True(pool.TransactionIdsJumped);
+            var first = (await pool.ExecuteAsync(new Statement("INSERT INTO t(v) VALUES (1)"), Ct)).TransactionId;
+            var second = (await pool.ExecuteAsync(new Statement("INSERT INTO t(v) VALUES (2)"), Ct)).TransactionId;
+            Assert.Equal(first + 1, second);
+        }
+        finally
+        {
+            await pool.CloseAsync();
+        }
+    }
+
+    [Fact]
+    public void An_open_counts_a_large_log_without_holding_its_pages()
+    {
+        // A big transaction spilled into the log, then rolled back: the tail an open reads past.
+        var path = Directory.File("big.db");
+        using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
+        connection.Open();
+        Exec(connection, "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = 10; CREATE TABLE t(v)");
+        Exec(connection, "BEGIN; INSERT INTO t SELECT randomblob(4000) FROM (WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000) SELECT i FROM n)");
+        var log = new FileInfo(path + "-wal").Length;
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var count = TransactionMark.AtOpen(null, databaseExists: false, path + "-wal");
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Exec(connection, "ROLLBACK");
+
+        Assert.Equal(1, count.Transactions);
+        Assert.True(allocated < log / 10, $"counting in a {log:N0}-byte log allocated {allocated:N0} bytes");
+    }
+
+    [Fact]
+    public async Task A_lock_file_that_fails_stops_the_checkpoint_in_a_commit_and_nothing_else()
+    {
+        var pool = await OpenAsync();
+        await pool.ExecuteAsync(new Statement("CREATE TABLE t(v)"), Ct);
+
+        // Any I/O error of the lock file (EIO at its sync, ENOSPC): its handle fails.
+        pool.LockFile.SafeFileHandle.Dispose();
+
+        // A commit of more than 1,000 frames: the hook would mark, then checkpoint.
+        await pool.ExecuteAsync(new Statement(
+            "INSERT INTO t SELECT randomblob(4000) FROM (WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1200) SELECT i FROM n)"), Ct);
+        Assert.Equal(2, pool.TransactionId);
+        Assert.True(pool.GetStatistics().WalFramesToCheckpoint > 1000);
+        Assert.Contains("skipped", await pool.GovernWalAsync() ?? "skipped");
+    }
+
+    // A crash image of an open pool: its database, log and lock file as they are on disk now, under another name.
+    private void CrashCopy(DatabasePool pool, string name)
+    {
+        File.Copy(pool.Path, Directory.File(name));
+        if (File.Exists(pool.Path + "-wal"))
+        {
+            File.Copy(pool.Path + "-wal", Directory.File(name) + "-wal");
+        }
+
+        var mark = new byte[(int)RandomAccess.GetLength(pool.LockFile.SafeFileHandle)];
+        RandomAccess.Read(pool.LockFile.SafeFileHandle, mark, 0);
+        File.WriteAllBytes(Directory.File(name) + ".lock", mark);
     }
 
     private static async Task InsertAsync(DatabasePool pool, int count)
