@@ -87,6 +87,13 @@ public sealed record PoolStatistics
     /// <summary>Reads that ran on the free writer of the database while it had no reader open, saving a reader's open
     /// (those past <c>CallerThreadReadLimit</c> there ran again on a reader); they count in <see cref="Reads"/>.</summary>
     [Id(25)] public long ReadsOnWriter { get; init; }
+
+    /// <summary>The id of the database's last committed transaction (see <see cref="ExecuteResult.TransactionId"/>).</summary>
+    [Id(26)] public long TransactionId { get; init; }
+
+    /// <summary>Transaction marks the pool could not write to the lock file since the pool opened: the checkpoints
+    /// they had to precede did not run.</summary>
+    [Id(27)] public long TransactionMarkFailures { get; init; }
 }
 
 /// <summary>A lease held now, by whom and since when.</summary>

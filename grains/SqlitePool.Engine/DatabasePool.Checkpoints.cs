@@ -76,7 +76,15 @@ public sealed partial class DatabasePool
         try
         {
             var outcome = await writer.Worker.RunAsync(c => Checkpoint(c.Handle!, mode, _wal, _options.BusyTimeout)).ConfigureAwait(false);
-            PoolLog.Checkpointed(Logger, Database, outcome);
+            if (outcome.Contains("skipped", StringComparison.Ordinal))
+            {
+                PoolLog.CheckpointSkipped(Logger, Database, _wal.MarkFailures);
+            }
+            else
+            {
+                PoolLog.Checkpointed(Logger, Database, outcome);
+            }
+
             return outcome;
         }
         finally

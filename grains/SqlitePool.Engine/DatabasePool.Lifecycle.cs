@@ -424,14 +424,17 @@ public sealed partial class DatabasePool
                 }
             }
 
-            // A mark of the log SQLite has now opened, where the lock file's is of none or another (see TransactionMark).
-            if ((!count.MarkCurrent || !counted) && !wal.TryMark(connection.Handle!, durable: false))
+            // A mark of the log SQLite has now opened, where the lock file's is of none or another (see TransactionMark);
+            // synced after an open hook, whose SQL may have checkpointed, restarting the log unmarked.
+            if ((!count.MarkCurrent || !counted || onOpened is not null) && !wal.TryMark(connection.Handle!, durable: onOpened is not null))
             {
                 throw new SqlitePoolException($"Cannot write the transaction mark of '{database}' to its lock file.");
             }
 
-            raw.sqlite3_db_config(connection.Handle!, raw.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, out _);
             worker.Policy = InstallPolicy(connection, options, path);
+
+            // Last: a failed open until here closes without checkpointing.
+            raw.sqlite3_db_config(connection.Handle!, raw.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, out _);
             return (version, wal, counted);
         }
         catch

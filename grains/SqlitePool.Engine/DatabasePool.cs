@@ -347,6 +347,8 @@ public sealed partial class DatabasePool : IAsyncDisposable
                 SharedReadCalls = Interlocked.Read(ref _sharedReadCalls),
                 ReadsOnCaller = Interlocked.Read(ref _readsOnCaller),
                 ReadsOnWriter = Interlocked.Read(ref _readsOnWriter),
+                TransactionId = _wal.Transactions,
+                TransactionMarkFailures = _wal.MarkFailures,
                 SharedWriteCalls = Interlocked.Read(ref _sharedWriteCalls),
                 Timeouts = _arbiter.Timeouts + Interlocked.Read(ref _statementTimeouts),
                 ExpiredLeases = Interlocked.Read(ref _expired),

@@ -36,6 +36,7 @@ internal sealed class WalProgress : IDisposable
     private long _logFrames; // the log's frames up to its last commit, as SQLite's header says: where a mark points
     private long _lastHookCheckpoint; // the log's frames at the hook's last checkpoint (on the committing thread only)
     private long _markFailures;
+    private long _lastCommitTicks; // UTC ticks of the last commit the hook saw
 
     private WalProgress(long transactions, long logFrames, FileStream? lockFile)
     {
@@ -47,6 +48,9 @@ internal sealed class WalProgress : IDisposable
 
     /// <summary>The transactions committed on the database: the last one's id.</summary>
     public long Transactions => Interlocked.Read(ref _transactions);
+
+    /// <summary>When the last commit counted was made (UTC), or null when none was since the open.</summary>
+    public DateTimeOffset? LastCommitAt => Interlocked.Read(ref _lastCommitTicks) is > 0 and var ticks ? new DateTimeOffset(ticks, TimeSpan.Zero) : null;
 
     /// <summary>Frames in the log not yet copied back into the database.</summary>
     public long FramesToCheckpoint => Math.Max(0, Volatile.Read(ref _frames) - Volatile.Read(ref _backfilled));
@@ -92,12 +96,18 @@ internal sealed class WalProgress : IDisposable
         if (progress is not null)
         {
             Interlocked.Increment(ref progress._transactions);
+            Interlocked.Exchange(ref progress._lastCommitTicks, DateTime.UtcNow.Ticks);
             var previous = Volatile.Read(ref progress._frames);
             if (frames <= previous || Volatile.Read(ref progress._backfilled) >= previous)
             {
                 // SQLite starts the log over once every frame is back in the database and no reader needs it; when it
                 // could have, count it as started over (a reader that held it back is corrected by the next checkpoint).
                 Volatile.Write(ref progress._backfilled, 0);
+            }
+
+            if (frames <= previous)
+            {
+                progress._lastHookCheckpoint = 0; // the log started over
             }
 
             Volatile.Write(ref progress._frames, frames);

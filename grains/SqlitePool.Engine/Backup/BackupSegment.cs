@@ -158,8 +158,9 @@ internal sealed record BackupRecord(long FirstTransaction, long LastTransaction,
             [.. latest.Where(p => p.Key <= last.DatabasePages).Select(p => (p.Key, p.Value))]);
     }
 
-    /// <summary>Writes the record's pages into <paramref name="database"/> and gives it the record's size.</summary>
-    public void ApplyTo(FileStream database, int pageSize)
+    /// <summary>Writes the record's pages into <paramref name="database"/> (a file, or an image in memory) and gives it
+    /// the record's size.</summary>
+    public void ApplyTo(Stream database, int pageSize)
     {
         foreach (var (page, image) in Pages)
         {
@@ -168,7 +169,8 @@ internal sealed record BackupRecord(long FirstTransaction, long LastTransaction,
                 throw new InvalidDataException("A backup record names page 0.");
             }
 
-            RandomAccess.Write(database.SafeFileHandle, image.Span, (long)(page - 1) * pageSize);
+            database.Position = (long)(page - 1) * pageSize;
+            database.Write(image.Span);
         }
 
         database.SetLength((long)DatabasePages * pageSize);

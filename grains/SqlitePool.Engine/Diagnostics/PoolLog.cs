@@ -26,8 +26,11 @@ internal static partial class PoolLog
     [LoggerMessage(EventId = SqlitePoolEventIds.ClosedIdle, Level = LogLevel.Debug, Message = "{Database} was not used for {IdleTimeout} and closes; the next call opens it again")]
     public static partial void ClosedIdle(ILogger logger, string database, TimeSpan idleTimeout);
 
-    [LoggerMessage(EventId = SqlitePoolEventIds.TransactionIdsJumped, Level = LogLevel.Warning, Message = "{Database} opened with a log that started over more than once since its last transaction mark; its transaction ids go on from {TransactionId} so that none repeats")]
+    [LoggerMessage(EventId = SqlitePoolEventIds.TransactionIdsJumped, Level = LogLevel.Warning, Message = "{Database} opened without an exact count of its transactions (its lock file held no mark for a database with content, the log started over more than once since the mark, the marked frame is gone, or SQL replaced the pool's WAL hook); its transaction ids go on from {TransactionId} so that none repeats")]
     public static partial void TransactionIdsJumped(ILogger logger, string database, long transactionId);
+
+    [LoggerMessage(EventId = SqlitePoolEventIds.CheckpointSkipped, Level = LogLevel.Warning, Message = "No checkpoint on {Database}: its transaction mark could not be written to the lock file ({Failures} times so far); the log grows until one can")]
+    public static partial void CheckpointSkipped(ILogger logger, string database, long failures);
 
     [LoggerMessage(EventId = SqlitePoolEventIds.ShutdownProgress, Level = LogLevel.Information, Message = "Stopping: {Closed} of {Total} databases closed in {Elapsed}")]
     public static partial void ShutdownProgress(ILogger logger, int closed, int total, TimeSpan elapsed);

@@ -29,8 +29,9 @@ public static class SqlitePoolEventIds
     /// open, closes by itself once idle, and the next activation takes it.</summary>
     public const int LeftOpenInUse = 1007;
 
-    /// <summary>A database opened with a log that started over more than once since its last transaction mark (a
-    /// checkpoint the pool did not run, or a lost lock file): its transaction ids jump ahead so that none repeats.</summary>
+    /// <summary>A database opened without an exact count of its transactions (no mark in its lock file for a database
+    /// with content, a log that started over more than once since the mark, a marked frame gone, or a replaced WAL
+    /// hook): its transaction ids jump ahead so that none repeats.</summary>
     public const int TransactionIdsJumped = 1008;
 
     /// <summary>A lease was granted.</summary>
@@ -56,6 +57,10 @@ public static class SqlitePoolEventIds
 
     /// <summary>The checkpoint governor ran a checkpoint.</summary>
     public const int Checkpointed = 3001;
+
+    /// <summary>A checkpoint did not run: the transaction mark that must precede it could not be written to the lock
+    /// file (its disk failed). The log grows until one can.</summary>
+    public const int CheckpointSkipped = 3002;
 
     /// <summary>A database key named a node that is not an active silo.</summary>
     public const int NodeUnavailable = 4000;
