@@ -57,9 +57,11 @@ internal static class BackupRestore
             CheckIntegrity(temporary, database);
 
             // Its transaction ids go on from the point restored to (the pool's lock file carries them; see TransactionMark).
-            using (var lockFile = new FileStream(path + ".lock", FileMode.Create, FileAccess.ReadWrite, FileShare.None))
+            // A mark already there (an earlier database of that name) may be further on: ids never repeat.
+            using (var lockFile = new FileStream(path + ".lock", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None))
             {
-                new TransactionMark(restored.Transaction, default).Write(lockFile, durable: true);
+                var further = Math.Max(restored.Transaction, TransactionMark.Read(lockFile)?.Transactions ?? 0);
+                new TransactionMark(further, default).Write(lockFile, durable: true);
             }
 
             File.Move(temporary, path, overwrite: false);
