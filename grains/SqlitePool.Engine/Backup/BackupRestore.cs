@@ -27,8 +27,12 @@ public sealed record RestoredDatabase(long Transaction, DateTimeOffset Committed
 /// transaction order (the coarsest that does not pass the point, then finer ones), into a file beside the target path
 /// that takes the path's name only once SQLite's <c>integrity_check</c> passes.
 /// </summary>
-internal static class BackupRestore
+public static class BackupRestore
 {
+    /// <summary>Restores database <paramref name="database"/> (its name in the target, as its pool calls it) from
+    /// <paramref name="target"/> as of <paramref name="point"/> into a new file at <paramref name="path"/>, with a lock
+    /// file whose mark lets its transaction ids go on from the point.</summary>
+    /// <returns>The transaction restored to, when it committed, and how many stored objects were read.</returns>
     /// <exception cref="SqlitePoolException">No snapshot precedes the point, the point is not a kept restore point, the
     /// target path exists, or the result fails its integrity check.</exception>
     /// <exception cref="InvalidDataException">A stored object is damaged.</exception>
