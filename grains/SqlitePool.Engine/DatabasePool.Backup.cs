@@ -21,38 +21,38 @@ public sealed partial class DatabasePool
     {
         ArgumentNullException.ThrowIfNull(target);
         var writer = await AcquireConnectionAsync(LeaseKind.Writer, cancellationToken).ConfigureAwait(false);
-        (byte[] Encoded, long Transaction, DateTimeOffset At) snapshot;
+        Captured captured;
         try
         {
-            snapshot = await writer.Worker.RunAsync(c => Capture(c.Handle!), cancellationToken).ConfigureAwait(false);
+            // Not cancelled once it has the writer (reading files is not interruptible, and an interrupt with no
+            // statement running would stay set for the writer's next checkpoint); the upload is.
+            captured = await writer.Worker.RunAsync(c => Capture(c.Handle!), CancellationToken.None).ConfigureAwait(false);
         }
         finally
         {
             ReleaseConnection(writer, LeaseKind.Writer);
         }
 
-        var key = BackupChain.SnapshotKey(Database, snapshot.Transaction, snapshot.At);
-        await target.PutAsync(key, snapshot.Encoded, cancellationToken).ConfigureAwait(false);
-        return new StoredSnapshot(key, snapshot.Transaction, snapshot.At, snapshot.Encoded.Length);
-    }
-
-    // On the writer: the database's pages after its last commit, encoded as a snapshot.
-    private (byte[] Encoded, long Transaction, DateTimeOffset At) Capture(SQLitePCL.sqlite3 db)
-    {
-        using var image = new MemoryStream();
-        image.Write(SqliteLogFile.ReadDatabase(db));
-        var log = WalReader.Read(db, after: null);
-        var pageSize = log.Header?.PageSize ?? PageSizeOf(image.GetBuffer());
-        foreach (var transaction in log.Transactions)
+        // Rebuilt and encoded with the writer back: only the reads were in turn with the writes.
+        using var image = new MemoryStream(captured.File.Length);
+        image.Write(captured.File);
+        var pageSize = captured.Log.Header?.PageSize ?? PageSizeOf(captured.File);
+        foreach (var transaction in captured.Log.Transactions)
         {
             BackupRecord.Of(0, default, transaction).ApplyTo(image, pageSize);
         }
 
-        var bytes = image.GetBuffer().AsMemory(0, (int)image.Length);
-        var transactionId = _wal.Transactions;
-        var at = _wal.LastCommitAt ?? _time.GetUtcNow();
-        return (BackupSegment.Encode(pageSize, [BackupRecord.Snapshot(bytes, pageSize, transactionId, at)]), transactionId, at);
+        var pages = image.GetBuffer().AsMemory(0, (int)image.Length);
+        var encoded = BackupSegment.Encode(pageSize, [BackupRecord.Snapshot(pages, pageSize, captured.Transaction, captured.At)]);
+        var key = BackupChain.SnapshotKey(Database, captured.Transaction, captured.At);
+        await target.PutAsync(key, encoded, cancellationToken).ConfigureAwait(false);
+        return new StoredSnapshot(key, captured.Transaction, captured.At, encoded.Length);
     }
+
+    // On the writer, with nothing committing: the file as checkpoints left it, the log's committed transactions, and the
+    // transaction they end at.
+    private Captured Capture(SQLitePCL.sqlite3 db) =>
+        new(SqliteLogFile.ReadDatabase(db), WalReader.Read(db, after: null), _wal.Transactions, _wal.LastCommitAt ?? _time.GetUtcNow());
 
     // The page size in a database file's header (bytes 16-17, big-endian; 1 means 65,536).
     private static int PageSizeOf(byte[] file)
@@ -65,4 +65,6 @@ public sealed partial class DatabasePool
         var size = (file[16] << 8) | file[17];
         return size == 1 ? 65536 : size;
     }
+
+    private sealed record Captured(byte[] File, WalRead Log, long Transaction, DateTimeOffset At);
 }

@@ -48,7 +48,7 @@ public static class BackupRestore
         var snapshot = snapshots.LastOrDefault(s => point.Admits(s.LastTransaction, s.LastCommittedAt))
             ?? throw new SqlitePoolException($"The backup of '{database}' has no snapshot at or before {point} ({snapshots.Count} snapshots stored).");
 
-        var temporary = path + ".restoring";
+        var temporary = $"{path}.{Guid.NewGuid():N}.restoring";
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         try
         {
@@ -80,7 +80,7 @@ public static class BackupRestore
     /// <summary>Applies the records of <paramref name="objects"/> that the point admits to a new file.</summary>
     private static async Task<RestoredDatabase> WriteAsync(IBackupTarget target, string database, IEnumerable<StoredObject> objects, RestorePoint point, string path, CancellationToken cancellationToken)
     {
-        using var file = new FileStream(path, FileMode.Create, FileAccess.ReadWrite, FileShare.None);
+        using var file = new FileStream(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None);
         var pageSize = 0;
         var reached = new RestoredDatabase(0, default, 0);
         foreach (var stored in objects)
@@ -94,13 +94,24 @@ public static class BackupRestore
             }
 
             pageSize = size;
-            foreach (var record in records.TakeWhile(r => point.Admits(r.LastTransaction, r.CommittedAt)))
+            reached = reached with { ObjectsRead = reached.ObjectsRead + 1 };
+            foreach (var record in records)
             {
+                if (!point.Admits(record.LastTransaction, record.CommittedAt))
+                {
+                    // The first record past the point ends the restore (commit times need not rise with ids).
+                    file.Flush(flushToDisk: true);
+                    return reached;
+                }
+
+                if (reached.ObjectsRead > 1 && record.FirstTransaction != reached.Transaction + 1)
+                {
+                    throw new InvalidDataException($"'{stored.Key}' goes on from transaction {record.FirstTransaction}, not {reached.Transaction + 1}.");
+                }
+
                 record.ApplyTo(file, pageSize);
                 reached = reached with { Transaction = record.LastTransaction, CommittedAt = record.CommittedAt };
             }
-
-            reached = reached with { ObjectsRead = reached.ObjectsRead + 1 };
         }
 
         file.Flush(flushToDisk: true);

@@ -47,7 +47,8 @@ internal sealed partial class DatabaseGrain
     {
         var key = this.GetPrimaryKeyString();
         var (_, target) = Locate();
-        if (_pool is not null || _opening is not null || File.Exists(target))
+        // A log left beside the name (its database removed by hand) would be read back onto the copy.
+        if (_pool is not null || _opening is not null || File.Exists(target) || File.Exists(target + "-wal") || File.Exists(target + "-shm"))
         {
             throw new DatabaseExistsException(key);
         }

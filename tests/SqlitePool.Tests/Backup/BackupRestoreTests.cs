@@ -110,6 +110,21 @@ public sealed class BackupRestoreTests : IDisposable
     }
 
     [Fact]
+    public async Task A_restore_by_time_stops_at_the_first_commit_after_it_even_when_a_later_one_is_stamped_earlier()
+    {
+        // The clock stepped back: transaction 2 is stamped after 3 and 4.
+        await PutSnapshotAsync(0);
+        var late = _records[1] with { CommittedAt = CommitTime(10) };
+        await _target.PutAsync(BackupChain.SegmentKey(Database, _records[0], _records[2]), BackupSegment.Encode(_pageSize, [_records[0], late, _records[2]]), Ct);
+        await _target.PutAsync(BackupChain.SegmentKey(Database, _records[3], _records[7]), BackupSegment.Encode(_pageSize, [.. _records[3..8]]), Ct);
+
+        var restored = await RestoreAsync(new RestorePoint(Time: CommitTime(5).AddMilliseconds(500)), "stepped.db");
+
+        Assert.Equal(1, restored.Transaction);
+        Assert.Equal(_states[1], Fingerprint("stepped.db"));
+    }
+
+    [Fact]
     public async Task A_log_left_beside_the_target_path_is_refused()
     {
         await PutSnapshotAsync(0);
