@@ -42,6 +42,10 @@ internal static partial class SqliteNative
     [LibraryImport(Library, EntryPoint = "sqlite3_stmt_busy")]
     public static partial int StatementBusy(IntPtr stmt);
 
+    /// <summary>The UTF-8 text a prepared statement was prepared from.</summary>
+    [LibraryImport(Library, EntryPoint = "sqlite3_sql")]
+    public static partial IntPtr StatementText(IntPtr stmt);
+
     [LibraryImport(Library, EntryPoint = "sqlite3_reset")]
     public static partial int Reset(IntPtr stmt);
 

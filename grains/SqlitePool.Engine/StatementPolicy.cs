@@ -54,6 +54,24 @@ internal sealed class StatementPolicy
         _callback = Authorize;
     }
 
+    // True while a statement of this connection that is being stepped is a VACUUM without INTO (its own ATTACH is
+    // prepared inside that step).
+    private bool InPlainVacuum()
+    {
+        for (var stmt = SqliteNative.NextStatement(_db.DangerousGetHandle(), 0); stmt != 0; stmt = SqliteNative.NextStatement(_db.DangerousGetHandle(), stmt))
+        {
+            if (SqliteNative.StatementBusy(stmt) != 0
+                && System.Runtime.InteropServices.Marshal.PtrToStringUTF8(SqliteNative.StatementText(stmt)) is { } sql
+                && SqlText.LeadingKeyword(sql) == "VACUUM"
+                && !System.Text.RegularExpressions.Regex.IsMatch(sql, @"\bINTO\b", System.Text.RegularExpressions.RegexOptions.IgnoreCase))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>Installs the policy on a connection; <paramref name="root"/> bounds allowed ATTACH targets.</summary>
     public static StatementPolicy Install(sqlite3 db, bool allowAttach, bool allowPragmaChanges, string root)
     {
@@ -93,6 +111,9 @@ internal sealed class StatementPolicy
 
         var reason = action switch
         {
+            // VACUUM rebuilds the database in a private temporary one it attaches (no file name): allowed while a plain
+            // VACUUM of this connection runs, and never to SQL's own ATTACH (whose name may come from a parameter).
+            raw.SQLITE_ATTACH when string.IsNullOrEmpty(arg1) && InPlainVacuum() => null,
             raw.SQLITE_ATTACH when !_allowAttach => "ATTACH is refused; set AllowAttach to attach databases inside the data root",
             raw.SQLITE_ATTACH when !IsInsideRoot(arg1) => $"ATTACH of '{arg1}' is outside the data root; give a path under {_root}",
             raw.SQLITE_DETACH when !_allowAttach => "DETACH is refused; set AllowAttach",

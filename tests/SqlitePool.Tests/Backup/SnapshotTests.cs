@@ -21,6 +21,7 @@ public sealed class SnapshotTests : PoolTestBase
         // Everything still in the log; then after more writes; then after a checkpoint emptied the log.
         await AssertRestoresAsync(pool, target, "in-log.db");
         await pool.ExecuteAsync(new Statement("UPDATE t SET v = randomblob(10) WHERE id < 20"), Ct);
+        await pool.ExecuteAsync(new Statement("VACUUM"), Ct);
         await pool.ExecuteAsync(new Statement("INSERT INTO t(v) VALUES (x'0102')"), Ct);
         await AssertRestoresAsync(pool, target, "more.db");
         await pool.GovernWalAsync();

@@ -70,4 +70,21 @@ public sealed class StatementPolicyTests : PoolTestBase
 
         Assert.Equal("normal", result.Rows![0, 0]);
     }
+
+    [Fact]
+    public async Task Vacuum_runs_while_vacuum_into_and_sql_attaching_a_temporary_database_stay_refused()
+    {
+        var pool = await OpenAsync();
+        await pool.ExecuteAsync(new Statement("CREATE TABLE t(v); INSERT INTO t VALUES (1), (2)"), Ct);
+        await pool.ExecuteAsync(new Statement("DELETE FROM t WHERE v = 1"), Ct);
+
+        await pool.ExecuteAsync(new Statement("VACUUM"), Ct);
+        await pool.ExecuteAsync(new Statement("VACUUM main"), Ct);
+
+        await Assert.ThrowsAsync<StatementNotAllowedException>(() => pool.ExecuteAsync(new Statement($"VACUUM INTO '{Directory.File("copy.db")}'"), Ct));
+        await Assert.ThrowsAsync<StatementNotAllowedException>(() => pool.ExecuteAsync(new Statement("ATTACH '' AS scratch"), Ct));
+        await Assert.ThrowsAsync<StatementNotAllowedException>(() => pool.ExecuteAsync(new Statement("ATTACH ? AS scratch", ""), Ct));
+        Assert.Equal(2L, (await pool.QueryAsync(new Statement("SELECT v FROM t"), Ct))[0, 0]);
+        Assert.False(File.Exists(Directory.File("copy.db")));
+    }
 }
