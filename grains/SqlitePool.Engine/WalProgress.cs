@@ -36,7 +36,7 @@ internal sealed class WalProgress : IDisposable
     private long _logFrames; // the log's frames up to its last commit, as SQLite's header says: where a mark points
     private long _lastHookCheckpoint; // the log's frames at the hook's last checkpoint (on the committing thread only)
     private long _markFailures;
-    private long _lastCommitTicks; // UTC ticks of the last commit the hook saw
+    private long _lastCommitTicks; // UTC ticks of the last commit the hook saw (written on the committing thread only)
 
     private WalProgress(long transactions, long logFrames, FileStream? lockFile)
     {
@@ -96,7 +96,9 @@ internal sealed class WalProgress : IDisposable
         if (progress is not null)
         {
             Interlocked.Increment(ref progress._transactions);
-            Interlocked.Exchange(ref progress._lastCommitTicks, DateTime.UtcNow.Ticks);
+            // Never earlier than the commit before (the clock may step back): a restore to a time must find the
+            // commits in the order of their ids.
+            Interlocked.Exchange(ref progress._lastCommitTicks, Math.Max(DateTime.UtcNow.Ticks, Interlocked.Read(ref progress._lastCommitTicks) + 1));
             var previous = Volatile.Read(ref progress._frames);
             if (frames <= previous || Volatile.Read(ref progress._backfilled) >= previous)
             {
