@@ -55,6 +55,8 @@ public sealed class SnapshotTests : PoolTestBase
         var snapshot = await pool.SnapshotToAsync(target, Ct);
         await stop.CancelAsync();
         await Task.WhenAll(writers);
+        var after = await pool.ExecuteAsync(new Statement("INSERT INTO t(v) VALUES ('after')"), Ct);
+        committed.Add((after.LastInsertRowId, after.TransactionId));
 
         var restored = await BackupRestore.RestoreAsync(target, pool.Database, new RestorePoint(Transaction: snapshot.TransactionId), Directory.File("among.db"), Ct);
         Assert.Equal(snapshot.TransactionId, restored.Transaction);
