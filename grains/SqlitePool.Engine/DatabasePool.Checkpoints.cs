@@ -75,14 +75,14 @@ public sealed partial class DatabasePool
 
         try
         {
-            var outcome = await writer.Worker.RunAsync(c => Checkpoint(c.Handle!, mode, _wal, _options.BusyTimeout)).ConfigureAwait(false);
-            if (outcome.Contains("skipped", StringComparison.Ordinal))
+            var (outcome, ran) = await writer.Worker.RunAsync(c => Checkpoint(c.Handle!, mode, _wal, _options.BusyTimeout)).ConfigureAwait(false);
+            if (ran)
             {
-                PoolLog.CheckpointSkipped(Logger, Database, _wal.MarkFailures);
+                PoolLog.Checkpointed(Logger, Database, outcome);
             }
             else
             {
-                PoolLog.Checkpointed(Logger, Database, outcome);
+                PoolLog.CheckpointSkipped(Logger, Database, _wal.MarkFailures);
             }
 
             return outcome;
@@ -97,13 +97,14 @@ public sealed partial class DatabasePool
     /// policy refuses <c>wal_checkpoint</c> to callers). SQLite's busy handler is off meanwhile, so a TRUNCATE that finds
     /// a reader on an old snapshot reports busy at once instead of holding the writer for up to BusyTimeout. The
     /// transaction mark goes first, synced: without it no checkpoint runs, as the log could then start over unmarked.</summary>
-    /// <returns>The mode, then SQLite's busy flag, log frames and checkpointed frames; or why it did not run.</returns>
+    /// <returns>The mode, then SQLite's busy flag, log frames and checkpointed frames, or why it did not run; and whether
+    /// it ran.</returns>
     /// <exception cref="SqlStatementException">SQLite failed the checkpoint.</exception>
-    private static string Checkpoint(SQLitePCL.sqlite3 db, string mode, WalProgress? wal, TimeSpan busyTimeout)
+    private static (string Outcome, bool Ran) Checkpoint(SQLitePCL.sqlite3 db, string mode, WalProgress? wal, TimeSpan busyTimeout)
     {
         if (wal is not null && !wal.TryMark(db, durable: true))
         {
-            return $"{mode} skipped: the transaction mark could not be written to the lock file";
+            return ($"{mode} skipped: the transaction mark could not be written to the lock file", false);
         }
 
         SQLitePCL.raw.sqlite3_busy_timeout(db, 0);
@@ -116,7 +117,7 @@ public sealed partial class DatabasePool
             }
 
             wal?.Checkpointed(log, checkpointed);
-            return $"{mode} busy={(rc == SQLitePCL.raw.SQLITE_BUSY ? 1 : 0)} log={log} checkpointed={checkpointed}";
+            return ($"{mode} busy={(rc == SQLitePCL.raw.SQLITE_BUSY ? 1 : 0)} log={log} checkpointed={checkpointed}", true);
         }
         finally
         {

@@ -249,7 +249,7 @@ public sealed partial class DatabasePool
                 {
                     if (checkpoint && worker.ConnectionOrNull is { } connection)
                     {
-                        if (Checkpoint(connection.Handle!, "TRUNCATE", wal, busyTimeout: TimeSpan.Zero).Contains("skipped", StringComparison.Ordinal))
+                        if (!Checkpoint(connection.Handle!, "TRUNCATE", wal, busyTimeout: TimeSpan.Zero).Ran)
                         {
                             // Unmarked, SQLite's own checkpoint as the last connection closes must not run either.
                             raw.sqlite3_db_config(connection.Handle!, raw.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, out var unmarked);

@@ -121,11 +121,11 @@ internal sealed class StatementPolicy
                 "load_extension() is refused; load extensions in code from OnDatabaseOpened",
             raw.SQLITE_PRAGMA when ForbiddenPragmas.Contains(arg1?.ToLowerInvariant()) => $"PRAGMA {arg1} would move files outside the data root",
             raw.SQLITE_PRAGMA when arg2 is not null && arg1?.ToLowerInvariant() == "query_only" => "PRAGMA query_only is managed by the pool",
-            // A checkpoint may let SQLite start the log over, and the pool marks where its transaction ids stand before
-            // each one it runs: one it did not run could make them repeat after a crash.
             // Setting it replaces the pool's WAL hook, which counts the transactions: never from SQL.
             raw.SQLITE_PRAGMA when arg2 is not null && arg1?.ToLowerInvariant() == "wal_autocheckpoint" =>
                 "PRAGMA wal_autocheckpoint is managed by the pool, which runs checkpoints itself (WalLimitBytes, CheckpointInterval; not even AllowPragmaChanges allows it)",
+            // A checkpoint may let SQLite start the log over, and the pool marks where its transaction ids stand before
+            // each one it runs: one it did not run could make them repeat after a crash.
             raw.SQLITE_PRAGMA when !_allowPragmaChanges && arg1?.ToLowerInvariant() == "wal_checkpoint" =>
                 "PRAGMA wal_checkpoint is the pool's: it runs checkpoints itself (WalLimitBytes, CheckpointInterval); set AllowPragmaChanges to allow it",
             raw.SQLITE_PRAGMA when arg2 is not null && !_allowPragmaChanges && GuardedPragmas.Contains(arg1?.ToLowerInvariant()) =>

@@ -61,12 +61,7 @@ public static class BackupRestore
             CheckIntegrity(temporary, database);
 
             // Its transaction ids go on from the point restored to (the pool's lock file carries them; see TransactionMark).
-            // A mark already there (an earlier database of that name) may be further on: ids never repeat.
-            using (var lockFile = new FileStream(path + ".lock", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None))
-            {
-                var further = Math.Max(restored.Transaction, TransactionMark.Read(lockFile)?.Transactions ?? 0);
-                new TransactionMark(further, default).Write(lockFile, durable: true);
-            }
+            TransactionMark.Carry(path + ".lock", restored.Transaction);
 
             File.Move(temporary, path, overwrite: false);
             return restored;

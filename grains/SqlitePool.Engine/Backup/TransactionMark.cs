@@ -69,6 +69,15 @@ internal readonly record struct TransactionMark(long Transactions, WalPosition P
         }
     }
 
+    /// <summary>Marks the lock file at <paramref name="lockPath"/> of a database that is not open (a copy or a restore
+    /// about to take that name) as having committed <paramref name="transactions"/>, with no log; synced. A mark already
+    /// there that is further on (an earlier database of that name) stays, so ids never repeat.</summary>
+    public static void Carry(string lockPath, long transactions)
+    {
+        using var lockFile = new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        new TransactionMark(Math.Max(transactions, Read(lockFile)?.Transactions ?? 0), default).Write(lockFile, durable: true);
+    }
+
     // SQLite's log checksum, over everything before it.
     private static (uint, uint) Sum(ReadOnlySpan<byte> bytes) => WalFormat.Checksum(bytes[..^8], bigEndian: true, 0, 0);
 

@@ -75,17 +75,6 @@ internal sealed partial class DatabaseGrain
         return await OpenAsync();
     }
 
-    /// <summary>A copy is a new database: its transaction ids start from none, rather than jump as for a database whose
-    /// lock file was lost; a mark already there (an earlier database of that name) is kept, so ids never repeat.</summary>
-    private static void MarkNewDatabase(string target)
-    {
-        using var lockFile = new FileStream(target + ".lock", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
-        if (SqlitePool.Engine.Backup.TransactionMark.Read(lockFile) is null)
-        {
-            new SqlitePool.Engine.Backup.TransactionMark(0, default).Write(lockFile, durable: true);
-        }
-    }
-
     private async Task<long> CopyFromAsync(DatabaseId source, string target, CancellationToken cancellationToken)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(target)!);
@@ -106,7 +95,9 @@ internal sealed partial class DatabaseGrain
             }
 
             await DatabaseSnapshot.CheckAsync(received, this.GetPrimaryKeyString(), cancellationToken);
-            await Task.Run(() => MarkNewDatabase(target), cancellationToken);
+            // A copy is a new database: its transaction ids start from none (kept further on by a mark already there),
+            // rather than jump as for a database whose lock file was lost.
+            await Task.Run(() => SqlitePool.Engine.Backup.TransactionMark.Carry(target + ".lock", 0), cancellationToken);
             File.Move(received, target, overwrite: false);
             return bytes;
         }

@@ -37,6 +37,7 @@ public sealed class SnapshotTests : PoolTestBase
         var pool = await OpenAsync();
         await pool.ExecuteAsync(new Statement("CREATE TABLE t(id INTEGER PRIMARY KEY, v)"), Ct);
         var committed = new System.Collections.Concurrent.ConcurrentBag<(long Id, long Transaction)>();
+        var forty = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         using var stop = new CancellationTokenSource();
         var writers = Enumerable.Range(0, 4).Select(w => Task.Run(async () =>
         {
@@ -44,13 +45,14 @@ public sealed class SnapshotTests : PoolTestBase
             {
                 var result = await pool.ExecuteAsync(new Statement("INSERT INTO t(v) VALUES (?)", $"{w}-{i}"), Ct);
                 committed.Add((result.LastInsertRowId, result.TransactionId));
+                if (committed.Count >= 40)
+                {
+                    forty.TrySetResult();
+                }
             }
         })).ToArray();
 
-        while (committed.Count < 40)
-        {
-            await Task.Yield();
-        }
+        await forty.Task;
 
         var snapshot = await pool.SnapshotToAsync(target, Ct);
         await stop.CancelAsync();

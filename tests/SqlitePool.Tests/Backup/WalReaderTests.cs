@@ -45,10 +45,11 @@ public sealed class WalReaderTests : IDisposable
                 Assert.Equal(states[k], Fingerprint(restored));
             }
 
-            // SQLite's own checkpoint of the same log writes the same file, byte for byte.
+            // SQLite's own checkpoint of the same log writes the same file, byte for byte (compared once it is closed).
             Exec(connection, "PRAGMA wal_checkpoint(TRUNCATE)");
-            Assert.Equal(File.ReadAllBytes(connection.DataSource), File.ReadAllBytes(_directory.File($"restored-{read.Transactions.Count}.db")));
         }
+
+        Assert.Equal(File.ReadAllBytes(_directory.File("source.db")), File.ReadAllBytes(_directory.File($"restored-{Workload.Length}.db")));
     }
 
     [Fact]

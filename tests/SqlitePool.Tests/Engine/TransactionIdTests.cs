@@ -152,7 +152,7 @@ public sealed class TransactionIdTests : PoolTestBase
         await pool.GovernWalAsync(); // a marked checkpoint, then more commits in the new log
         await InsertAsync(pool, 3);
         var last = pool.TransactionId;
-        CrashCopy(pool, "crash.db");
+        await CrashCopy(pool, "crash.db");
 
         var reopened = await OpenAsync(name: "crash.db");
         Assert.False(reopened.TransactionIdsJumped);
@@ -167,7 +167,7 @@ public sealed class TransactionIdTests : PoolTestBase
         await pool.ExecuteAsync(new Statement("CREATE TABLE t(id INTEGER PRIMARY KEY, v)"), Ct);
         await InsertAsync(pool, 4);
         var last = pool.TransactionId;
-        CrashCopy(pool, "crash.db");
+        await CrashCopy(pool, "crash.db");
 
         var options = new SqlitePool.Hosting.DatabaseOptions();
         await Assert.ThrowsAsync<SqlitePoolException>(() => DatabasePool.OpenAsync("crash.db", Directory.File("crash.db"), options, onOpened: _ => throw new InvalidOperationException("a migration failed")));
@@ -185,7 +185,7 @@ public sealed class TransactionIdTests : PoolTestBase
         await pool.CloseAsync();
         pool = await OpenAsync();
         await InsertAsync(pool, 2);
-        CrashCopy(pool, "crash.db");
+        await CrashCopy(pool, "crash.db");
 
         var reopened = await OpenAsync(name: "crash.db");
         Assert.False(reopened.TransactionIdsJumped);
@@ -268,18 +268,41 @@ public sealed class TransactionIdTests : PoolTestBase
         Assert.Equal(2, pool.GetStatistics().TransactionMarkFailures);
     }
 
-    // A crash image of an open pool: its database, log and lock file as they are on disk now, under another name.
-    private void CrashCopy(DatabasePool pool, string name)
+    // A crash image of an open pool: its database, log and lock file as they are on disk now, under another name. The
+    // database and log are read through SQLite's own handles (opening them beside SQLite would drop its locks).
+    private async Task CrashCopy(DatabasePool pool, string name)
     {
-        File.Copy(pool.Path, Directory.File(name));
-        if (File.Exists(pool.Path + "-wal"))
+        await using var writer = await pool.AcquireAsync(LeaseKind.Writer, Ct);
+        var (database, log) = await writer.RunAsync(c => (SqliteLogFile.ReadDatabase(c.Handle!), ReadLog(c.Handle!)), Ct);
+        File.WriteAllBytes(Directory.File(name), database);
+        if (log.Length > 0)
         {
-            File.Copy(pool.Path + "-wal", Directory.File(name) + "-wal");
+            File.WriteAllBytes(Directory.File(name) + "-wal", log);
         }
 
         var mark = new byte[(int)RandomAccess.GetLength(pool.LockFile.SafeFileHandle)];
         RandomAccess.Read(pool.LockFile.SafeFileHandle, mark, 0);
         File.WriteAllBytes(Directory.File(name) + ".lock", mark);
+    }
+
+    // The log's header and every whole frame after it.
+    private static byte[] ReadLog(SQLitePCL.sqlite3 db)
+    {
+        var header = new byte[WalFormat.HeaderSize];
+        if (!SqliteLogFile.TryRead(db, header, 0) || WalFormat.ReadHeader(header) is not { } log)
+        {
+            return [];
+        }
+
+        using var bytes = new MemoryStream();
+        bytes.Write(header);
+        var frame = new byte[log.FrameSize];
+        while (SqliteLogFile.TryRead(db, frame, bytes.Length))
+        {
+            bytes.Write(frame);
+        }
+
+        return bytes.ToArray();
     }
 
     private static async Task InsertAsync(DatabasePool pool, int count)
