@@ -94,6 +94,25 @@ public sealed record PoolStatistics
     /// <summary>Transaction marks the pool could not write to the lock file since the pool opened: the checkpoints
     /// they had to precede did not run.</summary>
     [Id(27)] public long TransactionMarkFailures { get; init; }
+
+    /// <summary>True when the database has a continuous backup; the <c>Backup*</c> values below describe it.</summary>
+    [Id(28)] public bool Backup { get; init; }
+
+    /// <summary>The last transaction stored in the backup target: a restore reaches it. Null until the target has
+    /// answered since the database opened.</summary>
+    [Id(29)] public long? BackupTransactionId { get; init; }
+
+    /// <summary>How far the backup lags: the age of the oldest commit not yet stored (zero when none waits).</summary>
+    [Id(30)] public TimeSpan BackupLag { get; init; }
+
+    /// <summary>The bytes of commits waiting to be stored.</summary>
+    [Id(31)] public long BackupLagBytes { get; init; }
+
+    /// <summary>The bytes stored in the backup target since the database opened (segments, snapshots, merges).</summary>
+    [Id(32)] public long BackupStoredBytes { get; init; }
+
+    /// <summary>Why the backup is behind (the target failing, or the chain restarting with a snapshot), or null.</summary>
+    [Id(33)] public string? BackupError { get; init; }
 }
 
 /// <summary>A lease held now, by whom and since when.</summary>

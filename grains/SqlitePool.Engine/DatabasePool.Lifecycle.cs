@@ -35,6 +35,7 @@ public sealed partial class DatabasePool
             BusyTimeoutMs = (int)Math.Min(int.MaxValue, (long)options.BusyTimeout.TotalMilliseconds),
         };
         FileStream? fence = null;
+        var restored = options.Backup is { AutoRestore: true } ? await RestoreIfMissingAsync(database, path, options.Backup).ConfigureAwait(false) : null;
         try
         {
             // One hand-off: the lock file, the transactions counted from its mark through the log (which no connection
@@ -44,12 +45,13 @@ public sealed partial class DatabasePool
                 fence = TakeFence(database, path);
                 var exists = new FileInfo(path) is { Exists: true, Length: > 0 };
                 var count = TransactionMark.AtOpen(TransactionMark.Read(fence), exists, path + "-wal");
-                var (version, wal, counted) = OpenWriter(worker, database, path, options, onOpened, count, fence);
+                var (version, wal, counted) = OpenWriter(worker, database, path, options, onOpened, count, fence, timeProvider, trusted: count.Certain && exists);
                 return (version, wal, count.Certain && counted);
             }).ConfigureAwait(false);
             return new DatabasePool(database, path, options, timeProvider, scheduler, new PooledConnection(worker, isWriter: true), version, wal, fence!, onClosed)
             {
                 TransactionIdsJumped = !certain,
+                AutoRestored = restored,
             };
         }
         catch
@@ -108,6 +110,11 @@ public sealed partial class DatabasePool
             }
 
             await WithinAsync(Task.WhenAll(revoking, CloseConnectionsAsync())).ConfigureAwait(false);
+            if (_backup is not null)
+            {
+                // Nothing commits any more: what was captured is shipped (within the close's limit), then shipping stops.
+                await WithinAsync(_backup.StopAsync(_options.CloseTimeout)).ConfigureAwait(false);
+            }
         }
         catch (Exception ex)
         {
@@ -381,7 +388,7 @@ public sealed partial class DatabasePool
 
     /// <returns>The version, the writer's progress, and false when commits of the open hook went uncounted.</returns>
     private static (string Version, WalProgress Wal, bool Counted) OpenWriter(
-        ConnectionWorker worker, string database, string path, DatabaseOptions options, Action<DatabaseOpenContext>? onOpened, OpenCount count, FileStream lockFile)
+        ConnectionWorker worker, string database, string path, DatabaseOptions options, Action<DatabaseOpenContext>? onOpened, OpenCount count, FileStream lockFile, TimeProvider time, bool trusted)
     {
         var connection = Connect(path, SqliteOpenMode.ReadWriteCreate);
         worker.SetConnection(connection);
@@ -398,7 +405,12 @@ public sealed partial class DatabasePool
         ApplyPragmas(connection, options, reader: false);
 
         // Before the open hook, so that its commits (migrations) are counted too.
-        var wal = WalProgress.Install(connection.Handle!, count.Transactions, count.LogFrames, lockFile);
+        var wal = WalProgress.Install(connection.Handle!, count.Transactions, count.LogFrames, lockFile, time);
+        if (options.Backup is { Target: not null } backup)
+        {
+            // Capturing from the first commit counted, the open hook's included.
+            wal.Shipper = new BackupShipper(database, backup, time, count.Transactions, count.LogEnd, trusted);
+        }
         try
         {
             var counted = true;

@@ -45,6 +45,8 @@ public sealed partial class DatabasePool : IAsyncDisposable
     private long _revoked;
     private long _commits;
     private long _statementTimeouts;
+    private ILogger _logger = NullLogger.Instance;
+    private readonly Backup.BackupShipper? _backup;
 
     private DatabasePool(
         string database, string path, DatabaseOptions options, TimeProvider time, SqliteScheduler scheduler, PooledConnection writer, string sqliteVersion, WalProgress wal, FileStream fence, Action<DatabasePool>? onClosed)
@@ -68,6 +70,8 @@ public sealed partial class DatabasePool : IAsyncDisposable
         _sweepPeriod = SweepPeriodFor(options);
         _sweeper = PoolSweeper.For(time);
         _sweeper.Schedule(this, OpenedAt + _sweepPeriod);
+        _backup = wal.Shipper;
+        _backup?.Start(TakeBackupSnapshotAsync);
     }
 
     /// <summary>The database's key (grain key <c>node/path</c>, or any name the host gives it).</summary>
@@ -89,7 +93,18 @@ public sealed partial class DatabasePool : IAsyncDisposable
     internal PoolMetrics? Metrics { get; set; }
 
     /// <summary>Where expiries and timeouts are logged (set by the registry).</summary>
-    internal ILogger Logger { get; set; } = NullLogger.Instance;
+    internal ILogger Logger
+    {
+        get => _logger;
+        set
+        {
+            _logger = value;
+            if (_backup is not null)
+            {
+                _backup.Logger = value;
+            }
+        }
+    }
 
     /// <summary>The id of the last transaction committed on the database: one more at every commit, never repeated
     /// (counted on across closes and crashes from the lock file's mark, <see cref="Backup.TransactionMark"/>); 0 before
@@ -116,6 +131,11 @@ public sealed partial class DatabasePool : IAsyncDisposable
         var started = Metrics?.OperationStart() ?? 0;
         var result = (await SubmitWrite(new WriteJob([statement], isBatch: false, cancellationToken)).ConfigureAwait(false))[0];
         Metrics?.Wrote(result.Changes, started, "execute");
+        if (_backup is { AckAfterBackup: true } backup)
+        {
+            await backup.WaitStoredAsync(result.TransactionId).ConfigureAwait(false);
+        }
+
         return result;
     }
 
@@ -149,7 +169,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
             }
         }
 
-        return outcomes;
+        return _backup is { AckAfterBackup: true } ? await AckedAsync(outcomes).ConfigureAwait(false) : outcomes;
     }
 
     /// <summary>Runs the statements all or nothing (one transaction, or one savepoint of a commit group).</summary>
@@ -166,6 +186,11 @@ public sealed partial class DatabasePool : IAsyncDisposable
         var started = Metrics?.OperationStart() ?? 0;
         var results = await SubmitWrite(new WriteJob(statements, isBatch: true, cancellationToken)).ConfigureAwait(false);
         Metrics?.Wrote(results.Sum(r => r.Changes), started, "batch");
+        if (_backup is { AckAfterBackup: true } backup)
+        {
+            await backup.WaitStoredAsync(results.Max(r => r.TransactionId)).ConfigureAwait(false);
+        }
+
         return results;
     }
 
@@ -326,6 +351,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
     {
         var walBytes = WalBytes();
         var oldestReader = OldestReaderSnapshot();
+        var backup = BackupState;
         lock (_arbiter.Gate)
         {
             var counts = _arbiter.Counts;
@@ -359,6 +385,12 @@ public sealed partial class DatabasePool : IAsyncDisposable
                 WalFramesToCheckpoint = _wal.FramesToCheckpoint,
                 OldestReaderAge = oldestReader is { } since ? Now - since : null,
                 OpenedAt = OpenedAt,
+                Backup = backup is not null,
+                BackupTransactionId = backup?.StoredTransaction,
+                BackupLag = backup?.Lag ?? TimeSpan.Zero,
+                BackupLagBytes = backup?.LagBytes ?? 0,
+                BackupStoredBytes = backup?.StoredBytes ?? 0,
+                BackupError = backup?.Problem,
             };
         }
     }

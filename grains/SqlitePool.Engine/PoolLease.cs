@@ -46,14 +46,30 @@ public sealed class PoolLease : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(statement);
         var readPath = Kind == LeaseKind.Reader;
         var (metrics, started) = (_pool.Metrics, _pool.Metrics?.OperationStart() ?? 0);
-        return RunAsync(c =>
+        var committed = false;
+        var run = RunAsync(c =>
         {
+            var before = _pool.TransactionId;
             var result = readPath
                 ? new ExecuteResult(0, 0, StatementRunner.Query(c.Handle!, statement, readPath: true))
                 : StatementRunner.Execute(c.Handle!, statement) with { TransactionId = _pool.TransactionId };
+            committed = result.TransactionId > before;
             metrics?.Wrote(result.Changes, started, "execute");
             return result;
         }, cancellationToken);
+        return _pool.AcksAfterBackup ? AckedAsync(run) : run;
+
+        async Task<ExecuteResult> AckedAsync(Task<ExecuteResult> running)
+        {
+            var result = await running.ConfigureAwait(false);
+            if (committed)
+            {
+                // A COMMIT (or an autocommit write) on the lease: answered once it is stored.
+                await _pool.WaitStoredAsync(result.TransactionId).ConfigureAwait(false);
+            }
+
+            return result;
+        }
     }
 
     /// <summary>Runs a query; on a reader lease, statements that write are refused.</summary>

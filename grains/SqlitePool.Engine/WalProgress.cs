@@ -38,8 +38,11 @@ internal sealed class WalProgress : IDisposable
     private long _markFailures;
     private long _lastCommitTicks; // UTC ticks of the last commit the hook saw (written on the committing thread only)
 
-    private WalProgress(long transactions, long logFrames, FileStream? lockFile)
+    private readonly TimeProvider _time;
+
+    private WalProgress(long transactions, long logFrames, FileStream? lockFile, TimeProvider time)
     {
+        _time = time;
         _transactions = transactions;
         _logFrames = logFrames;
         _lockFile = lockFile;
@@ -52,15 +55,19 @@ internal sealed class WalProgress : IDisposable
     /// <summary>When the last commit counted was made (UTC), or null when none was since the open.</summary>
     public DateTimeOffset? LastCommitAt => Interlocked.Read(ref _lastCommitTicks) is > 0 and var ticks ? new DateTimeOffset(ticks, TimeSpan.Zero) : null;
 
+    /// <summary>The continuous backup that captures each commit, or null (set on the writer's thread before its first
+    /// commit is counted).</summary>
+    public Backup.BackupShipper? Shipper { get; set; }
+
     /// <summary>Frames in the log not yet copied back into the database.</summary>
     public long FramesToCheckpoint => Math.Max(0, Volatile.Read(ref _frames) - Volatile.Read(ref _backfilled));
 
     /// <summary>Installs the hook on the writer, counting on from <paramref name="transactions"/> in a log of
     /// <paramref name="logFrames"/> committed frames, with marks written to <paramref name="lockFile"/> (none when null);
     /// dispose only after the connection has closed.</summary>
-    public static WalProgress Install(sqlite3 db, long transactions = 0, long logFrames = 0, FileStream? lockFile = null)
+    public static WalProgress Install(sqlite3 db, long transactions = 0, long logFrames = 0, FileStream? lockFile = null, TimeProvider? time = null)
     {
-        var progress = new WalProgress(transactions, logFrames, lockFile);
+        var progress = new WalProgress(transactions, logFrames, lockFile, time ?? TimeProvider.System);
         SqliteNative.SetWalHook(db.DangerousGetHandle(), HookPointer, GCHandle.ToIntPtr(progress._self));
         return progress;
     }
@@ -95,10 +102,14 @@ internal sealed class WalProgress : IDisposable
         var progress = IsMain(database) ? (WalProgress)GCHandle.FromIntPtr(argument).Target! : null;
         if (progress is not null)
         {
-            Interlocked.Increment(ref progress._transactions);
+            var transaction = Interlocked.Increment(ref progress._transactions);
             // Never earlier than the commit before (the clock may step back): a restore to a time must find the
             // commits in the order of their ids.
-            Interlocked.Exchange(ref progress._lastCommitTicks, Math.Max(DateTime.UtcNow.Ticks, Interlocked.Read(ref progress._lastCommitTicks) + 1));
+            var ticks = Math.Max(progress._time.GetUtcNow().UtcTicks, Interlocked.Read(ref progress._lastCommitTicks) + 1);
+            Interlocked.Exchange(ref progress._lastCommitTicks, ticks);
+
+            // Before any checkpoint can copy its frames away and let the log start over.
+            progress.Shipper?.Committed(db, transaction, new DateTimeOffset(ticks, TimeSpan.Zero));
             var previous = Volatile.Read(ref progress._frames);
             if (frames <= previous || Volatile.Read(ref progress._backfilled) >= previous)
             {

@@ -11,7 +11,7 @@ namespace SqlitePool.Engine.Backup;
 /// </summary>
 /// <remarks>
 /// Layout (integers big-endian): magic <c>SQPSEG01</c>, page size (u32), record count (u32); per record: first and last
-/// transaction id (u64, u64), commit time of the last (Unix ms, i64), database size in pages after it (u32), page count
+/// transaction id (u64, u64), commit time of the last (UTC ticks of 100 ns, i64), database size in pages after it (u32), page count
 /// (u32), then per page its number (u32) and image; last, the 32-byte SHA-256.
 /// </remarks>
 internal static class BackupSegment
@@ -34,7 +34,7 @@ internal static class BackupSegment
         {
             BinaryPrimitives.WriteUInt64BigEndian(span[at..], (ulong)record.FirstTransaction);
             BinaryPrimitives.WriteUInt64BigEndian(span[(at + 8)..], (ulong)record.LastTransaction);
-            BinaryPrimitives.WriteInt64BigEndian(span[(at + 16)..], record.CommittedAt.ToUnixTimeMilliseconds());
+            BinaryPrimitives.WriteInt64BigEndian(span[(at + 16)..], record.CommittedAt.UtcTicks);
             BinaryPrimitives.WriteUInt32BigEndian(span[(at + 24)..], record.DatabasePages);
             BinaryPrimitives.WriteUInt32BigEndian(span[(at + 28)..], (uint)record.Pages.Count);
             at += RecordHeaderSize;
@@ -93,7 +93,7 @@ internal static class BackupSegment
             records.Add(new BackupRecord(
                 (long)BinaryPrimitives.ReadUInt64BigEndian(header),
                 (long)BinaryPrimitives.ReadUInt64BigEndian(header[8..]),
-                DateTimeOffset.FromUnixTimeMilliseconds(BinaryPrimitives.ReadInt64BigEndian(header[16..])),
+                new DateTimeOffset(BinaryPrimitives.ReadInt64BigEndian(header[16..]), TimeSpan.Zero),
                 BinaryPrimitives.ReadUInt32BigEndian(header[24..]),
                 pages));
         }

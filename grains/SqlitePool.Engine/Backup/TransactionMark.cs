@@ -91,21 +91,24 @@ internal readonly record struct TransactionMark(long Transactions, WalPosition P
         var read = WalReader.Count(logPath, after);
         var since = read.Transactions.Count;
         var logFrames = read.Header is null ? 0 : since > 0 ? read.Transactions[^1].End.Frames : after is { } same && !read.GenerationChanged ? same.Frames : 0;
+        var logEnd = read.Header is not { } log ? (WalPosition?)null
+            : since > 0 ? read.Transactions[^1].End
+            : after is { } marked && !read.GenerationChanged && read.PositionFound ? marked : log.Start;
         if (mark is not { } kept)
         {
-            return new(databaseExists ? since + UncertainJump : since, !databaseExists, logFrames, MarkCurrent: false);
+            return new(databaseExists ? since + UncertainJump : since, !databaseExists, logFrames, MarkCurrent: false, logEnd);
         }
 
         if (read.Header is not { } header)
         {
             // No log: nothing committed since the mark. A mark of a log that is gone (truncated, or deleted by a close)
             // does not know the salts of the next one, which SQLite may draw at random: the open marks again.
-            return new(kept.Transactions, true, 0, MarkCurrent: !kept.HasLog);
+            return new(kept.Transactions, true, 0, MarkCurrent: !kept.HasLog, logEnd);
         }
 
         if (!kept.HasLog)
         {
-            return new(kept.Transactions + since, true, logFrames, MarkCurrent: false);
+            return new(kept.Transactions + since, true, logFrames, MarkCurrent: false, logEnd);
         }
 
         if (!read.GenerationChanged)
@@ -113,19 +116,20 @@ internal readonly record struct TransactionMark(long Transactions, WalPosition P
             // The mark's own log, unless its frame is gone (a mark that reached the disk before the log's tail did, at
             // synchronous=NORMAL, and a power loss): then commits after it may have been lost and written again.
             return read.PositionFound
-                ? new(kept.Transactions + since, true, logFrames, MarkCurrent: true)
-                : new(kept.Transactions + since + UncertainJump, false, logFrames, MarkCurrent: false);
+                ? new(kept.Transactions + since, true, logFrames, MarkCurrent: true, logEnd)
+                : new(kept.Transactions + since + UncertainJump, false, logFrames, MarkCurrent: false, logEnd);
         }
 
         // The log started over since the mark: exactly once if its first salt is one more.
         return header.Salt1 == unchecked(kept.Position.Salt1 + 1)
-            ? new(kept.Transactions + since, true, logFrames, MarkCurrent: false)
-            : new(kept.Transactions + since + UncertainJump, false, logFrames, MarkCurrent: false);
+            ? new(kept.Transactions + since, true, logFrames, MarkCurrent: false, logEnd)
+            : new(kept.Transactions + since + UncertainJump, false, logFrames, MarkCurrent: false, logEnd);
     }
 }
 
 /// <summary>What an open counted: the transactions committed; whether the count is certain (else it includes
 /// <see cref="TransactionMark.UncertainJump"/>); the frames of the log's generation up to its last commit (where
 /// SQLite's recovery will find its end); and whether the lock file's mark is of this log, or the open must mark again
-/// once the writer has the log open.</summary>
-internal readonly record struct OpenCount(long Transactions, bool Certain, long LogFrames, bool MarkCurrent);
+/// once the writer has the log open; and the position after the log's last commit (null: no log), where capture for a
+/// continuous backup goes on.</summary>
+internal readonly record struct OpenCount(long Transactions, bool Certain, long LogFrames, bool MarkCurrent, WalPosition? LogEnd = null);

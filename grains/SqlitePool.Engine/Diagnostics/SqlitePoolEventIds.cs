@@ -67,4 +67,23 @@ public static class SqlitePoolEventIds
 
     /// <summary>A database grain was placed on its node's silo.</summary>
     public const int DatabasePlaced = 4001;
+
+    /// <summary>A database's continuous backup began: it goes on from the chain stored, or starts one with a snapshot.</summary>
+    public const int BackupStarted = 5000;
+
+    /// <summary>Storing in the backup target failed; shipping retries, and the lag grows meanwhile.</summary>
+    public const int BackupFailed = 5001;
+
+    /// <summary>The backup target answers again after failures; shipping goes on with no gap.</summary>
+    public const int BackupResumed = 5002;
+
+    /// <summary>The backup chain cannot go on from what was shipped (a count that did not match, changes dropped past
+    /// <c>MaxPendingBytes</c>): a snapshot starts it again.</summary>
+    public const int BackupChainBroken = 5003;
+
+    /// <summary>A database whose file was missing was restored from its backup as it opened (<c>AutoRestore</c>).</summary>
+    public const int BackupAutoRestored = 5004;
+
+    /// <summary>A snapshot was stored, segments were merged, or objects past the retention were deleted.</summary>
+    public const int BackupMaintained = 5005;
 }

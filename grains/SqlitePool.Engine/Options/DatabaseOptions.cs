@@ -100,6 +100,10 @@ public class DatabaseOptions
     /// directory pragmas are always refused.</summary>
     public bool AllowPragmaChanges { get; set; }
 
+    /// <summary>Continuous backup of the database (null, the default: none). In a silo, set by path pattern with
+    /// <c>SqlitePoolOptions.AddContinuousBackup</c>.</summary>
+    public SqlitePool.Engine.Backup.BackupOptions? Backup { get; set; }
+
     /// <summary>The folder allowed ATTACH targets must lie in: the silo's data root, or the database's folder
     /// when the engine is used on its own.</summary>
     internal string? ConfinementRoot { get; set; }
@@ -127,5 +131,6 @@ public class DatabaseOptions
         CallerThreadReadLimit = CallerThreadReadLimit,
         DatabaseIdleTimeout = DatabaseIdleTimeout,
         CacheSizeKiB = CacheSizeKiB,
+        Backup = Backup?.Copy(),
     };
 }

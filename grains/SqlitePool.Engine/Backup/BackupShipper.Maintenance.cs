@@ -1,0 +1,116 @@
+using SqlitePool.Diagnostics;
+
+namespace SqlitePool.Engine.Backup;
+
+internal sealed partial class BackupShipper
+{
+    private static readonly TimeSpan RetentionLookEvery = TimeSpan.FromMinutes(1);
+    private DateTimeOffset _retentionLookedAt = DateTimeOffset.MinValue;
+
+    /// <summary>Runs what maintenance is due now (a snapshot, a merge, retention) at once; for tests and operators.</summary>
+    public async Task MaintainNowAsync(CancellationToken cancellationToken = default)
+    {
+        await _turn.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            _retentionLookedAt = DateTimeOffset.MinValue;
+            while (await MaintainAsync(cancellationToken).ConfigureAwait(false))
+            {
+            }
+        }
+        finally
+        {
+            _turn.Release();
+        }
+    }
+
+    // One piece of maintenance, if any is due: a snapshot (every SnapshotInterval, or after MaxShippedPerEpoch segments,
+    // when something committed since the last), a merge of segments, or (once a minute) retention.
+    private async Task<bool> MaintainAsync(CancellationToken token)
+    {
+        StoredObject? latest;
+        int shipped;
+        long captured;
+        List<StoredObject>? merge;
+        lock (_gate)
+        {
+            captured = _captured;
+            latest = _catalog.Snapshots.LastOrDefault();
+            shipped = _catalog.ShippedSinceSnapshot;
+            merge = _catalog.NextMerge();
+        }
+
+        var now = _time.GetUtcNow();
+        if (latest is not null && captured > latest.LastTransaction
+            && (now - latest.LastCommittedAt >= _options.SnapshotInterval || shipped >= BackupCatalog.MaxShippedPerEpoch))
+        {
+            await SnapshotAsync(restart: false, token).ConfigureAwait(false);
+            return true;
+        }
+
+        if (merge is not null)
+        {
+            await MergeAsync(merge, token).ConfigureAwait(false);
+            return true;
+        }
+
+        if (now - _retentionLookedAt >= RetentionLookEvery)
+        {
+            _retentionLookedAt = now;
+            return await ApplyRetentionAsync(now, token).ConfigureAwait(false);
+        }
+
+        return false;
+    }
+
+    private async Task MergeAsync(List<StoredObject> segments, CancellationToken token)
+    {
+        var records = new List<BackupRecord>();
+        var pageSize = 0;
+        foreach (var segment in segments)
+        {
+            var bytes = await _target.GetAsync(segment.Key, token).ConfigureAwait(false)
+                ?? throw new InvalidDataException($"The backup segment '{segment.Key}' is gone.");
+            var (size, read) = BackupSegment.Decode(bytes);
+            pageSize = size;
+            records.AddRange(read);
+        }
+
+        var merged = BackupRecord.Compact(records);
+        var encoded = BackupSegment.Encode(pageSize, [merged]);
+        var key = BackupChain.SegmentKey(Name, merged, merged, segments[0].Level + 1);
+        await _target.PutAsync(key, encoded, token).ConfigureAwait(false);
+        lock (_gate)
+        {
+            _catalog.Add(new StoredObject(key, merged.FirstTransaction, merged.LastTransaction, merged.CommittedAt, segments[0].Level + 1));
+            Interlocked.Add(ref _storedBytes, encoded.Length);
+        }
+
+        BackupLog.Maintained(Logger, Name, $"merged {segments.Count} segments of level {segments[0].Level} into transactions {merged.FirstTransaction}-{merged.LastTransaction} ({encoded.Length} bytes)");
+    }
+
+    private async Task<bool> ApplyRetentionAsync(DateTimeOffset now, CancellationToken token)
+    {
+        List<StoredObject> doomed;
+        lock (_gate)
+        {
+            doomed = _catalog.Expired(now, _options.Retention);
+        }
+
+        foreach (var stored in doomed)
+        {
+            await _target.DeleteAsync(stored.Key, token).ConfigureAwait(false);
+            lock (_gate)
+            {
+                _catalog.Remove(stored);
+            }
+        }
+
+        if (doomed.Count > 0)
+        {
+            BackupLog.Maintained(Logger, Name, $"deleted {doomed.Count} objects no restore point within {_options.Retention} needs");
+        }
+
+        return doomed.Count > 0;
+    }
+}

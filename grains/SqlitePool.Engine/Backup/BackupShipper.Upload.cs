@@ -1,0 +1,375 @@
+using SqlitePool.Diagnostics;
+
+namespace SqlitePool.Engine.Backup;
+
+/// <summary>A snapshot as it is stored: its encoded segment, the transaction it holds the database after, and when
+/// that committed.</summary>
+internal sealed record SnapshotImage(byte[] Encoded, long Transaction, DateTimeOffset CommittedAt);
+
+/// <summary>Takes a snapshot on the writer; <c>restart</c>: the chain goes on from it (<see cref="BackupShipper.Rebase"/>).</summary>
+internal delegate Task<SnapshotImage> SnapshotTaker(bool restart, CancellationToken cancellationToken);
+
+internal sealed partial class BackupShipper
+{
+    private const long MaxSegmentBytes = 16L << 20;
+    private static readonly TimeSpan FirstBackoff = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan LastBackoff = TimeSpan.FromSeconds(2);
+
+    private readonly CancellationTokenSource _stop = new();
+    private readonly SemaphoreSlim _wake = new(0);
+    private readonly SemaphoreSlim _turn = new(1, 1); // one step of the uploader, or one maintenance asked for, at a time
+    private int _woken;
+    private volatile bool _flushing;
+    private Task _loop = Task.CompletedTask;
+    private SnapshotTaker _takeSnapshot = null!;
+
+    /// <summary>The highest transaction any stored object names (a snapshot that restarts the chain goes past it, so
+    /// that no id means two states).</summary>
+    public long StoredFloor { get; private set; }
+
+    /// <summary>Starts shipping; <paramref name="takeSnapshot"/> takes the pool's snapshots.</summary>
+    public void Start(SnapshotTaker takeSnapshot)
+    {
+        _takeSnapshot = takeSnapshot;
+        _loop = Task.Run(RunAsync);
+    }
+
+    /// <summary>Ships everything captured so far now, and waits (up to <paramref name="limit"/>) until it is stored.</summary>
+    /// <exception cref="BackupNotStoredException">Not everything was stored in time.</exception>
+    public async Task FlushAsync(TimeSpan limit)
+    {
+        long captured;
+        lock (_gate)
+        {
+            captured = _captured;
+        }
+
+        _flushing = true;
+        try
+        {
+            await WaitStoredAsync(captured, limit).ConfigureAwait(false);
+        }
+        finally
+        {
+            _flushing = false;
+        }
+    }
+
+    /// <summary>As the database closes (nothing commits any more): ships what is pending, waiting up to
+    /// <paramref name="limit"/>, then stops. Callers still waiting for their commit to be stored get
+    /// <see cref="BackupNotStoredException"/>.</summary>
+    public async Task StopAsync(TimeSpan limit)
+    {
+        try
+        {
+            if (!_paused)
+            {
+                await FlushAsync(limit).ConfigureAwait(false);
+            }
+        }
+        catch (BackupNotStoredException)
+        {
+            // Left for the next open: its chain starts again with a snapshot.
+        }
+
+        await _stop.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await _loop.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        lock (_gate)
+        {
+            while (_waiters.TryDequeue(out var waiter, out var transaction))
+            {
+                waiter.TrySetException(new BackupNotStoredException(Name, transaction, TimeSpan.Zero, "the database closed before it was stored"));
+            }
+        }
+    }
+
+    private void Wake()
+    {
+        if (Interlocked.Exchange(ref _woken, 1) == 0)
+        {
+            _wake.Release();
+        }
+    }
+
+    private async Task RunAsync()
+    {
+        var token = _stop.Token;
+        var backoff = FirstBackoff;
+        while (!token.IsCancellationRequested)
+        {
+            bool worked;
+            try
+            {
+                worked = await StepAsync(token).ConfigureAwait(false);
+                Succeeded();
+                backoff = FirstBackoff;
+            }
+            catch (Exception) when (token.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (DatabaseClosedException)
+            {
+                break;
+            }
+            catch (Exception ex)
+            {
+                Failed(ex);
+                try
+                {
+                    await Task.Delay(backoff, token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+
+                backoff = backoff * 2 > LastBackoff ? LastBackoff : backoff * 2;
+                continue;
+            }
+
+            if (!worked)
+            {
+                try
+                {
+                    await _wake.WaitAsync(NextLook(), token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+
+                Interlocked.Exchange(ref _woken, 0);
+            }
+        }
+    }
+
+    // One thing to do, in order: learn the stored chain, restart it, ship what is due, maintain. False: nothing was due.
+    private async Task<bool> StepAsync(CancellationToken token)
+    {
+        await _turn.WaitAsync(token).ConfigureAwait(false);
+        try
+        {
+            return await StepCoreAsync(token).ConfigureAwait(false);
+        }
+        finally
+        {
+            _turn.Release();
+        }
+    }
+
+    private async Task<bool> StepCoreAsync(CancellationToken token)
+    {
+        if (Interlocked.Read(ref _stored) < 0)
+        {
+            await LoadChainAsync(token).ConfigureAwait(false);
+            return true;
+        }
+
+        if (_paused)
+        {
+            await SnapshotAsync(restart: true, token).ConfigureAwait(false);
+            return true;
+        }
+
+        if (TakeDue() is { } batch)
+        {
+            await ShipAsync(batch, token).ConfigureAwait(false);
+            return true;
+        }
+
+        return await MaintainAsync(token).ConfigureAwait(false);
+    }
+
+    // How long to wait for a wake-up: until the oldest pending commit is due, at most an interval.
+    private TimeSpan NextLook()
+    {
+        lock (_gate)
+        {
+            var wait = _pending.Count > _inFlight ? _options.Interval - (_time.GetUtcNow() - _pending[_inFlight].CommittedAt) : _options.Interval;
+            return wait < TimeSpan.FromMilliseconds(1) ? TimeSpan.FromMilliseconds(1) : wait > _options.Interval ? _options.Interval : wait;
+        }
+    }
+
+    private async Task LoadChainAsync(CancellationToken token)
+    {
+        var (snapshots, segments) = BackupChain.Parse(Name, await _target.ListAsync(Name + "/", token).ConfigureAwait(false));
+        var end = ChainEnd(snapshots, segments);
+        lock (_gate)
+        {
+            _catalog.Load(snapshots, segments);
+            StoredFloor = snapshots.Concat(segments).Select(o => o.LastTransaction).DefaultIfEmpty(0).Max();
+            if (end is { } stored && Trusted && stored == _openedWith)
+            {
+                Interlocked.Exchange(ref _stored, stored);
+                BackupLog.Started(Logger, Name, $"goes on from transaction {stored}, stored before");
+                CompleteWaiters(stored);
+                return;
+            }
+
+            Interlocked.Exchange(ref _stored, 0);
+            if (_gap is null)
+            {
+                Gap(end is null ? "nothing is stored yet" : $"the stored chain ends at transaction {end}, the database opened at {_openedWith}");
+            }
+        }
+    }
+
+    // The last transaction the latest snapshot and the segments that continue it reach; null without a snapshot.
+    private static long? ChainEnd(List<StoredObject> snapshots, List<StoredObject> segments)
+    {
+        if (snapshots.Count == 0)
+        {
+            return null;
+        }
+
+        var end = snapshots[^1].LastTransaction;
+        while (segments.Where(s => s.FirstTransaction == end + 1).MaxBy(s => s.LastTransaction) is { } next)
+        {
+            end = next.LastTransaction;
+        }
+
+        return end;
+    }
+
+    private async Task SnapshotAsync(bool restart, CancellationToken token)
+    {
+        var image = await _takeSnapshot(restart, token).ConfigureAwait(false);
+        var key = BackupChain.SnapshotKey(Name, image.Transaction, image.CommittedAt);
+        await _target.PutAsync(key, image.Encoded, token).ConfigureAwait(false);
+        lock (_gate)
+        {
+            _catalog.Add(new StoredObject(key, 1, image.Transaction, image.CommittedAt));
+            Interlocked.Add(ref _storedBytes, image.Encoded.Length);
+            if (image.Transaction > Interlocked.Read(ref _stored))
+            {
+                Interlocked.Exchange(ref _stored, image.Transaction);
+                CompleteWaiters(image.Transaction);
+            }
+        }
+
+        BackupLog.Maintained(Logger, Name, $"stored a snapshot at transaction {image.Transaction} ({image.Encoded.Length} bytes){(restart ? "; the chain goes on from it" : "")}");
+    }
+
+    // Under nothing: the pending records due now (all of them when a caller waits or a flush asks), as one segment that
+    // spans no snapshot, marked in flight.
+    private (List<BackupRecord> Records, int Generation, int PageSize)? TakeDue()
+    {
+        lock (_gate)
+        {
+            if (_pending.Count == 0 || _gap is not null
+                || !(_flushing || _waiters.Count > 0 || _time.GetUtcNow() - _pending[0].CommittedAt >= _options.Interval))
+            {
+                return null;
+            }
+
+            var batch = new List<BackupRecord> { _pending[0] };
+            var bytes = Bytes(_pending[0]);
+            for (var i = 1; i < _pending.Count; i++)
+            {
+                var record = _pending[i];
+                bytes += Bytes(record);
+                if (bytes > MaxSegmentBytes || (_pending[i - 1].LastTransaction <= _boundary && record.FirstTransaction > _boundary))
+                {
+                    break;
+                }
+
+                batch.Add(record);
+            }
+
+            _inFlight = batch.Count;
+            return (batch, _generation, _pageSize);
+        }
+    }
+
+    private async Task ShipAsync((List<BackupRecord> Records, int Generation, int PageSize) batch, CancellationToken token)
+    {
+        var (records, generation, pageSize) = batch;
+        try
+        {
+            var encoded = BackupSegment.Encode(pageSize, records);
+            var key = BackupChain.SegmentKey(Name, records[0], records[^1]);
+            await _target.PutAsync(key, encoded, token).ConfigureAwait(false);
+            lock (_gate)
+            {
+                _catalog.Add(new StoredObject(key, records[0].FirstTransaction, records[^1].LastTransaction, records[^1].CommittedAt));
+                Interlocked.Add(ref _storedBytes, encoded.Length);
+                if (generation == _generation)
+                {
+                    _pending.RemoveRange(0, records.Count);
+                    _pendingBytes = Math.Max(0, _pendingBytes - records.Sum(Bytes));
+                    _inFlight = 0;
+                    if (records[^1].LastTransaction > Interlocked.Read(ref _stored))
+                    {
+                        Interlocked.Exchange(ref _stored, records[^1].LastTransaction);
+                    }
+
+                    CompleteWaiters(Interlocked.Read(ref _stored));
+                }
+            }
+        }
+        catch
+        {
+            lock (_gate)
+            {
+                if (generation == _generation)
+                {
+                    _inFlight = 0;
+                }
+            }
+
+            throw;
+        }
+    }
+
+    // Under _gate.
+    private void CompleteWaiters(long stored)
+    {
+        while (_waiters.TryPeek(out var waiter, out var transaction) && transaction <= stored)
+        {
+            _waiters.Dequeue();
+            waiter.TrySetResult();
+        }
+    }
+
+    private void Succeeded()
+    {
+        DateTimeOffset? since;
+        lock (_gate)
+        {
+            since = _failingSince;
+            _failure = null;
+            _failingSince = null;
+        }
+
+        if (since is { } failing)
+        {
+            BackupLog.Resumed(Logger, Name, _time.GetUtcNow() - failing);
+        }
+    }
+
+    private void Failed(Exception ex)
+    {
+        bool first;
+        long pending;
+        lock (_gate)
+        {
+            first = _failingSince is null;
+            _failingSince ??= _time.GetUtcNow();
+            _failure = $"{ex.GetType().Name}: {ex.Message}";
+            pending = _pendingBytes;
+        }
+
+        if (first)
+        {
+            BackupLog.Failed(Logger, ex, Name, pending);
+        }
+    }
+}

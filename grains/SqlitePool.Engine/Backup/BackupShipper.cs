@@ -1,0 +1,254 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using SqlitePool.Diagnostics;
+
+namespace SqlitePool.Engine.Backup;
+
+/// <summary>
+/// Ships one database's committed transactions to its backup target, continuously. The writer's WAL hook hands each
+/// commit over as it happens (<see cref="Committed"/>): its frames are read back through SQLite's handle of the log and
+/// kept in memory as one record, with the commit's transaction id and time, before any checkpoint can copy them away.
+/// An uploader (<see cref="RunAsync"/>) stores what is pending as one segment at least every
+/// <see cref="BackupOptions.Interval"/>, at once when a caller waits for it (<see cref="BackupOptions.AckAfterBackup"/>),
+/// and keeps the chain: a snapshot when it starts or cannot go on, and periodically; compaction; retention.
+/// </summary>
+/// <remarks>
+/// The chain is valid while every transaction since its snapshot was captured, which the count proves: the hook counts
+/// commits, and a capture must find exactly the commits counted since the last. Anything else (a hook that was
+/// replaced, an id jump, a read failure, changes dropped while the target was away) is a gap: capture stops and the
+/// uploader takes a snapshot on the writer, from which capture goes on (<see cref="Rebase"/>).
+/// Locking: <c>_gate</c> guards the pending records, the waiters and the counters; the log position is the writer's
+/// (the hook and a snapshot's capture both run holding it). No target call runs under the lock.
+/// </remarks>
+internal sealed partial class BackupShipper
+{
+    private readonly Lock _gate = new();
+    private readonly BackupOptions _options;
+    private readonly IBackupTarget _target;
+    private readonly TimeProvider _time;
+    private readonly List<BackupRecord> _pending = [];
+    private readonly PriorityQueue<TaskCompletionSource, long> _waiters = new();
+    private long _pendingBytes;
+    private int _inFlight; // pending records at the head being uploaded now
+    private int _generation; // bumped when pending records are dropped, so an upload in flight removes none of the new
+    private long _captured; // the last transaction captured (pending or stored)
+    private WalPosition? _position; // the log's position after it (writer only)
+    private int _pageSize;
+    private string? _gap; // why the chain needs a snapshot before it can go on (capture is paused), or null
+    private volatile bool _paused;
+    private long _stored = -1; // the last transaction the target can restore to; -1 until the chain is known
+    private long _storedBytes;
+    private string? _failure;
+    private DateTimeOffset? _failingSince;
+    private long _boundary; // no segment spans this transaction (a snapshot's): a segment starts after it
+    private readonly long _openedWith; // the transactions committed when the database opened
+    private readonly BackupCatalog _catalog = new();
+
+    /// <param name="name">The database's name in the target (its pool's key).</param>
+    /// <param name="options">The settings; <see cref="BackupOptions.Target"/> is set.</param>
+    /// <param name="time">The pool's clock.</param>
+    /// <param name="transactions">The transactions committed when the database opened.</param>
+    /// <param name="logEnd">The position after the log's last commit at the open, or null when there is no log.</param>
+    /// <param name="trusted">Whether the database and its count are the ones a stored chain that ends at
+    /// <paramref name="transactions"/> was shipped from (the count was certain and the file existed): only then does the
+    /// chain go on without a snapshot.</param>
+    public BackupShipper(string name, BackupOptions options, TimeProvider time, long transactions, WalPosition? logEnd, bool trusted)
+    {
+        Name = name;
+        _options = options;
+        _target = options.Target ?? throw new ArgumentException("A continuous backup needs a target.", nameof(options));
+        _time = time;
+        _captured = _openedWith = transactions;
+        _position = logEnd;
+        Trusted = trusted;
+    }
+
+    /// <summary>The database's name in the target.</summary>
+    public string Name { get; }
+
+    /// <summary>Whether writes wait for their commit to be stored.</summary>
+    public bool AckAfterBackup => _options.AckAfterBackup;
+
+    /// <summary>Where events are logged.</summary>
+    public ILogger Logger { get; set; } = NullLogger.Instance;
+
+    private bool Trusted { get; }
+
+    /// <summary>On the writer, in its WAL hook, right after transaction <paramref name="transaction"/> committed at
+    /// <paramref name="committedAt"/>: captures its frames from the log (<paramref name="db"/> is the writer's handle).</summary>
+    /// <remarks>Nothing may leave a native callback: any failure is a gap.</remarks>
+    public void Committed(IntPtr db, long transaction, DateTimeOffset committedAt)
+    {
+        if (_paused)
+        {
+            return;
+        }
+
+        try
+        {
+            var read = WalReader.Read((buffer, offset) => SqliteLogFile.TryRead(db, buffer, offset), _position);
+            Capture(read, transaction, committedAt);
+        }
+        catch (Exception ex)
+        {
+            lock (_gate)
+            {
+                Gap($"the log could not be read back ({ex.GetType().Name}: {ex.Message})");
+            }
+        }
+    }
+
+    private void Capture(WalRead read, long transaction, DateTimeOffset committedAt)
+    {
+        lock (_gate)
+        {
+            if (_gap is not null)
+            {
+                return;
+            }
+
+            var expected = transaction - _captured;
+            if (read.Header is not { } header || read.Transactions.Count != expected || !read.PositionFound)
+            {
+                Gap($"the log held {read.Transactions.Count} new commit(s) where {expected} were counted");
+                return;
+            }
+
+            if (_pending.Count > 0 && header.PageSize != _pageSize)
+            {
+                Gap("the page size changed");
+                return;
+            }
+
+            _pageSize = header.PageSize;
+            for (var i = 0; i < read.Transactions.Count; i++)
+            {
+                var record = BackupRecord.Of(_captured + 1 + i, committedAt, read.Transactions[i]);
+                _pending.Add(record);
+                _pendingBytes += Bytes(record);
+            }
+
+            _position = read.Transactions[^1].End;
+            _captured = transaction;
+            if (_pendingBytes > _options.MaxPendingBytes)
+            {
+                Squash();
+            }
+        }
+    }
+
+    /// <summary>On the writer, as a snapshot at <paramref name="transaction"/> is captured (nothing commits meanwhile):
+    /// no segment will span it; and when <paramref name="restart"/>, the chain goes on from it (what was pending is in
+    /// the snapshot), capturing from <paramref name="logEnd"/>.</summary>
+    public void Rebase(long transaction, WalPosition? logEnd, int pageSize, bool restart)
+    {
+        lock (_gate)
+        {
+            _boundary = transaction;
+            if (!restart)
+            {
+                return;
+            }
+
+            DropPending();
+            _captured = transaction;
+            _position = logEnd;
+            _pageSize = pageSize;
+            _gap = null;
+            _paused = false;
+        }
+    }
+
+    /// <summary>Completes once <paramref name="transaction"/> is stored in the target.</summary>
+    /// <exception cref="BackupNotStoredException">It was not stored within <see cref="BackupOptions.AckTimeout"/>.</exception>
+    public Task WaitStoredAsync(long transaction) => WaitStoredAsync(transaction, _options.AckTimeout);
+
+    private async Task WaitStoredAsync(long transaction, TimeSpan limit)
+    {
+        TaskCompletionSource waiter;
+        lock (_gate)
+        {
+            if (Interlocked.Read(ref _stored) >= transaction)
+            {
+                return;
+            }
+
+            waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _waiters.Enqueue(waiter, transaction);
+        }
+
+        Wake();
+        try
+        {
+            await waiter.Task.WaitAsync(limit, _time).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            throw new BackupNotStoredException(Name, transaction, limit, Volatile.Read(ref _failure) ?? "the target has not answered yet");
+        }
+    }
+
+    /// <summary>The backup's state for statistics.</summary>
+    public BackupStatistics GetStatistics()
+    {
+        lock (_gate)
+        {
+            var stored = Interlocked.Read(ref _stored);
+            var oldest = _pending.Count > 0 ? _pending[0].CommittedAt : (DateTimeOffset?)null;
+            var lag = oldest is { } since ? _time.GetUtcNow() - since : TimeSpan.Zero;
+            return new BackupStatistics(stored < 0 ? null : stored, _captured, lag < TimeSpan.Zero ? TimeSpan.Zero : lag, _pendingBytes,
+                Interlocked.Read(ref _storedBytes), _failure ?? (_gap is null ? null : "restarting the chain: " + _gap), _failingSince);
+        }
+    }
+
+    // The memory a pending record holds: its frames, headers and pages.
+    private long Bytes(BackupRecord record) => record.Pages.Count * (long)(WalFormat.FrameHeaderSize + _pageSize);
+
+    // Under _gate: capture stops until a snapshot restarts the chain.
+    private void Gap(string reason)
+    {
+        if (_gap is null)
+        {
+            BackupLog.ChainBroken(Logger, Name, reason);
+        }
+
+        _gap = reason;
+        _paused = true;
+        DropPending();
+        Wake();
+    }
+
+    // Under _gate: what is pending (but an upload in flight, which then removes nothing) is dropped.
+    private void DropPending()
+    {
+        _pending.Clear();
+        _pendingBytes = 0;
+        _inFlight = 0;
+        _generation++;
+    }
+
+    // Under _gate, past MaxPendingBytes: the records not in flight become one, the latest image of each page (no point
+    // inside them can be restored then); if that is still too much, the chain restarts once the target is back.
+    private void Squash()
+    {
+        var squashable = _pending.Count - _inFlight;
+        if (squashable > 1)
+        {
+            var merged = BackupRecord.Compact(_pending[_inFlight..]);
+            merged = merged with { Pages = [.. merged.Pages.Select(p => (p.Page, (ReadOnlyMemory<byte>)p.Image.ToArray()))] };
+            _pending.RemoveRange(_inFlight, squashable);
+            _pending.Add(merged);
+            _pendingBytes = _pending.Sum(Bytes);
+        }
+
+        if (_pendingBytes > _options.MaxPendingBytes)
+        {
+            Gap($"changes pending for the target passed MaxPendingBytes ({_options.MaxPendingBytes} bytes)");
+        }
+    }
+}
+
+/// <summary>A database's continuous backup: the last transaction a restore can reach (null until known), the last
+/// captured, how far the target lags (time since the oldest commit not stored, and its bytes), the bytes stored since
+/// the database opened, and why shipping is failing, since when (null when it is not).</summary>
+internal sealed record BackupStatistics(long? StoredTransaction, long CapturedTransaction, TimeSpan Lag, long LagBytes, long StoredBytes, string? Problem, DateTimeOffset? FailingSince);
