@@ -20,6 +20,18 @@ internal static class OutputFormatter
         w.WriteEndObject();
     });
 
+    public static string RestoreJson(BackupRestoreResult result) => Json(w =>
+    {
+        w.WriteStartObject();
+        w.WriteString("source", result.Source);
+        w.WriteString("destination", result.Destination);
+        w.WriteNumber("txid", result.TransactionId);
+        w.WriteString("committedAt", result.CommittedAt.ToString("O", System.Globalization.CultureInfo.InvariantCulture));
+        w.WriteNumber("objectsRead", result.ObjectsRead);
+        w.WriteNumber("bytes", result.Bytes);
+        w.WriteEndObject();
+    });
+
     public static string BackupJson(BackupResult result) => Json(w =>
     {
         w.WriteStartObject();

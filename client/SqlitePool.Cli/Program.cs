@@ -138,10 +138,42 @@ Command Add(Command command, Func<ParseResult, SqliteDatabaseCommand> body)
 }
 
 {
-    var (backup, db) = (new Argument<string>("BACKUP") { Description = "[node:]path of the backup (any database)" }, Db());
-    var restore = new Command("restore", "Create the new database DB as a copy of BACKUP") { backup, db };
-    Add(restore, r => async (database, ct) =>
-        Console.WriteLine(OutputFormatter.BackupJson(await database.RestoreFromAsync(DatabaseId.Parse(r.GetValue(backup)!), ct))));
+    var first = new Argument<string>("BACKUP") { Description = "[node:]path of the backup (any database); with --from-backup, the new database" };
+    var db = new Argument<string?>("DB") { Description = "[node:]path of the new database (without --from-backup)", Arity = ArgumentArity.ZeroOrOne };
+    var fromBackup = new Option<string?>("--from-backup") { Description = "Restore the continuous backup of this [node:]path (it need not exist any more) into the new database" };
+    var at = new Option<DateTimeOffset?>("--at") { Description = "With --from-backup: the state after the last commit at or before this ISO-8601 time" };
+    var txid = new Option<long?>("--txid") { Description = "With --from-backup: the state after this transaction" };
+    var restore = new Command("restore", "Create the new database DB as a copy of BACKUP, or (--from-backup SOURCE [--at TIME | --txid N] NEWDB) from SOURCE's continuous backup") { first, db, fromBackup, at, txid };
+    restore.Validators.Add(r =>
+    {
+        var continuous = r.GetValue(fromBackup) is not null;
+        if (continuous && r.GetValue(db) is not null)
+        {
+            r.AddError("With --from-backup give only the new database: restore --from-backup SOURCE [--at TIME | --txid N] NEWDB.");
+        }
+        else if (!continuous && r.GetValue(db) is null)
+        {
+            r.AddError("Give the backup and the new database: restore BACKUP DB (or restore --from-backup SOURCE NEWDB).");
+        }
+        else if (!continuous && (r.GetValue(at) is not null || r.GetValue(txid) is not null))
+        {
+            r.AddError("--at and --txid go with --from-backup.");
+        }
+        else if (r.GetValue(at) is not null && r.GetValue(txid) is not null)
+        {
+            r.AddError("Give --at or --txid, not both.");
+        }
+    });
+    restore.SetAction((r, cancellationToken) =>
+    {
+        var (source, target) = r.GetValue(fromBackup) is { } continuous ? (continuous, r.GetValue(first)!) : (r.GetValue(first)!, r.GetValue(db)!);
+        SqliteDatabaseCommand body = r.GetValue(fromBackup) is null
+            ? async (database, ct) => Console.WriteLine(OutputFormatter.BackupJson(await database.RestoreFromAsync(DatabaseId.Parse(source), ct)))
+            : async (database, ct) => Console.WriteLine(OutputFormatter.RestoreJson(
+                await database.RestoreFromBackupAsync(DatabaseId.Parse(source), new BackupPoint(r.GetValue(txid), r.GetValue(at)), ct)));
+        return CommandRunner.RunAsync(r.GetValue(gateway)!, r.GetValue(redis), r.GetValue(clusterId)!, TimeSpan.FromSeconds(r.GetValue(connectTimeout)), target, body, cancellationToken);
+    });
+    root.Subcommands.Add(restore);
 }
 
 {

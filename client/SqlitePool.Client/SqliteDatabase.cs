@@ -185,6 +185,12 @@ public sealed class SqliteDatabase
     public Task<BackupResult> RestoreFromAsync(DatabaseId source, CancellationToken cancellationToken = default) =>
         Grain.RestoreFromAsync(source, cancellationToken);
 
+    /// <summary>Creates this database from the continuous backup of <paramref name="source"/>, as of
+    /// <paramref name="point"/> (default: the latest stored transaction).</summary>
+    /// <exception cref="DatabaseExistsException">This database exists; nothing was written.</exception>
+    public Task<BackupRestoreResult> RestoreFromBackupAsync(DatabaseId source, BackupPoint point = default, CancellationToken cancellationToken = default) =>
+        Grain.RestoreFromBackupAsync(source, point, cancellationToken);
+
     /// <summary>Calls <paramref name="onChanged"/> with the tables committed writes change, after each commit (at most
     /// once per notification interval) until the returned subscription is disposed. For client processes; a grain
     /// implements <see cref="IDatabaseChangeObserver"/> and subscribes itself through <see cref="Grain"/>.</summary>

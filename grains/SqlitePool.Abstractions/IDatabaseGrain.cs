@@ -64,6 +64,15 @@ public interface IDatabaseGrain : IGrainWithStringKey
     [Alias("RestoreFrom")]
     Task<BackupResult> RestoreFromAsync(DatabaseId source, CancellationToken cancellationToken = default);
 
+    /// <summary>Creates this database from the continuous backup of <paramref name="source"/> (any database whose
+    /// backup this node's settings name a target for: it need not exist any more), as of <paramref name="point"/>;
+    /// checked with <c>integrity_check</c> before its name appears.</summary>
+    /// <exception cref="DatabaseExistsException">This database exists; nothing was written.</exception>
+    /// <exception cref="SqlitePoolException">No backup target is configured for the source, nothing is stored at or
+    /// before the point, or the point is not a kept one.</exception>
+    [Alias("RestoreFromBackup")]
+    Task<BackupRestoreResult> RestoreFromBackupAsync(DatabaseId source, BackupPoint point, CancellationToken cancellationToken = default);
+
     /// <summary>Streams a consistent copy of the database file in chunks (what a restore on another node reads).</summary>
     [Alias("Export")]
     IAsyncEnumerable<byte[]> ExportAsync(CancellationToken cancellationToken = default);

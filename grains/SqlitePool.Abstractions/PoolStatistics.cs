@@ -95,24 +95,8 @@ public sealed record PoolStatistics
     /// they had to precede did not run.</summary>
     [Id(27)] public long TransactionMarkFailures { get; init; }
 
-    /// <summary>True when the database has a continuous backup; the <c>Backup*</c> values below describe it.</summary>
-    [Id(28)] public bool Backup { get; init; }
-
-    /// <summary>The last transaction stored in the backup target: a restore reaches it. Null until the target has
-    /// answered since the database opened.</summary>
-    [Id(29)] public long? BackupTransactionId { get; init; }
-
-    /// <summary>How far the backup lags: the age of the oldest commit not yet stored (zero when none waits).</summary>
-    [Id(30)] public TimeSpan BackupLag { get; init; }
-
-    /// <summary>The bytes of commits waiting to be stored.</summary>
-    [Id(31)] public long BackupLagBytes { get; init; }
-
-    /// <summary>The bytes stored in the backup target since the database opened (segments, snapshots, merges).</summary>
-    [Id(32)] public long BackupStoredBytes { get; init; }
-
-    /// <summary>Why the backup is behind (the target failing, or the chain restarting with a snapshot), or null.</summary>
-    [Id(33)] public string? BackupError { get; init; }
+    /// <summary>The database's continuous backup, or null when it has none.</summary>
+    [Id(28)] public BackupStatus? Backup { get; init; }
 }
 
 /// <summary>A lease held now, by whom and since when.</summary>
@@ -123,3 +107,18 @@ public sealed record LeaseInfo(
     [property: Id(2)] DateTimeOffset AcquiredAt,
     [property: Id(3)] DateTimeOffset LastUsedAt,
     [property: Id(4)] LeaseHolder Holder);
+
+/// <summary>Where a database's continuous backup stands.</summary>
+/// <param name="TransactionId">The last transaction stored in the target: a restore reaches it. Null until the target
+/// has answered since the database opened.</param>
+/// <param name="LagSeconds">How far the target lags: the age of the oldest commit not yet stored (0 when none waits).</param>
+/// <param name="LagBytes">The bytes of commits waiting to be stored.</param>
+/// <param name="StoredBytes">The bytes stored in the target since the database opened (segments, snapshots, merges).</param>
+/// <param name="Error">Why the backup is behind (the target failing, or the chain restarting with a snapshot), or null.</param>
+[GenerateSerializer, Immutable, Alias("SqlitePool.BackupStatus")]
+public sealed record BackupStatus(
+    [property: Id(0), System.Text.Json.Serialization.JsonPropertyName("txid")] long? TransactionId,
+    [property: Id(1)] double LagSeconds,
+    [property: Id(2)] long LagBytes,
+    [property: Id(3)] long StoredBytes,
+    [property: Id(4)] string? Error);

@@ -385,12 +385,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
                 WalFramesToCheckpoint = _wal.FramesToCheckpoint,
                 OldestReaderAge = oldestReader is { } since ? Now - since : null,
                 OpenedAt = OpenedAt,
-                Backup = backup is not null,
-                BackupTransactionId = backup?.StoredTransaction,
-                BackupLag = backup?.Lag ?? TimeSpan.Zero,
-                BackupLagBytes = backup?.LagBytes ?? 0,
-                BackupStoredBytes = backup?.StoredBytes ?? 0,
-                BackupError = backup?.Problem,
+                Backup = backup is null ? null : new BackupStatus(backup.StoredTransaction, Math.Round(backup.Lag.TotalSeconds, 3), backup.LagBytes, backup.StoredBytes, backup.Problem),
             };
         }
     }

@@ -157,6 +157,11 @@ public sealed class DatabasePoolRegistry : IAsyncDisposable
 
             pool.Metrics = _metrics is null ? null : new PoolMetrics(_metrics, database, _time);
             pool.Logger = _loggers?.CreateLogger<DatabasePool>() ?? pool.Logger;
+            if (pool.AutoRestored is { } restored)
+            {
+                BackupLog.AutoRestored(pool.Logger, database, restored.Transaction, restored.CommittedAt, restored.ObjectsRead);
+            }
+
             if (pool.TransactionIdsJumped)
             {
                 PoolLog.TransactionIdsJumped(pool.Logger, database, pool.TransactionId);

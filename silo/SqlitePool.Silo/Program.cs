@@ -12,6 +12,7 @@ using Orleans.Dashboard;
 using SqlitePool.Hosting;
 using SqlitePool.Silo;
 
+args = SiloBackup.ExpandFlags(args);
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions
 {
     Args = args,
@@ -39,6 +40,7 @@ builder.UseOrleans(orleans =>
     SiloClustering.Configure(orleans, silo);
     orleans.Configure<ClusterMembershipOptions>(builder.Configuration.GetSection("Silo:Membership"));
     orleans.AddSqlitePool(builder.Configuration.GetSection(SqlitePoolOptions.SectionName));
+    SiloBackup.Configure(orleans.Services, builder.Configuration);
     if (silo.Dashboard)
     {
         // The dashboard profiles every grain call (a call filter): Silo:Dashboard=false saves that cost.

@@ -17,7 +17,7 @@ internal sealed record SiloSettings(
     TimeSpan OtlpInterval,
     bool Dashboard)
 {
-    public static readonly Dictionary<string, string> SwitchMappings = new(StringComparer.OrdinalIgnoreCase)
+    public static readonly Dictionary<string, string> SwitchMappings = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase)
     {
         ["--data-root"] = "SqlitePool:DataRoot",
         ["--node"] = "SqlitePool:NodeName",
@@ -31,7 +31,7 @@ internal sealed record SiloSettings(
         ["--http-port"] = "Silo:HttpPort",
         ["--otlp"] = "Silo:OtlpEndpoint",
         ["--otlp-protocol"] = "Silo:OtlpProtocol",
-    };
+    }.Concat(SiloBackup.SwitchMappings).ToDictionary(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>How membership is kept, for the start-up log.</summary>
     public string Membership => Kubernetes ? $"kubernetes + redis {Redis}" : Redis is null ? "localhost" : $"redis {Redis}";

@@ -41,5 +41,12 @@ public sealed class BackupOptions
     /// again with a snapshot once the target is back.</summary>
     public long MaxPendingBytes { get; set; } = 64L << 20;
 
+    /// <summary>Stores the backup in a directory (a mounted volume, say): <see cref="DirectoryBackupTarget"/>.</summary>
+    public BackupOptions UseDirectory(string path)
+    {
+        Target = new DirectoryBackupTarget(path);
+        return this;
+    }
+
     internal BackupOptions Copy() => (BackupOptions)MemberwiseClone();
 }

@@ -37,6 +37,10 @@ public sealed class SqlitePoolMetrics
             [Measure(s.ReaderWaiters + s.WriterWaiters + s.ExclusiveWaiters, s)]), "{request}", "Callers waiting for a connection.");
         meter.CreateObservableUpDownCounter("sqlitepool.writer.queue_depth", () => Observe(s => [Measure(s.WriterWaiters, s)]), "{request}", "Writes and writer leases waiting for the writer.");
         meter.CreateObservableGauge("sqlitepool.wal.size", () => Observe(s => [Measure(s.WalBytes, s)]), "By", "Size of the write-ahead log.");
+        meter.CreateObservableGauge("sqlitepool.backup.lag", () => _pools().Where(p => !p.IsClosed).Select(p => p.GetStatistics()).Where(s => s.Backup is not null)
+            .Select(s => new Measurement<double>(s.Backup!.LagSeconds, new KeyValuePair<string, object?>(PoolNameTag, s.Database))), "s", "Age of the oldest commit not yet stored in the backup target.");
+        meter.CreateObservableGauge("sqlitepool.backup.lag_bytes", () => Observe(s => s.Backup is { } b ? [Measure(b.LagBytes, s)] : []), "By", "Bytes of commits waiting to be stored in the backup target.");
+        meter.CreateObservableCounter("sqlitepool.backup.stored_bytes", () => Observe(s => s.Backup is { } b ? [Measure(b.StoredBytes, s)] : []), "By", "Bytes stored in the backup target since the database opened.");
         meter.CreateObservableGauge("sqlitepool.wal.checkpoint_lag", () => Observe(s => [Measure(s.WalFramesToCheckpoint, s)]), "{frame}", "Frames in the write-ahead log not yet checkpointed.");
     }
 

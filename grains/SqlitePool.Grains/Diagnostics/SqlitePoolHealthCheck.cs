@@ -8,7 +8,8 @@ namespace SqlitePool.Diagnostics;
 /// <summary>
 /// This silo's databases are healthy when each open one answers <c>SELECT 1</c> within
 /// <see cref="SqlitePoolOptions.HealthCheckTimeout"/> (the read waits its turn like any other, so a database held
-/// exclusively or starved of readers fails) and its write-ahead log is under <see cref="SqlitePoolOptions.HealthWalLimitBytes"/>.
+/// exclusively or starved of readers fails), its write-ahead log is under <see cref="SqlitePoolOptions.HealthWalLimitBytes"/>
+/// and its continuous backup, if it has one, is storing (else degraded, with the reason).
 /// </summary>
 public sealed class SqlitePoolHealthCheck(DatabasePoolRegistry registry, IOptions<SqlitePoolOptions> options) : IHealthCheck
 {
@@ -53,9 +54,11 @@ public sealed class SqlitePoolHealthCheck(DatabasePoolRegistry registry, IOption
             return (HealthStatus.Unhealthy, "failed SELECT 1: " + ex.Message);
         }
 
-        var wal = pool.GetStatistics().WalBytes;
-        return wal > options.Value.HealthWalLimitBytes
-            ? (HealthStatus.Degraded, $"has a write-ahead log of {wal} bytes, over the limit of {options.Value.HealthWalLimitBytes}")
-            : (HealthStatus.Healthy, null);
+        var statistics = pool.GetStatistics();
+        return statistics.WalBytes > options.Value.HealthWalLimitBytes
+            ? (HealthStatus.Degraded, $"has a write-ahead log of {statistics.WalBytes} bytes, over the limit of {options.Value.HealthWalLimitBytes}")
+            : statistics.Backup is { Error: { } error } backup
+                ? (HealthStatus.Degraded, $"is not backed up: {error} (lag {backup.LagSeconds:0.###} s, {backup.LagBytes} bytes; last stored transaction {backup.TransactionId?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "unknown"})")
+                : (HealthStatus.Healthy, null);
     }
 }

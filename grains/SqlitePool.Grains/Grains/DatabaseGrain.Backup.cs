@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using SqlitePool.Engine;
+using SqlitePool.Engine.Backup;
 
 namespace SqlitePool.Grains;
 
@@ -58,6 +59,27 @@ internal sealed partial class DatabaseGrain
         _opening = OpenAfterAsync(copy);
         await _opening;
         return new BackupResult(source.GrainKey, key, await copy);
+    }
+
+    public async Task<BackupRestoreResult> RestoreFromBackupAsync(DatabaseId source, BackupPoint point, CancellationToken cancellationToken = default)
+    {
+        var key = this.GetPrimaryKeyString();
+        var (_, target) = Locate();
+        if (_pool is not null || _opening is not null || File.Exists(target) || File.Exists(target + "-wal") || File.Exists(target + "-shm"))
+        {
+            throw new DatabaseExistsException(key);
+        }
+
+        var stored = options.Value.ResolveFor(source.Path).Backup?.Target
+            ?? throw new SqlitePoolException($"No continuous backup target is configured for '{source.Path}' on this node (AddContinuousBackup, or SqlitePool:Backup).");
+
+        // Off the grain's turn: downloads, file writes and the integrity check. Calls that arrive meanwhile wait, then
+        // open the restored database.
+        var restore = Task.Run(() => BackupRestore.RestoreAsync(stored, source.GrainKey, new RestorePoint(point.TransactionId, point.Time), target, cancellationToken), cancellationToken);
+        _opening = OpenAfterAsync(restore);
+        await _opening;
+        var restored = await restore;
+        return new BackupRestoreResult(source.GrainKey, key, restored.Transaction, restored.CommittedAt, restored.ObjectsRead, new FileInfo(target).Length);
     }
 
     private async Task<DatabasePool> OpenAfterAsync(Task copy)

@@ -1,4 +1,5 @@
 using SqlitePool.Engine;
+using SqlitePool.Engine.Backup;
 
 namespace SqlitePool.Hosting;
 
@@ -71,6 +72,23 @@ public sealed class SqlitePoolOptions : DatabaseOptions
         return this;
     }
 
+    /// <summary>Continuous backups by path pattern (see <see cref="AddContinuousBackup"/>); later entries win over
+    /// earlier ones and over <see cref="DatabaseOptions.Backup"/>, the default of every database.</summary>
+    public List<DatabaseBackup> Backups { get; } = [];
+
+    /// <summary>Ships every commit of the databases matching <paramref name="pattern"/> (a glob, as in
+    /// <see cref="DatabaseOverride.Pattern"/>) to a backup target: e.g.
+    /// <c>o.AddContinuousBackup("tenants/**", b => b.UseAzureBlobs(connectionString, container))</c>.</summary>
+    public SqlitePoolOptions AddContinuousBackup(string pattern, Action<BackupOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(pattern);
+        ArgumentNullException.ThrowIfNull(configure);
+        var backup = new BackupOptions();
+        configure(backup);
+        Backups.Add(new DatabaseBackup(pattern, backup));
+        return this;
+    }
+
     /// <summary>Runs once each time a database is opened (before any call is served), on its writer
     /// connection: create the schema here. Runs once even when the first calls race.</summary>
     public Action<DatabaseOpenContext>? OnDatabaseOpened { get; set; }
@@ -88,6 +106,17 @@ public sealed class SqlitePoolOptions : DatabaseOptions
             }
         }
 
+        foreach (var backup in Backups)
+        {
+            if (DatabaseOverride.GlobMatches(backup.Pattern, path))
+            {
+                resolved.Backup = backup.Options.Copy();
+            }
+        }
+
         return resolved;
     }
 }
+
+/// <summary>A continuous backup for the databases whose path matches <paramref name="Pattern"/>.</summary>
+public sealed record DatabaseBackup(string Pattern, BackupOptions Options);

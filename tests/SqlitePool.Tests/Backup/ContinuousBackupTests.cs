@@ -37,7 +37,7 @@ public sealed class ContinuousBackupTests : PoolTestBase
         }
 
         await pool.FlushBackupAsync(TimeSpan.FromSeconds(30));
-        Assert.Equal(writes[^1].Transaction, pool.GetStatistics().BackupTransactionId);
+        Assert.Equal(writes[^1].Transaction, pool.GetStatistics().Backup!.TransactionId);
         Assert.True(System.IO.Directory.GetFiles(Directory.File("backup"), "*", SearchOption.AllDirectories).Length > 3);
 
         foreach (var k in new[] { 0, 1, 6, 17, 39 })
@@ -87,7 +87,7 @@ public sealed class ContinuousBackupTests : PoolTestBase
         pool = await OpenAsync(Backup());
         var written = await pool.ExecuteAsync(new Statement("INSERT INTO t(v) VALUES (2)"), Ct);
         await pool.FlushBackupAsync(TimeSpan.FromSeconds(30));
-        Assert.Equal(written.TransactionId, pool.GetStatistics().BackupTransactionId);
+        Assert.Equal(written.TransactionId, pool.GetStatistics().Backup!.TransactionId);
         var (snapshots, _) = BackupChain.Parse(pool.Database, await Target.ListAsync(pool.Database + "/", Ct));
         Assert.Single(snapshots);
         await AssertLatestEqualsAsync(pool, "restored.db");
@@ -107,12 +107,12 @@ public sealed class ContinuousBackupTests : PoolTestBase
         var outcomes = await pool.ExecuteEachAsync([new Statement("INSERT INTO t(v) VALUES ('a')"), new Statement("INSERT INTO nope VALUES (1)")]);
         Assert.IsType<BackupNotStoredException>(outcomes[0].Error);
         Assert.IsType<SqlStatementException>(outcomes[1].Error);
-        Assert.NotNull(pool.GetStatistics().BackupError);
+        Assert.NotNull(pool.GetStatistics().Backup!.Error);
 
         File.Delete(Directory.File("backup"));
         System.IO.Directory.Move(Directory.File("backup-away"), Directory.File("backup"));
         var stored = await pool.ExecuteAsync(new Statement("INSERT INTO t(v) VALUES ('acknowledged')"), Ct);
-        Assert.True(pool.GetStatistics().BackupTransactionId >= stored.TransactionId);
+        Assert.True(pool.GetStatistics().Backup!.TransactionId >= stored.TransactionId);
         await AssertLatestEqualsAsync(pool, "restored.db");
     }
 
