@@ -21,9 +21,21 @@ public sealed class AzureBlobBackupTarget : IBackupTarget
     }
 
     /// <summary>A target over container <paramref name="containerName"/> of the account <paramref name="connectionString"/> names.</summary>
+    /// <remarks>A request that gets no answer fails after 30 s, and is retried twice within seconds: the shipper
+    /// retries on its own, and an outage should show in its lag, not hide in one call.</remarks>
     public AzureBlobBackupTarget(string connectionString, string containerName)
-        : this(new BlobContainerClient(connectionString, containerName))
+        : this(new BlobContainerClient(connectionString, containerName, ShipperClientOptions()))
     {
+    }
+
+    private static BlobClientOptions ShipperClientOptions()
+    {
+        var options = new BlobClientOptions();
+        options.Retry.MaxRetries = 2;
+        options.Retry.Delay = TimeSpan.FromMilliseconds(200);
+        options.Retry.MaxDelay = TimeSpan.FromSeconds(2);
+        options.Retry.NetworkTimeout = TimeSpan.FromSeconds(30);
+        return options;
     }
 
     /// <summary>The container's address.</summary>

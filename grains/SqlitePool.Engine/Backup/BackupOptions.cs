@@ -36,10 +36,10 @@ public sealed class BackupOptions
     /// stored position before any call is served (default off).</summary>
     public bool AutoRestore { get; set; }
 
-    /// <summary>The most committed changes kept in memory while the target cannot be reached (default 64 MiB): past it
+    /// <summary>The most committed changes kept in memory while the target cannot be reached (default 256 MiB): past it
     /// they are merged (the latest image of each page), and when that is not enough, dropped; the chain then starts
     /// again with a snapshot once the target is back.</summary>
-    public long MaxPendingBytes { get; set; } = 64L << 20;
+    public long MaxPendingBytes { get; set; } = 256L << 20;
 
     /// <summary>Stores the backup in a directory (a mounted volume, say): <see cref="DirectoryBackupTarget"/>.</summary>
     public BackupOptions UseDirectory(string path)

@@ -248,6 +248,11 @@ internal sealed partial class BackupShipper
         {
             _catalog.Add(new StoredObject(key, 1, image.Transaction, image.CommittedAt));
             Interlocked.Add(ref _storedBytes, image.Encoded.Length);
+            if (restart)
+            {
+                _unstoredSince = null;
+            }
+
             if (image.Transaction > Interlocked.Read(ref _stored))
             {
                 Interlocked.Exchange(ref _stored, image.Transaction);

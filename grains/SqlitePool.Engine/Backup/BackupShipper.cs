@@ -40,6 +40,9 @@ internal sealed partial class BackupShipper
     private long _storedBytes;
     private string? _failure;
     private DateTimeOffset? _failingSince;
+    private BackupRecord? _squashed; // the record pending commits were last merged into, and its oldest commit's time
+    private DateTimeOffset? _squashedSince;
+    private DateTimeOffset? _unstoredSince; // the oldest commit dropped from memory that no stored snapshot holds yet
     private long _boundary; // no segment spans this transaction (a snapshot's): a segment starts after it
     private readonly long _openedWith; // the transactions committed when the database opened
     private readonly BackupCatalog _catalog = new();
@@ -195,9 +198,12 @@ internal sealed partial class BackupShipper
         {
             var stored = Interlocked.Read(ref _stored);
             var oldest = _pending.Count > 0 ? _pending[0].CommittedAt : (DateTimeOffset?)null;
-            var lag = oldest is { } since ? _time.GetUtcNow() - since : TimeSpan.Zero;
-            return new BackupStatistics(stored < 0 ? null : stored, _captured, lag < TimeSpan.Zero ? TimeSpan.Zero : lag, _pendingBytes,
-                Interlocked.Read(ref _storedBytes), _failure ?? (_gap is null ? null : "restarting the chain: " + _gap), _failingSince);
+            var since = _unstoredSince ?? (_pending.Count == 0 ? null : ReferenceEquals(_pending[0], _squashed) ? _squashedSince : _pending[0].CommittedAt);
+            var lag = since is { } first && _time.GetUtcNow() - first is { Ticks: > 0 } age ? age : TimeSpan.Zero;
+            var late = TimeSpan.FromTicks(Math.Max(TimeSpan.FromSeconds(5).Ticks, _options.Interval.Ticks * 10));
+            var problem = _failure ?? (_gap is null ? null : "restarting the chain: " + _gap)
+                ?? (lag > late ? $"nothing stored for {lag.TotalSeconds:0.#} s (the target has not answered)" : null);
+            return new BackupStatistics(stored < 0 ? null : stored, _captured, lag, _pendingBytes, Interlocked.Read(ref _storedBytes), problem, _failingSince);
         }
     }
 
@@ -218,9 +224,15 @@ internal sealed partial class BackupShipper
         Wake();
     }
 
-    // Under _gate: what is pending (but an upload in flight, which then removes nothing) is dropped.
+    // Under _gate: what is pending (but an upload in flight, which then removes nothing) is dropped; the lag counts on
+    // from its oldest commit until a snapshot holds it.
     private void DropPending()
     {
+        if (_pending.Count > 0)
+        {
+            _unstoredSince ??= _pending[0].CommittedAt;
+        }
+
         _pending.Clear();
         _pendingBytes = 0;
         _inFlight = 0;
@@ -234,10 +246,13 @@ internal sealed partial class BackupShipper
         var squashable = _pending.Count - _inFlight;
         if (squashable > 1)
         {
+            var first = _pending[_inFlight];
+            _squashedSince = ReferenceEquals(first, _squashed) ? _squashedSince : first.CommittedAt;
             var merged = BackupRecord.Compact(_pending[_inFlight..]);
             merged = merged with { Pages = [.. merged.Pages.Select(p => (p.Page, (ReadOnlyMemory<byte>)p.Image.ToArray()))] };
             _pending.RemoveRange(_inFlight, squashable);
             _pending.Add(merged);
+            _squashed = merged;
             _pendingBytes = _pending.Sum(Bytes);
         }
 

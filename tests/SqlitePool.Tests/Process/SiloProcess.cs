@@ -111,16 +111,22 @@ internal sealed class ServerProcess : IAsyncDisposable
         await _process.WaitForExitAsync();
     }
 
-    /// <summary>SIGTERM: the process shuts down as it would when told to stop (Azurite saves its metadata).</summary>
-    public async Task StopAsync()
+    /// <summary>SIGTERM, as when a service is told to stop; once it exits or prints <paramref name="stoppedLine"/>
+    /// (Azurite says its service closed, its metadata saved, and lingers), it is killed.</summary>
+    public async Task StopAsync(string stoppedLine = "successfully closed")
     {
         if (!_process.HasExited)
         {
-            using var kill = System.Diagnostics.Process.Start("kill", ["-TERM", _process.Id.ToString()]);
+            using var kill = System.Diagnostics.Process.Start("kill", ["-TERM", _process.Id.ToString()])!;
             await kill.WaitForExitAsync();
         }
 
-        await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        for (var waited = 0; waited < 300 && !_process.HasExited && !Log.Contains(stoppedLine, StringComparison.Ordinal); waited++)
+        {
+            await Task.Delay(100);
+        }
+
+        await KillAsync();
     }
 
     public async ValueTask DisposeAsync()
