@@ -21,7 +21,7 @@ public sealed partial class DatabasePool
         (_backup ?? throw new InvalidOperationException($"'{Database}' has no continuous backup.")).FlushAsync(limit);
 
     /// <summary>Runs the continuous backup's maintenance due now (a snapshot, merges, retention) at once.</summary>
-    internal Task MaintainBackupAsync() => _backup?.MaintainNowAsync() ?? Task.CompletedTask;
+    public Task MaintainBackupAsync() => _backup?.MaintainNowAsync() ?? Task.CompletedTask;
 
     /// <summary>Completes once <paramref name="transaction"/> is stored (at once without a continuous backup).</summary>
     internal Task WaitStoredAsync(long transaction) => _backup?.WaitStoredAsync(transaction) ?? Task.CompletedTask;

@@ -34,6 +34,8 @@ try
         await using var silo = await BenchmarkSilo.StartAsync(dataRoot);
         using var remote = await RemoteClient.StartAsync(silo);
         results.AddRange(await new Scenarios(settings, silo, remote).RunAsync());
+        await silo.StopAsync();
+        results.AddRange(await BackupScenarios.RunAsync(settings, dataRoot));
     }
 
     results.AddRange(await TenantScenarios.RunAsync(settings, dataRoot));

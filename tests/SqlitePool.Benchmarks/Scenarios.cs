@@ -187,7 +187,11 @@ internal sealed class Scenarios(Settings settings, BenchmarkSilo silo, RemotePro
     /// <paramref name="repetitions"/> measured rounds, each alternating the sides in <paramref name="slices"/>
     /// slices (each function is given its share of a full measurement), so a machine whose speed drifts slows
     /// every side alike. Returns each side's value per measured round.</summary>
-    private async Task<List<double>[]> MeasureInTurnsAsync(int slices, int repetitions, params Func<double, Task<double>>[] sides)
+    private Task<List<double>[]> MeasureInTurnsAsync(int slices, int repetitions, params Func<double, Task<double>>[] sides) =>
+        MeasureInTurnsAsync(settings, slices, repetitions, sides);
+
+    /// <inheritdoc cref="MeasureInTurnsAsync(int, int, Func{double, Task{double}}[])"/>
+    internal static async Task<List<double>[]> MeasureInTurnsAsync(Settings settings, int slices, int repetitions, params Func<double, Task<double>>[] sides)
     {
         var values = sides.Select(_ => new List<double>()).ToArray();
         for (var r = 0; r < settings.WarmupRounds; r++)

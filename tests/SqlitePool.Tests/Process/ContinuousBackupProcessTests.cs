@@ -10,7 +10,7 @@ namespace SqlitePool.Tests.Process;
 /// Storage (Azurite). With <c>--ack-after-backup</c> every acknowledged write is there; without it, every write
 /// acknowledged more than the backup interval and a second before the kill.
 /// </summary>
-public sealed class BackupDiskLossProcessTests : IAsyncLifetime
+public sealed class ContinuousBackupProcessTests : IAsyncLifetime
 {
     private const int Callers = 64;
     private static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(500);
@@ -105,6 +105,47 @@ public sealed class BackupDiskLossProcessTests : IAsyncLifetime
             await db.ExecuteAsync("INSERT INTO t(v) VALUES ('after')");
             TestContext.Current.TestOutputHelper?.WriteLine($"{target}, ack {ackAfterBackup}: {acknowledged.Count} acknowledged, {covered.Count} covered, {present.Count} restored");
         }
+    }
+
+    [Fact]
+    public async Task A_target_that_fails_shows_in_stats_health_and_the_databases_json_and_shipping_resumes()
+    {
+        var (siloPort, gatewayPort, httpPort) = (ServerProcess.FreePort(), ServerProcess.FreePort(), ServerProcess.FreePort());
+        var clusterId = "fault-" + Guid.NewGuid().ToString("N")[..8];
+        var backup = _directory.File("fault-backup");
+        await using var silo = await ServerProcess.StartSiloAsync(_directory.Path,
+            ["--gateway-port", gatewayPort.ToString(), "--silo-port", siloPort.ToString(), "--cluster-id", clusterId, "--http-port", httpPort.ToString(),
+             "--data-root", "fault-data", "--backup-dir", backup, "--backup-interval", "0.2"]);
+        using var client = await GatewayClient.ConnectAsync(gatewayPort, clusterId);
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}") };
+        var db = client.Client.GetDatabase("local", "fault.db");
+        await db.ExecuteAsync("CREATE TABLE t(v)");
+        var first = await db.ExecuteAsync("INSERT INTO t VALUES (1)");
+        await ClusterWaits.UntilAsync(async () => (await db.GetStatisticsAsync()).Backup?.TransactionId == first.TransactionId, seconds: 30);
+        var stats = await ProcessRunner.RunCliAsync(["--gateway", $"127.0.0.1:{gatewayPort}", "--cluster-id", clusterId, "stats", "fault.db"]);
+        Assert.Contains($"\"txid\": {first.TransactionId}", stats.Stdout, StringComparison.Ordinal);
+        Assert.Contains("\"lagSeconds\"", stats.Stdout, StringComparison.Ordinal);
+
+        // The target's folder replaced by a file: nothing can be stored, writes go on.
+        System.IO.Directory.Move(backup, backup + "-away");
+        await File.WriteAllTextAsync(backup, "in the way", TestContext.Current.CancellationToken);
+        var second = await db.ExecuteAsync("INSERT INTO t VALUES (2)");
+        await ClusterWaits.UntilAsync(async () => (await HealthAsync(http)).Contains("is not backed up", StringComparison.Ordinal), seconds: 30);
+        Assert.Contains("\"Degraded\"", await HealthAsync(http), StringComparison.Ordinal);
+        var listed = await http.GetStringAsync("/api/databases", TestContext.Current.CancellationToken);
+        Assert.Contains("\"error\":\"", listed.Replace(" ", "", StringComparison.Ordinal), StringComparison.Ordinal);
+
+        File.Delete(backup);
+        System.IO.Directory.Move(backup + "-away", backup);
+        await ClusterWaits.UntilAsync(async () => (await db.GetStatisticsAsync()).Backup is { Error: null } b && b.TransactionId >= second.TransactionId, seconds: 30);
+        await ClusterWaits.UntilAsync(async () => (await HealthAsync(http)).Contains("\"Healthy\"", StringComparison.Ordinal), seconds: 30);
+        Assert.Contains(silo.Log.Split('\n'), line => line.Contains("resumed after failing", StringComparison.Ordinal));
+    }
+
+    private static async Task<string> HealthAsync(HttpClient http)
+    {
+        using var response = await http.GetAsync("/health", TestContext.Current.CancellationToken);
+        return await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
     }
 
     public async ValueTask DisposeAsync()
