@@ -58,16 +58,26 @@ public sealed partial class DatabasePool
             return (transaction, logEnd, pageSize) => _backup!.Rebase(transaction, logEnd, pageSize, restart);
         }, cancellationToken);
 
-    // Before the lock file is taken: a database whose file (and log) is missing is restored from the latest stored
-    // position, when anything is stored.
-    private static async Task<RestoredDatabase?> RestoreIfMissingAsync(string database, string path, BackupOptions backup)
+    // Before the lock file is taken: what the target holds under the name (null when it cannot be listed now: the
+    // shipper lists it later); and with AutoRestore, a database whose file (and log) is missing is restored from the
+    // latest stored position first, when anything is stored.
+    private static async Task<(RestoredDatabase? Restored, IReadOnlyList<string>? Stored)> OpenBackupAsync(string database, string path, BackupOptions backup)
     {
-        if (backup.Target is not { } target || File.Exists(path) || File.Exists(path + "-wal"))
+        IReadOnlyList<string> stored;
+        try
         {
-            return null;
+            stored = await backup.Target!.ListAsync(database + "/").ConfigureAwait(false);
+        }
+        catch (Exception) when (!backup.AutoRestore)
+        {
+            return (null, null);
         }
 
-        var (snapshots, _) = BackupChain.Parse(database, await target.ListAsync(database + "/snapshots/").ConfigureAwait(false));
-        return snapshots.Count == 0 ? null : await BackupRestore.RestoreAsync(target, database, RestorePoint.Latest, path).ConfigureAwait(false);
+        if (!backup.AutoRestore || File.Exists(path) || File.Exists(path + "-wal") || BackupChain.Parse(database, stored).Snapshots.Count == 0)
+        {
+            return (null, stored);
+        }
+
+        return (await BackupRestore.RestoreAsync(backup.Target!, database, RestorePoint.Latest, path).ConfigureAwait(false), stored);
     }
 }

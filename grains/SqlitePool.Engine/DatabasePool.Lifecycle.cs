@@ -35,7 +35,7 @@ public sealed partial class DatabasePool
             BusyTimeoutMs = (int)Math.Min(int.MaxValue, (long)options.BusyTimeout.TotalMilliseconds),
         };
         FileStream? fence = null;
-        var restored = options.Backup is { AutoRestore: true } ? await RestoreIfMissingAsync(database, path, options.Backup).ConfigureAwait(false) : null;
+        var (restored, stored) = options.Backup is { Target: not null } backup ? await OpenBackupAsync(database, path, backup).ConfigureAwait(false) : (null, null);
         try
         {
             // One hand-off: the lock file, the transactions counted from its mark through the log (which no connection
@@ -44,8 +44,13 @@ public sealed partial class DatabasePool
             {
                 fence = TakeFence(database, path);
                 var exists = new FileInfo(path) is { Exists: true, Length: > 0 };
-                var count = TransactionMark.AtOpen(TransactionMark.Read(fence), exists, path + "-wal");
-                var (version, wal, counted) = OpenWriter(worker, database, path, options, onOpened, count, fence, timeProvider, trusted: count.Certain && exists);
+                var mark = TransactionMark.Read(fence);
+                var count = TransactionMark.AtOpen(mark, exists, path + "-wal");
+
+                // The backup's chain goes on from this file only when the file is what it shipped: counted exactly, and
+                // not copied or restored in place (but for a restore of the chain's own end, just made).
+                var trusted = count.Certain && exists && (mark is not { Foreign: true } || restored?.Transaction == count.Transactions);
+                var (version, wal, counted) = OpenWriter(worker, database, path, options, onOpened, count, fence, timeProvider, trusted, stored);
                 return (version, wal, count.Certain && counted);
             }).ConfigureAwait(false);
             return new DatabasePool(database, path, options, timeProvider, scheduler, new PooledConnection(worker, isWriter: true), version, wal, fence!, onClosed)
@@ -110,11 +115,6 @@ public sealed partial class DatabasePool
             }
 
             await WithinAsync(Task.WhenAll(revoking, CloseConnectionsAsync())).ConfigureAwait(false);
-            if (_backup is not null)
-            {
-                // Nothing commits any more: what was captured is shipped (within the close's limit), then shipping stops.
-                await WithinAsync(_backup.StopAsync(_options.CloseTimeout)).ConfigureAwait(false);
-            }
         }
         catch (Exception ex)
         {
@@ -136,6 +136,13 @@ public sealed partial class DatabasePool
             }
 
             _onClosed?.Invoke(this);
+        }
+
+        if (_backup is not null)
+        {
+            // Nothing commits any more, and the files are free for the next open: what was captured is shipped
+            // (within the close's limit, unless the target is failing), then shipping stops.
+            await WithinAsync(_backup.StopAsync(_options.CloseTimeout)).ConfigureAwait(false);
         }
     }
 
@@ -388,7 +395,8 @@ public sealed partial class DatabasePool
 
     /// <returns>The version, the writer's progress, and false when commits of the open hook went uncounted.</returns>
     private static (string Version, WalProgress Wal, bool Counted) OpenWriter(
-        ConnectionWorker worker, string database, string path, DatabaseOptions options, Action<DatabaseOpenContext>? onOpened, OpenCount count, FileStream lockFile, TimeProvider time, bool trusted)
+        ConnectionWorker worker, string database, string path, DatabaseOptions options, Action<DatabaseOpenContext>? onOpened, OpenCount count, FileStream lockFile,
+        TimeProvider time, bool trusted, IReadOnlyList<string>? stored)
     {
         var connection = Connect(path, SqliteOpenMode.ReadWriteCreate);
         worker.SetConnection(connection);
@@ -406,10 +414,20 @@ public sealed partial class DatabasePool
 
         // Before the open hook, so that its commits (migrations) are counted too.
         var wal = WalProgress.Install(connection.Handle!, count.Transactions, count.LogFrames, lockFile, time);
+        wal.Foreign = TransactionMark.Read(lockFile) is { Foreign: true } && !trusted;
+        var skipped = false;
         if (options.Backup is { Target: not null } backup)
         {
-            // Capturing from the first commit counted, the open hook's included.
-            wal.Shipper = new BackupShipper(database, backup, time, count.Transactions, count.LogEnd, trusted);
+            // Ids go past every id stored under the name, unless the chain goes on from this very file: no id may
+            // name two states in the backup. Then capture starts, before the first commit (the open hook's included).
+            var floor = stored is null ? 0 : BackupChain.HighestTransaction(database, stored);
+            if (floor > 0 && floor >= count.Transactions && !(trusted && floor == count.Transactions))
+            {
+                wal.Skip(floor + 1 - count.Transactions);
+                skipped = true;
+            }
+
+            wal.Shipper = new BackupShipper(database, backup, time, wal.Transactions, count.LogEnd, trusted && !skipped, stored);
         }
         try
         {
@@ -438,7 +456,7 @@ public sealed partial class DatabasePool
 
             // A mark of the log SQLite has now opened, where the lock file's is of none or another (see TransactionMark);
             // synced after an open hook, whose SQL may have checkpointed, restarting the log unmarked.
-            if ((!count.MarkCurrent || !counted || onOpened is not null) && !wal.TryMark(connection.Handle!, durable: onOpened is not null))
+            if ((!count.MarkCurrent || !counted || onOpened is not null || skipped) && !wal.TryMark(connection.Handle!, durable: onOpened is not null || skipped))
             {
                 throw new SqlitePoolException($"Cannot write the transaction mark of '{database}' to its lock file.");
             }

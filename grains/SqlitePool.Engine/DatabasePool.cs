@@ -71,7 +71,11 @@ public sealed partial class DatabasePool : IAsyncDisposable
         _sweeper = PoolSweeper.For(time);
         _sweeper.Schedule(this, OpenedAt + _sweepPeriod);
         _backup = wal.Shipper;
-        _backup?.Start(TakeBackupSnapshotAsync);
+        if (_backup is not null)
+        {
+            _backup.ChainConfirmed = () => wal.Foreign = false;
+            _backup.Start(TakeBackupSnapshotAsync);
+        }
     }
 
     /// <summary>The database's key (grain key <c>node/path</c>, or any name the host gives it).</summary>

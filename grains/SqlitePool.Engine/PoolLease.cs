@@ -78,11 +78,27 @@ public sealed class PoolLease : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(statement);
         var readPath = Kind == LeaseKind.Reader;
         var (metrics, started) = (_pool.Metrics, _pool.Metrics?.OperationStart() ?? 0);
-        return RunAsync(c =>
+        var committedAs = 0L;
+        var run = RunAsync(c =>
         {
+            var before = _pool.TransactionId;
             var result = StatementRunner.Query(c.Handle!, statement, readPath);
+            committedAs = _pool.TransactionId is var after && after > before ? after : 0;
             return metrics is null ? result : metrics.Queried(result, started);
         }, cancellationToken);
+        return _pool.AcksAfterBackup && !readPath ? AckedAsync(run) : run;
+
+        async Task<QueryResult> AckedAsync(Task<QueryResult> running)
+        {
+            var result = await running.ConfigureAwait(false);
+            if (committedAs > 0)
+            {
+                // A write that returns rows (INSERT ... RETURNING), or a COMMIT, on a writer lease.
+                await _pool.WaitStoredAsync(committedAs).ConfigureAwait(false);
+            }
+
+            return result;
+        }
     }
 
     /// <summary>Runs <paramref name="work"/> with the leased <see cref="SqliteConnection"/> on its worker thread.

@@ -55,6 +55,10 @@ internal sealed class WalProgress : IDisposable
     /// <summary>When the last commit counted was made (UTC), or null when none was since the open.</summary>
     public DateTimeOffset? LastCommitAt => Interlocked.Read(ref _lastCommitTicks) is > 0 and var ticks ? new DateTimeOffset(ticks, TimeSpan.Zero) : null;
 
+    /// <summary>The database's content is not what its continuous backup shipped (it was copied or restored in place):
+    /// kept in every mark until the backup's chain restarts from a snapshot of it.</summary>
+    public bool Foreign { get; set; }
+
     /// <summary>The continuous backup that captures each commit, or null (set on the writer's thread before its first
     /// commit is counted).</summary>
     public Backup.BackupShipper? Shipper { get; set; }
@@ -180,7 +184,7 @@ internal sealed class WalProgress : IDisposable
 
         try
         {
-            new TransactionMark(Transactions, LogEnd(db, Volatile.Read(ref _logFrames))).Write(_lockFile, durable);
+            new TransactionMark(Transactions, LogEnd(db, Volatile.Read(ref _logFrames)), Foreign).Write(_lockFile, durable);
             return true;
         }
         catch (Exception ex) when (ex is IOException or ObjectDisposedException or UnauthorizedAccessException)

@@ -13,7 +13,7 @@ namespace SqlitePool.Engine.Backup;
 /// <para>Retention deletes what no point within it needs: the snapshots before the newest one older than the cutoff,
 /// and the segments before that one; and in epochs that ended more than <see cref="FineRetention"/> ago, the segments
 /// a coarser one covers (points inside them are then restored to the coarser one's end, at or before them).</para>
-/// Not thread-safe: its shipper guards it.
+/// Not thread-safe: its shipper touches it in one turn at a time.
 /// </remarks>
 internal sealed class BackupCatalog
 {
@@ -32,32 +32,41 @@ internal sealed class BackupCatalog
 
     public List<StoredObject> Segments { get; } = [];
 
+    private static readonly Comparer<StoredObject> Order = Comparer<StoredObject>.Create(static (a, b) =>
+        a.LastTransaction != b.LastTransaction ? a.LastTransaction.CompareTo(b.LastTransaction)
+        : a.FirstTransaction != b.FirstTransaction ? a.FirstTransaction.CompareTo(b.FirstTransaction)
+        : string.CompareOrdinal(a.Key, b.Key));
+
+    private readonly HashSet<string> _keys = new(StringComparer.Ordinal);
+    private bool _mergedAll; // every epoch was looked at for merges since the catalog was loaded
+
     public void Load(IEnumerable<StoredObject> snapshots, IEnumerable<StoredObject> segments)
     {
         Snapshots.Clear();
         Segments.Clear();
-        foreach (var stored in snapshots.Concat(segments))
-        {
-            Add(stored);
-        }
+        _keys.Clear();
+        Snapshots.AddRange(snapshots.Where(s => _keys.Add(s.Key)));
+        Segments.AddRange(segments.Where(s => _keys.Add(s.Key)));
+        Snapshots.Sort(Order);
+        Segments.Sort(Order);
+        _mergedAll = false;
     }
 
     public void Add(StoredObject stored)
     {
         var list = stored.Key.Contains("/snapshots/", StringComparison.Ordinal) ? Snapshots : Segments;
-        var at = list.FindIndex(o => o.Key == stored.Key);
-        if (at >= 0)
+        if (!_keys.Add(stored.Key))
         {
-            list[at] = stored;
-            return;
+            list.RemoveAll(o => o.Key == stored.Key);
         }
 
-        list.Add(stored);
-        list.Sort(static (a, b) => a.LastTransaction != b.LastTransaction ? a.LastTransaction.CompareTo(b.LastTransaction) : a.FirstTransaction.CompareTo(b.FirstTransaction));
+        var at = list.BinarySearch(stored, Order);
+        list.Insert(at < 0 ? ~at : at, stored);
     }
 
     public void Remove(StoredObject stored)
     {
+        _keys.Remove(stored.Key);
         Snapshots.Remove(stored);
         Segments.Remove(stored);
     }
@@ -66,17 +75,21 @@ internal sealed class BackupCatalog
     public int ShippedSinceSnapshot => Snapshots.Count == 0 ? 0 : Segments.Count(s => s.Level == 0 && s.FirstTransaction > Snapshots[^1].LastTransaction);
 
     /// <summary>The next <see cref="FanOut"/> segments of one level to merge, or null when none are due.</summary>
+    /// <remarks>After a load it looks at every epoch once; then only at the last two (earlier ones get no new segments).</remarks>
     public List<StoredObject>? NextMerge()
     {
-        for (var e = 0; e < Snapshots.Count; e++)
+        var from = _mergedAll ? Math.Max(0, Snapshots.Count - 2) : 0;
+        _mergedAll = true;
+        for (var e = from; e < Snapshots.Count; e++)
         {
             var (start, end) = Epoch(e);
+            var epoch = EpochSegments(start, end);
             for (var level = 0; level < MaxLevel; level++)
             {
-                var above = Segments.Where(s => s.Level == level + 1 && s.FirstTransaction >= start && s.LastTransaction <= end).ToList();
+                var above = epoch.Where(s => s.Level == level + 1).ToList();
                 var next = above.Count > 0 ? above.Max(s => s.LastTransaction) + 1 : start;
                 var run = new List<StoredObject>();
-                foreach (var segment in Segments.Where(s => s.Level == level && s.FirstTransaction >= next && s.LastTransaction <= end).OrderBy(s => s.FirstTransaction))
+                foreach (var segment in epoch.Where(s => s.Level == level && s.FirstTransaction >= next).OrderBy(s => s.FirstTransaction))
                 {
                     if (segment.FirstTransaction != next)
                     {
@@ -87,6 +100,7 @@ internal sealed class BackupCatalog
                     next = segment.LastTransaction + 1;
                     if (run.Count == FanOut)
                     {
+                        _mergedAll = from == 0 ? false : _mergedAll; // a full look continues after this merge
                         return run;
                     }
                 }
@@ -115,11 +129,28 @@ internal sealed class BackupCatalog
             }
 
             var (start, end) = Epoch(e);
-            var epoch = Segments.Where(s => s.FirstTransaction >= start && s.LastTransaction <= end).ToList();
+            var epoch = EpochSegments(start, end);
             doomed.AddRange(epoch.Where(s => epoch.Any(c => c.Level > s.Level && c.FirstTransaction <= s.FirstTransaction && s.LastTransaction <= c.LastTransaction)));
         }
 
         return [.. doomed.Distinct()];
+    }
+
+    // The segments within an epoch's transactions (the list is in order of their last transaction).
+    private List<StoredObject> EpochSegments(long start, long end)
+    {
+        var probe = new StoredObject("", start, start, default);
+        var at = Segments.BinarySearch(probe, Order);
+        var epoch = new List<StoredObject>();
+        for (var i = at < 0 ? ~at : at; i < Segments.Count && Segments[i].LastTransaction <= end; i++)
+        {
+            if (Segments[i].FirstTransaction >= start)
+            {
+                epoch.Add(Segments[i]);
+            }
+        }
+
+        return epoch;
     }
 
     // The transactions of epoch e: after its snapshot, up to the next one's.

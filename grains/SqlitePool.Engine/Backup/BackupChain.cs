@@ -7,20 +7,23 @@ namespace SqlitePool.Engine.Backup;
 /// <c>{database}/snapshots/{transaction}-{time}</c> (the whole database after that transaction) and
 /// <c>{database}/segments/{first}-{last}-{time}-{level}</c> (the changes of transactions first to last, the last committed
 /// at time; level 0 as shipped, each level up a merge of four of the level below); transaction ids are 20 digits, times
-/// 15 (Unix ms, rounded up) and levels 2, zero-padded. Both are stored as
+/// 19 (UTC ticks of 100 ns: exactly the commit's) and levels 2, zero-padded. Both are stored as
 /// <see cref="BackupSegment"/>s: a snapshot is one record of every page, applied to an empty file.
 /// </summary>
 internal static class BackupChain
 {
     public static string SnapshotKey(string database, long transaction, DateTimeOffset committedAt) =>
-        $"{database}/snapshots/{transaction:D20}-{CeilingMilliseconds(committedAt):D15}";
+        $"{database}/snapshots/{transaction:D20}-{committedAt.UtcTicks:D19}";
 
     public static string SegmentKey(string database, BackupRecord first, BackupRecord last, int level = 0) =>
-        $"{database}/segments/{first.FirstTransaction:D20}-{last.LastTransaction:D20}-{CeilingMilliseconds(last.CommittedAt):D15}-{level:D2}";
+        $"{database}/segments/{first.FirstTransaction:D20}-{last.LastTransaction:D20}-{last.CommittedAt.UtcTicks:D19}-{level:D2}";
 
-    // A key's time is rounded up: an object whose key's time is at or before a point committed at or before it.
-    private static long CeilingMilliseconds(DateTimeOffset time) =>
-        (time.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks + TimeSpan.TicksPerMillisecond - 1) / TimeSpan.TicksPerMillisecond;
+    /// <summary>The highest transaction any object of <paramref name="database"/> in <paramref name="keys"/> names (0: none).</summary>
+    public static long HighestTransaction(string database, IEnumerable<string> keys)
+    {
+        var (snapshots, segments) = Parse(database, keys);
+        return snapshots.Concat(segments).Select(o => o.LastTransaction).DefaultIfEmpty(0).Max();
+    }
 
     /// <summary>The snapshots and segments of <paramref name="database"/> found in <paramref name="keys"/>, each in
     /// transaction order; keys of other shapes are ignored.</summary>
@@ -32,12 +35,12 @@ internal static class BackupChain
             if (key.StartsWith($"{database}/snapshots/", StringComparison.Ordinal)
                 && Numbers(key[(database.Length + 11)..]) is [var transaction, var time])
             {
-                snapshots.Add(new StoredObject(key, 1, transaction, DateTimeOffset.FromUnixTimeMilliseconds(time)));
+                snapshots.Add(new StoredObject(key, 1, transaction, new DateTimeOffset(time, TimeSpan.Zero)));
             }
             else if (key.StartsWith($"{database}/segments/", StringComparison.Ordinal)
                 && Numbers(key[(database.Length + 10)..]) is [var first, var last, var lastTime, ..] parts && parts.Length <= 4)
             {
-                segments.Add(new StoredObject(key, first, last, DateTimeOffset.FromUnixTimeMilliseconds(lastTime), parts.Length == 4 ? (int)parts[3] : 0));
+                segments.Add(new StoredObject(key, first, last, new DateTimeOffset(lastTime, TimeSpan.Zero), parts.Length == 4 ? (int)parts[3] : 0));
             }
         }
 

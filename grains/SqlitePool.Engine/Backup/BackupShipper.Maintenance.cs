@@ -32,17 +32,23 @@ internal sealed partial class BackupShipper
         int shipped;
         long captured;
         List<StoredObject>? merge;
+        if (_closing)
+        {
+            return false;
+        }
+
         lock (_gate)
         {
             captured = _captured;
-            latest = _catalog.Snapshots.LastOrDefault();
-            shipped = _catalog.ShippedSinceSnapshot;
-            merge = _catalog.NextMerge();
         }
 
+        latest = _catalog.Snapshots.LastOrDefault();
+        shipped = _catalog.ShippedSinceSnapshot;
+        merge = _catalog.NextMerge();
+
         var now = _time.GetUtcNow();
-        if (latest is not null && captured > latest.LastTransaction
-            && (now - latest.LastCommittedAt >= _options.SnapshotInterval || shipped >= BackupCatalog.MaxShippedPerEpoch))
+        if (latest is null || (captured > latest.LastTransaction
+            && (now - latest.LastCommittedAt >= _options.SnapshotInterval || shipped >= BackupCatalog.MaxShippedPerEpoch)))
         {
             await SnapshotAsync(restart: false, token).ConfigureAwait(false);
             return true;
@@ -80,30 +86,20 @@ internal sealed partial class BackupShipper
         var encoded = BackupSegment.Encode(pageSize, [merged]);
         var key = BackupChain.SegmentKey(Name, merged, merged, segments[0].Level + 1);
         await _target.PutAsync(key, encoded, token).ConfigureAwait(false);
-        lock (_gate)
-        {
-            _catalog.Add(new StoredObject(key, merged.FirstTransaction, merged.LastTransaction, merged.CommittedAt, segments[0].Level + 1));
-            Interlocked.Add(ref _storedBytes, encoded.Length);
-        }
+        _catalog.Add(new StoredObject(key, merged.FirstTransaction, merged.LastTransaction, merged.CommittedAt, segments[0].Level + 1));
+        Interlocked.Add(ref _storedBytes, encoded.Length);
 
         BackupLog.Maintained(Logger, Name, $"merged {segments.Count} segments of level {segments[0].Level} into transactions {merged.FirstTransaction}-{merged.LastTransaction} ({encoded.Length} bytes)");
     }
 
     private async Task<bool> ApplyRetentionAsync(DateTimeOffset now, CancellationToken token)
     {
-        List<StoredObject> doomed;
-        lock (_gate)
-        {
-            doomed = _catalog.Expired(now, _options.Retention);
-        }
+        var doomed = _catalog.Expired(now, _options.Retention);
 
         foreach (var stored in doomed)
         {
             await _target.DeleteAsync(stored.Key, token).ConfigureAwait(false);
-            lock (_gate)
-            {
-                _catalog.Remove(stored);
-            }
+            _catalog.Remove(stored);
         }
 
         if (doomed.Count > 0)

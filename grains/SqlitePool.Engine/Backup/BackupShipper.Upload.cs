@@ -22,10 +22,18 @@ internal sealed partial class BackupShipper
     private volatile bool _flushing;
     private Task _loop = Task.CompletedTask;
     private SnapshotTaker _takeSnapshot = null!;
+    private readonly BackupCatalog _catalog = new(); // touched only in a turn (_turn)
+    private SnapshotImage? _owedSnapshot; // a snapshot the chain restarted from, not stored yet: nothing ships before it
+    private IReadOnlyList<string>? _listedAtOpen; // the target's keys as the open listed them
+    private volatile bool _closing;
 
     /// <summary>The highest transaction any stored object names (a snapshot that restarts the chain goes past it, so
     /// that no id means two states).</summary>
     public long StoredFloor { get; private set; }
+
+    /// <summary>Called once the stored chain is of this database's content (it went on from the chain, or a snapshot
+    /// restarted it): its lock file's mark stops saying otherwise.</summary>
+    public Action? ChainConfirmed { get; set; }
 
     /// <summary>Starts shipping; <paramref name="takeSnapshot"/> takes the pool's snapshots.</summary>
     public void Start(SnapshotTaker takeSnapshot)
@@ -60,9 +68,12 @@ internal sealed partial class BackupShipper
     /// <see cref="BackupNotStoredException"/>.</summary>
     public async Task StopAsync(TimeSpan limit)
     {
+        _closing = true;
         try
         {
-            if (!_paused)
+            // Not while the target fails or the chain must restart (no writer is left to take its snapshot): the next
+            // open ships it.
+            if (!_paused && _owedSnapshot is null && Volatile.Read(ref _failure) is null)
             {
                 await FlushAsync(limit).ConfigureAwait(false);
             }
@@ -115,16 +126,20 @@ internal sealed partial class BackupShipper
             {
                 break;
             }
-            catch (DatabaseClosedException)
+            catch (DatabaseClosedException) when (_closing)
             {
-                break;
+                // A snapshot the closing pool could not take: the rest ships, the next open snapshots.
+                continue;
             }
             catch (Exception ex)
             {
                 Failed(ex);
                 try
                 {
-                    await Task.Delay(backoff, token).ConfigureAwait(false);
+                    // A caller that starts to wait (or a flush) cuts the wait short, after a moment.
+                    await Task.Delay(FirstBackoff, token).ConfigureAwait(false);
+                    await _wake.WaitAsync(backoff - FirstBackoff, token).ConfigureAwait(false);
+                    Interlocked.Exchange(ref _woken, 0);
                 }
                 catch (OperationCanceledException)
                 {
@@ -173,7 +188,7 @@ internal sealed partial class BackupShipper
             return true;
         }
 
-        if (_paused)
+        if (_paused || _owedSnapshot is not null)
         {
             await SnapshotAsync(restart: true, token).ConfigureAwait(false);
             return true;
@@ -193,31 +208,34 @@ internal sealed partial class BackupShipper
     {
         lock (_gate)
         {
-            var wait = _pending.Count > _inFlight ? _options.Interval - (_time.GetUtcNow() - _pending[_inFlight].CommittedAt) : _options.Interval;
+            var wait = _pending.Count > 0 ? _options.Interval - (_time.GetUtcNow() - _pending[0].Since) : _options.Interval;
             return wait < TimeSpan.FromMilliseconds(1) ? TimeSpan.FromMilliseconds(1) : wait > _options.Interval ? _options.Interval : wait;
         }
     }
 
     private async Task LoadChainAsync(CancellationToken token)
     {
-        var (snapshots, segments) = BackupChain.Parse(Name, await _target.ListAsync(Name + "/", token).ConfigureAwait(false));
+        var keys = _listedAtOpen ?? await _target.ListAsync(Name + "/", token).ConfigureAwait(false);
+        _listedAtOpen = null;
+        var (snapshots, segments) = BackupChain.Parse(Name, keys);
         var end = ChainEnd(snapshots, segments);
+        _catalog.Load(snapshots, segments);
         lock (_gate)
         {
-            _catalog.Load(snapshots, segments);
             StoredFloor = snapshots.Concat(segments).Select(o => o.LastTransaction).DefaultIfEmpty(0).Max();
-            if (end is { } stored && Trusted && stored == _openedWith)
+            if (end is { } stored && Trusted && stored == _openedWith && StoredFloor == stored)
             {
                 Interlocked.Exchange(ref _stored, stored);
                 BackupLog.Started(Logger, Name, $"goes on from transaction {stored}, stored before");
                 CompleteWaiters(stored);
+                ChainConfirmed?.Invoke();
                 return;
             }
 
             Interlocked.Exchange(ref _stored, 0);
             if (_gap is null)
             {
-                Gap(end is null ? "nothing is stored yet" : $"the stored chain ends at transaction {end}, the database opened at {_openedWith}");
+                Gap(end is null ? "nothing is stored yet" : $"the stored chain ends at transaction {end}, the database opened at {_openedWith}{(Trusted ? "" : " from content the chain did not ship")}");
             }
         }
     }
@@ -241,96 +259,97 @@ internal sealed partial class BackupShipper
 
     private async Task SnapshotAsync(bool restart, CancellationToken token)
     {
-        var image = await _takeSnapshot(restart, token).ConfigureAwait(false);
-        var key = BackupChain.SnapshotKey(Name, image.Transaction, image.CommittedAt);
+        // A restart's snapshot is the chain's new start: taken once, stored until it is (capture goes on from it).
+        var image = restart ? null : await _takeSnapshot(restart: false, token).ConfigureAwait(false);
+        if (restart)
+        {
+            image = _owedSnapshot = _owedSnapshot ?? await _takeSnapshot(restart: true, token).ConfigureAwait(false);
+        }
+
+        var key = BackupChain.SnapshotKey(Name, image!.Transaction, image.CommittedAt);
         await _target.PutAsync(key, image.Encoded, token).ConfigureAwait(false);
+        _catalog.Add(new StoredObject(key, 1, image.Transaction, image.CommittedAt));
         lock (_gate)
         {
-            _catalog.Add(new StoredObject(key, 1, image.Transaction, image.CommittedAt));
             Interlocked.Add(ref _storedBytes, image.Encoded.Length);
             if (restart)
             {
+                _owedSnapshot = null;
                 _unstoredSince = null;
+                ChainConfirmed?.Invoke();
+                Interlocked.Exchange(ref _stored, Math.Max(image.Transaction, Interlocked.Read(ref _stored)));
             }
 
-            if (image.Transaction > Interlocked.Read(ref _stored))
+            // A periodic snapshot makes its transaction restorable (as the latest) once what precedes it is stored.
+            if (image.Transaction > Interlocked.Read(ref _stored) && (_pending.Count == 0 || _pending[0].Record.FirstTransaction > image.Transaction))
             {
                 Interlocked.Exchange(ref _stored, image.Transaction);
-                CompleteWaiters(image.Transaction);
             }
+
+            CompleteWaiters(Interlocked.Read(ref _stored));
         }
 
         BackupLog.Maintained(Logger, Name, $"stored a snapshot at transaction {image.Transaction} ({image.Encoded.Length} bytes){(restart ? "; the chain goes on from it" : "")}");
     }
 
-    // Under nothing: the pending records due now (all of them when a caller waits or a flush asks), as one segment that
-    // spans no snapshot, marked in flight.
-    private (List<BackupRecord> Records, int Generation, int PageSize)? TakeDue()
+    // The batch being stored (again, after a failure: the same records under the same key), or the pending records due
+    // now (all of them when a caller waits or a flush asks), as one segment that spans no snapshot.
+    private Batch? TakeDue()
     {
         lock (_gate)
         {
-            if (_pending.Count == 0 || _gap is not null
-                || !(_flushing || _waiters.Count > 0 || _time.GetUtcNow() - _pending[0].CommittedAt >= _options.Interval))
+            if (_inFlight is not null || _pending.Count == 0 || _gap is not null)
+            {
+                return _gap is null ? _inFlight : null;
+            }
+
+            if (!(_flushing || _waiters.Count > 0 || _time.GetUtcNow() - _pending[0].Since >= _options.Interval))
             {
                 return null;
             }
 
-            var batch = new List<BackupRecord> { _pending[0] };
-            var bytes = Bytes(_pending[0]);
+            var records = new List<BackupRecord> { _pending[0].Record };
+            var bytes = Bytes(_pending[0].Record);
             for (var i = 1; i < _pending.Count; i++)
             {
-                var record = _pending[i];
+                var record = _pending[i].Record;
                 bytes += Bytes(record);
-                if (bytes > MaxSegmentBytes || (_pending[i - 1].LastTransaction <= _boundary && record.FirstTransaction > _boundary))
+                if (bytes > MaxSegmentBytes || Crosses(records[^1], record))
                 {
                     break;
                 }
 
-                batch.Add(record);
+                records.Add(record);
             }
 
-            _inFlight = batch.Count;
-            return (batch, _generation, _pageSize);
+            var encoded = BackupSegment.Encode(_pageSize, records);
+            _inFlight = new Batch(records, _generation, _pageSize, BackupChain.SegmentKey(Name, records[0], records[^1]), encoded);
+            return _inFlight;
         }
     }
 
-    private async Task ShipAsync((List<BackupRecord> Records, int Generation, int PageSize) batch, CancellationToken token)
+    private async Task ShipAsync(Batch batch, CancellationToken token)
     {
-        var (records, generation, pageSize) = batch;
-        try
+        await _target.PutAsync(batch.Key, batch.Encoded, token).ConfigureAwait(false);
+        var (first, last) = (batch.Records[0], batch.Records[^1]);
+        _catalog.Add(new StoredObject(batch.Key, first.FirstTransaction, last.LastTransaction, last.CommittedAt));
+        lock (_gate)
         {
-            var encoded = BackupSegment.Encode(pageSize, records);
-            var key = BackupChain.SegmentKey(Name, records[0], records[^1]);
-            await _target.PutAsync(key, encoded, token).ConfigureAwait(false);
-            lock (_gate)
+            Interlocked.Add(ref _storedBytes, batch.Encoded.Length);
+            if (ReferenceEquals(_inFlight, batch))
             {
-                _catalog.Add(new StoredObject(key, records[0].FirstTransaction, records[^1].LastTransaction, records[^1].CommittedAt));
-                Interlocked.Add(ref _storedBytes, encoded.Length);
-                if (generation == _generation)
-                {
-                    _pending.RemoveRange(0, records.Count);
-                    _pendingBytes = Math.Max(0, _pendingBytes - records.Sum(Bytes));
-                    _inFlight = 0;
-                    if (records[^1].LastTransaction > Interlocked.Read(ref _stored))
-                    {
-                        Interlocked.Exchange(ref _stored, records[^1].LastTransaction);
-                    }
-
-                    CompleteWaiters(Interlocked.Read(ref _stored));
-                }
-            }
-        }
-        catch
-        {
-            lock (_gate)
-            {
-                if (generation == _generation)
-                {
-                    _inFlight = 0;
-                }
+                _pending.RemoveRange(0, batch.Records.Count);
+                _pendingBytes = Math.Max(0, _pendingBytes - batch.Records.Sum(Bytes));
+                _inFlight = null;
+                _boundaries.RemoveWhere(b => b < last.LastTransaction);
             }
 
-            throw;
+            // Restorable only when it continues what is stored.
+            if (first.FirstTransaction <= Interlocked.Read(ref _stored) + 1 && last.LastTransaction > Interlocked.Read(ref _stored))
+            {
+                Interlocked.Exchange(ref _stored, last.LastTransaction);
+                CompleteWaiters(last.LastTransaction);
+            }
         }
     }
 

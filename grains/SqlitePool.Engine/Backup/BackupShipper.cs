@@ -26,11 +26,12 @@ internal sealed partial class BackupShipper
     private readonly BackupOptions _options;
     private readonly IBackupTarget _target;
     private readonly TimeProvider _time;
-    private readonly List<BackupRecord> _pending = [];
+    private readonly List<Pending> _pending = [];
     private readonly PriorityQueue<TaskCompletionSource, long> _waiters = new();
+    private readonly SortedSet<long> _boundaries = []; // snapshots' transactions no segment may span (a segment starts after each)
     private long _pendingBytes;
-    private int _inFlight; // pending records at the head being uploaded now
-    private int _generation; // bumped when pending records are dropped, so an upload in flight removes none of the new
+    private Batch? _inFlight; // the pending records at the head being stored: kept as they are until stored
+    private int _generation; // bumped when pending records are dropped, so a batch in flight removes none of the new
     private long _captured; // the last transaction captured (pending or stored)
     private WalPosition? _position; // the log's position after it (writer only)
     private int _pageSize;
@@ -40,12 +41,8 @@ internal sealed partial class BackupShipper
     private long _storedBytes;
     private string? _failure;
     private DateTimeOffset? _failingSince;
-    private BackupRecord? _squashed; // the record pending commits were last merged into, and its oldest commit's time
-    private DateTimeOffset? _squashedSince;
     private DateTimeOffset? _unstoredSince; // the oldest commit dropped from memory that no stored snapshot holds yet
-    private long _boundary; // no segment spans this transaction (a snapshot's): a segment starts after it
     private readonly long _openedWith; // the transactions committed when the database opened
-    private readonly BackupCatalog _catalog = new();
 
     /// <param name="name">The database's name in the target (its pool's key).</param>
     /// <param name="options">The settings; <see cref="BackupOptions.Target"/> is set.</param>
@@ -55,8 +52,10 @@ internal sealed partial class BackupShipper
     /// <param name="trusted">Whether the database and its count are the ones a stored chain that ends at
     /// <paramref name="transactions"/> was shipped from (the count was certain and the file existed): only then does the
     /// chain go on without a snapshot.</param>
-    public BackupShipper(string name, BackupOptions options, TimeProvider time, long transactions, WalPosition? logEnd, bool trusted)
+    /// <param name="listed">The target's keys under the name, as the open listed them (null: list them first).</param>
+    public BackupShipper(string name, BackupOptions options, TimeProvider time, long transactions, WalPosition? logEnd, bool trusted, IReadOnlyList<string>? listed = null)
     {
+        _listedAtOpen = listed;
         Name = name;
         _options = options;
         _target = options.Target ?? throw new ArgumentException("A continuous backup needs a target.", nameof(options));
@@ -127,7 +126,7 @@ internal sealed partial class BackupShipper
             for (var i = 0; i < read.Transactions.Count; i++)
             {
                 var record = BackupRecord.Of(_captured + 1 + i, committedAt, read.Transactions[i]);
-                _pending.Add(record);
+                _pending.Add(new Pending(record, committedAt));
                 _pendingBytes += Bytes(record);
             }
 
@@ -147,7 +146,7 @@ internal sealed partial class BackupShipper
     {
         lock (_gate)
         {
-            _boundary = transaction;
+            _boundaries.Add(transaction);
             if (!restart)
             {
                 return;
@@ -197,8 +196,7 @@ internal sealed partial class BackupShipper
         lock (_gate)
         {
             var stored = Interlocked.Read(ref _stored);
-            var oldest = _pending.Count > 0 ? _pending[0].CommittedAt : (DateTimeOffset?)null;
-            var since = _unstoredSince ?? (_pending.Count == 0 ? null : ReferenceEquals(_pending[0], _squashed) ? _squashedSince : _pending[0].CommittedAt);
+            var since = _unstoredSince ?? (_pending.Count == 0 ? null : _pending[0].Since);
             var lag = since is { } first && _time.GetUtcNow() - first is { Ticks: > 0 } age ? age : TimeSpan.Zero;
             var late = TimeSpan.FromTicks(Math.Max(TimeSpan.FromSeconds(5).Ticks, _options.Interval.Ticks * 10));
             var problem = _failure ?? (_gap is null ? null : "restarting the chain: " + _gap)
@@ -215,7 +213,14 @@ internal sealed partial class BackupShipper
     {
         if (_gap is null)
         {
-            BackupLog.ChainBroken(Logger, Name, reason);
+            try
+            {
+                BackupLog.ChainBroken(Logger, Name, reason);
+            }
+            catch (Exception)
+            {
+                // Called from the WAL hook: nothing may leave it, a failing logger included.
+            }
         }
 
         _gap = reason;
@@ -224,43 +229,64 @@ internal sealed partial class BackupShipper
         Wake();
     }
 
-    // Under _gate: what is pending (but an upload in flight, which then removes nothing) is dropped; the lag counts on
+    // Under _gate: what is pending (but a batch in flight, which then removes nothing) is dropped; the lag counts on
     // from its oldest commit until a snapshot holds it.
     private void DropPending()
     {
         if (_pending.Count > 0)
         {
-            _unstoredSince ??= _pending[0].CommittedAt;
+            _unstoredSince ??= _pending[0].Since;
         }
 
         _pending.Clear();
         _pendingBytes = 0;
-        _inFlight = 0;
+        _inFlight = null;
         _generation++;
     }
 
-    // Under _gate, past MaxPendingBytes: the records not in flight become one, the latest image of each page (no point
-    // inside them can be restored then); if that is still too much, the chain restarts once the target is back.
+    // Under _gate, past MaxPendingBytes: the records not in flight become one per stretch between snapshots, the latest
+    // image of each page (no point inside them can be restored then); if that is still too much, the chain restarts
+    // once the target is back.
     private void Squash()
     {
-        var squashable = _pending.Count - _inFlight;
-        if (squashable > 1)
+        var at = _inFlight?.Records.Count ?? 0;
+        while (at < _pending.Count)
         {
-            var first = _pending[_inFlight];
-            _squashedSince = ReferenceEquals(first, _squashed) ? _squashedSince : first.CommittedAt;
-            var merged = BackupRecord.Compact(_pending[_inFlight..]);
-            merged = merged with { Pages = [.. merged.Pages.Select(p => (p.Page, (ReadOnlyMemory<byte>)p.Image.ToArray()))] };
-            _pending.RemoveRange(_inFlight, squashable);
-            _pending.Add(merged);
-            _squashed = merged;
-            _pendingBytes = _pending.Sum(Bytes);
+            // A stretch: the records up to the next boundary (or the end).
+            var end = at + 1;
+            while (end < _pending.Count && !Crosses(_pending[end - 1].Record, _pending[end].Record))
+            {
+                end++;
+            }
+
+            if (end - at > 1)
+            {
+                var stretch = _pending.GetRange(at, end - at);
+                var merged = BackupRecord.Compact([.. stretch.Select(p => p.Record)]);
+                merged = merged with { Pages = [.. merged.Pages.Select(p => (p.Page, (ReadOnlyMemory<byte>)p.Image.ToArray()))] };
+                _pending.RemoveRange(at, end - at);
+                _pending.Insert(at, new Pending(merged, stretch[0].Since));
+            }
+
+            at++;
         }
 
+        _pendingBytes = _pending.Sum(p => Bytes(p.Record));
         if (_pendingBytes > _options.MaxPendingBytes)
         {
             Gap($"changes pending for the target passed MaxPendingBytes ({_options.MaxPendingBytes} bytes)");
         }
     }
+
+    // Under _gate: true when a snapshot's transaction lies between two consecutive records (a segment must end there).
+    private bool Crosses(BackupRecord before, BackupRecord after) =>
+        _boundaries.GetViewBetween(before.LastTransaction, after.FirstTransaction - 1).Count > 0;
+
+    /// <summary>A pending record, and when the oldest commit it holds was made (a merged record's first).</summary>
+    private sealed record Pending(BackupRecord Record, DateTimeOffset Since);
+
+    /// <summary>Pending records being stored as one segment, under one key, until they are.</summary>
+    private sealed record Batch(List<BackupRecord> Records, int Generation, int PageSize, string Key, byte[] Encoded);
 }
 
 /// <summary>A database's continuous backup: the last transaction a restore can reach (null until known), the last

@@ -17,13 +17,17 @@ namespace SqlitePool.Engine.Backup;
 /// <para>Layout: magic <c>SQPTXN01</c>, transactions (i64), then the position (<see cref="WalPosition"/>: salts, frames,
 /// checksum), and SQLite's log checksum of all before it; integers big-endian. A position of frame 0 with zero salts means no log.</para>
 /// </remarks>
-internal readonly record struct TransactionMark(long Transactions, WalPosition Position)
+internal readonly record struct TransactionMark(long Transactions, WalPosition Position, bool Foreign = false)
 {
     /// <summary>The jump of ids after a count that may have missed commits.</summary>
     public const long UncertainJump = 1L << 32;
 
     private const int Size = 8 + 8 + 4 + 4 + 8 + 4 + 4 + 8;
     private static readonly byte[] Magic = "SQPTXN01"u8.ToArray();
+
+    // The magic of a mark over content a continuous backup did not ship (a copy or a restore put in place): a chain
+    // stored under the name is not this file's until a snapshot of it restarts the chain.
+    private static readonly byte[] ForeignMagic = "SQPTXNF1"u8.ToArray();
 
     /// <summary>True when the mark names a place in a log (rather than none).</summary>
     public bool HasLog => Position.Salt1 != 0 || Position.Salt2 != 0 || Position.Frames != 0;
@@ -32,7 +36,7 @@ internal readonly record struct TransactionMark(long Transactions, WalPosition P
     public static TransactionMark? Read(FileStream file)
     {
         Span<byte> bytes = stackalloc byte[Size];
-        if (RandomAccess.Read(file.SafeFileHandle, bytes, 0) < Size || !bytes[..8].SequenceEqual(Magic)
+        if (RandomAccess.Read(file.SafeFileHandle, bytes, 0) < Size || !(bytes[..8].SequenceEqual(Magic) || bytes[..8].SequenceEqual(ForeignMagic))
             || Sum(bytes) != (BinaryPrimitives.ReadUInt32BigEndian(bytes[^8..]), BinaryPrimitives.ReadUInt32BigEndian(bytes[^4..])))
         {
             return null;
@@ -45,14 +49,15 @@ internal readonly record struct TransactionMark(long Transactions, WalPosition P
                 BinaryPrimitives.ReadUInt32BigEndian(bytes[20..]),
                 BinaryPrimitives.ReadInt64BigEndian(bytes[24..]),
                 BinaryPrimitives.ReadUInt32BigEndian(bytes[32..]),
-                BinaryPrimitives.ReadUInt32BigEndian(bytes[36..])));
+                BinaryPrimitives.ReadUInt32BigEndian(bytes[36..])),
+            bytes[..8].SequenceEqual(ForeignMagic));
     }
 
     /// <summary>Writes the mark over the one in <paramref name="file"/>; synced when <paramref name="durable"/>.</summary>
     public void Write(FileStream file, bool durable)
     {
         Span<byte> bytes = stackalloc byte[Size];
-        Magic.CopyTo(bytes);
+        (Foreign ? ForeignMagic : Magic).CopyTo(bytes);
         BinaryPrimitives.WriteInt64BigEndian(bytes[8..], Transactions);
         BinaryPrimitives.WriteUInt32BigEndian(bytes[16..], Position.Salt1);
         BinaryPrimitives.WriteUInt32BigEndian(bytes[20..], Position.Salt2);
@@ -71,11 +76,12 @@ internal readonly record struct TransactionMark(long Transactions, WalPosition P
 
     /// <summary>Marks the lock file at <paramref name="lockPath"/> of a database that is not open (a copy or a restore
     /// about to take that name) as having committed <paramref name="transactions"/>, with no log; synced. A mark already
-    /// there that is further on (an earlier database of that name) stays, so ids never repeat.</summary>
+    /// there that is further on (an earlier database of that name) stays, so ids never repeat. The mark is foreign: a
+    /// continuous backup stored under the name is not of this content.</summary>
     public static void Carry(string lockPath, long transactions)
     {
         using var lockFile = new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
-        new TransactionMark(Math.Max(transactions, Read(lockFile)?.Transactions ?? 0), default).Write(lockFile, durable: true);
+        new TransactionMark(Math.Max(transactions, Read(lockFile)?.Transactions ?? 0), default, Foreign: true).Write(lockFile, durable: true);
     }
 
     // SQLite's log checksum, over everything before it.

@@ -41,7 +41,7 @@ public sealed class BackupRestoreTests : IDisposable
             Assert.Equal(t, restored.Transaction);
             using (var lockFile = File.OpenRead(_directory.File($"at-{t}.db.lock")))
             {
-                Assert.Equal(new TransactionMark(t, default), TransactionMark.Read(lockFile));
+                Assert.Equal(new TransactionMark(t, default, Foreign: true), TransactionMark.Read(lockFile));
             }
 
             Assert.Equal(1 + t, restored.ObjectsRead);

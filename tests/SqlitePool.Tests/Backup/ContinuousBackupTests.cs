@@ -96,7 +96,7 @@ public sealed class ContinuousBackupTests : PoolTestBase
     [Fact]
     public async Task With_AckAfterBackup_a_write_the_target_cannot_store_fails_and_is_stored_once_it_can()
     {
-        var pool = await OpenAsync(Backup(b => (b.AckAfterBackup, b.AckTimeout) = (true, TimeSpan.FromMilliseconds(500))));
+        var pool = await OpenAsync(Backup(b => (b.AckAfterBackup, b.AckTimeout) = (true, TimeSpan.FromSeconds(1))));
         await pool.ExecuteAsync(new Statement("CREATE TABLE t(id INTEGER PRIMARY KEY, v)"), Ct);
 
         // The target's folder replaced by a file: nothing can be stored.
