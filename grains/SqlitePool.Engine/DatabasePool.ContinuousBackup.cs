@@ -64,16 +64,18 @@ public sealed partial class DatabasePool
     private static async Task<(RestoredDatabase? Restored, IReadOnlyList<string>? Stored)> OpenBackupAsync(string database, string path, BackupOptions backup)
     {
         IReadOnlyList<string> stored;
+        var missing = !File.Exists(path) && !File.Exists(path + "-wal");
         try
         {
             stored = await backup.Target!.ListAsync(database + "/").ConfigureAwait(false);
         }
-        catch (Exception) when (!backup.AutoRestore)
+        catch (Exception) when (!(backup.AutoRestore && missing))
         {
+            // Only a restore needs the target now; the shipper lists it again later.
             return (null, null);
         }
 
-        if (!backup.AutoRestore || File.Exists(path) || File.Exists(path + "-wal") || BackupChain.Parse(database, stored).Snapshots.Count == 0)
+        if (!backup.AutoRestore || !missing || BackupChain.Parse(database, stored).Snapshots.Count == 0)
         {
             return (null, stored);
         }

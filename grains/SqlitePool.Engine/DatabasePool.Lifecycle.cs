@@ -421,9 +421,16 @@ public sealed partial class DatabasePool
             // Ids go past every id stored under the name, unless the chain goes on from this very file: no id may
             // name two states in the backup. Then capture starts, before the first commit (the open hook's included).
             var floor = stored is null ? 0 : BackupChain.HighestTransaction(database, stored);
-            if (floor > 0 && floor >= count.Transactions && !(trusted && floor == count.Transactions))
+            if (stored is null && !trusted)
             {
-                wal.Skip(floor + 1 - count.Transactions);
+                // The target could not be listed: ids it may hold cannot be known, so they jump rather than repeat.
+                wal.Skip(TransactionMark.UncertainJump);
+                skipped = true;
+            }
+            else if (!trusted && (floor >= count.Transactions && floor > 0 || wal.Foreign))
+            {
+                // Content the chain did not ship starts at an id no stored object and no earlier caller was given.
+                wal.Skip(Math.Max(floor, count.Transactions) + 1 - count.Transactions);
                 skipped = true;
             }
 

@@ -74,6 +74,10 @@ internal sealed class BackupCatalog
     /// <summary>Segments shipped since the latest snapshot.</summary>
     public int ShippedSinceSnapshot => Snapshots.Count == 0 ? 0 : Segments.Count(s => s.Level == 0 && s.FirstTransaction > Snapshots[^1].LastTransaction);
 
+    /// <summary>The next <see cref="NextMerge"/> looks at every epoch again (done once a minute: an epoch can fall
+    /// behind the last two with merges still due).</summary>
+    public void LookForMergesEverywhere() => _mergedAll = false;
+
     /// <summary>The next <see cref="FanOut"/> segments of one level to merge, or null when none are due.</summary>
     /// <remarks>After a load it looks at every epoch once; then only at the last two (earlier ones get no new segments).</remarks>
     public List<StoredObject>? NextMerge()

@@ -63,6 +63,7 @@ internal sealed partial class BackupShipper
         if (now - _retentionLookedAt >= RetentionLookEvery)
         {
             _retentionLookedAt = now;
+            _catalog.LookForMergesEverywhere();
             return await ApplyRetentionAsync(now, token).ConfigureAwait(false);
         }
 
@@ -75,8 +76,14 @@ internal sealed partial class BackupShipper
         var pageSize = 0;
         foreach (var segment in segments)
         {
-            var bytes = await _target.GetAsync(segment.Key, token).ConfigureAwait(false)
-                ?? throw new InvalidDataException($"The backup segment '{segment.Key}' is gone.");
+            if (await _target.GetAsync(segment.Key, token).ConfigureAwait(false) is not { } bytes)
+            {
+                // Deleted by another shipper of the name (one closing as this one opened): learn the target again.
+                var (snapshots, stored) = BackupChain.Parse(Name, await _target.ListAsync(Name + "/", token).ConfigureAwait(false));
+                _catalog.Load(snapshots, stored);
+                return;
+            }
+
             var (size, read) = BackupSegment.Decode(bytes);
             pageSize = size;
             records.AddRange(read);

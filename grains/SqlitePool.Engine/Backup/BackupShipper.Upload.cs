@@ -73,7 +73,7 @@ internal sealed partial class BackupShipper
         {
             // Not while the target fails or the chain must restart (no writer is left to take its snapshot): the next
             // open ships it.
-            if (!_paused && _owedSnapshot is null && Volatile.Read(ref _failure) is null)
+            if (!_paused && _owedSnapshot is null && Volatile.Read(ref _failure) is null && Interlocked.Read(ref _stored) >= 0)
             {
                 await FlushAsync(limit).ConfigureAwait(false);
             }
@@ -126,10 +126,10 @@ internal sealed partial class BackupShipper
             {
                 break;
             }
-            catch (DatabaseClosedException) when (_closing)
+            catch (DatabaseClosedException)
             {
-                // A snapshot the closing pool could not take: the rest ships, the next open snapshots.
-                continue;
+                // A snapshot the closed pool cannot take: what waits for it cannot be stored; the next open snapshots.
+                break;
             }
             catch (Exception ex)
             {
