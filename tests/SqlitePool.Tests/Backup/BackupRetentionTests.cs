@@ -7,13 +7,15 @@ namespace SqlitePool.Tests.Backup;
 
 /// <summary>Days of continuous backup on a fake clock: merges keep every restore short, and retention deletes what no
 /// kept point needs.</summary>
-public sealed class BackupRetentionTests : PoolTestBase
+public sealed class BackupRetentionTests(AzuriteFixture azurite) : PoolTestBase, IClassFixture<AzuriteFixture>
 {
-    [Fact]
-    public async Task After_simulated_days_only_what_kept_points_need_is_left_and_each_restores_from_at_most_20_objects()
+    [Theory]
+    [InlineData("directory")]
+    [InlineData("azure")]
+    public async Task After_simulated_days_only_what_kept_points_need_is_left_and_each_restores_from_at_most_20_objects(string kind)
     {
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 1, 0, 0, 0, TimeSpan.Zero));
-        var target = new DirectoryBackupTarget(Directory.File("backup"));
+        var target = kind == "azure" ? azurite.NewTarget() : new DirectoryBackupTarget(Directory.File("backup"));
         var retention = TimeSpan.FromDays(3);
         var pool = await OpenAsync(o =>
         {

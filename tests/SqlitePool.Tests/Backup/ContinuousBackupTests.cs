@@ -6,13 +6,17 @@ using SqlitePool.Tests.Engine;
 
 namespace SqlitePool.Tests.Backup;
 
-/// <summary>Continuous backup of an open pool to a directory: every commit is shipped, and restores reach any
-/// transaction or moment exactly.</summary>
-public sealed class ContinuousBackupTests : PoolTestBase
+/// <summary>Continuous backup of an open pool, to a directory and to Azure Blob Storage (Azurite): every commit is
+/// shipped, and restores reach any transaction or moment exactly.</summary>
+public sealed class ContinuousBackupTests(AzuriteFixture azurite) : PoolTestBase, IClassFixture<AzuriteFixture>
 {
     internal const string Fingerprint = "SELECT count(*) || ':' || coalesce(group_concat(id || '=' || hex(v), ','), '') || ':' || (SELECT group_concat(name || sql, ',') FROM sqlite_schema) FROM t";
 
-    private DirectoryBackupTarget Target => new(Directory.File("backup"));
+    private IBackupTarget? _target;
+
+    private IBackupTarget Target => _target ??= new DirectoryBackupTarget(Directory.File("backup"));
+
+    private void Use(string target) => _target = target == "azure" ? azurite.NewTarget() : null;
 
     private Action<DatabaseOptions> Backup(Action<BackupOptions>? configure = null) => o =>
     {
@@ -20,9 +24,12 @@ public sealed class ContinuousBackupTests : PoolTestBase
         configure?.Invoke(o.Backup);
     };
 
-    [Fact]
-    public async Task A_restore_to_a_transaction_or_a_time_holds_exactly_the_commits_up_to_it()
+    [Theory]
+    [InlineData("directory")]
+    [InlineData("azure")]
+    public async Task A_restore_to_a_transaction_or_a_time_holds_exactly_the_commits_up_to_it(string target)
     {
+        Use(target);
         var pool = await OpenAsync(Backup());
         await pool.ExecuteAsync(new Statement("CREATE TABLE t(id INTEGER PRIMARY KEY, v)"), Ct);
         var writes = new List<(long Id, long Transaction, DateTimeOffset After)>();
@@ -38,7 +45,7 @@ public sealed class ContinuousBackupTests : PoolTestBase
 
         await pool.FlushBackupAsync(TimeSpan.FromSeconds(30));
         Assert.Equal(writes[^1].Transaction, pool.GetStatistics().Backup!.TransactionId);
-        Assert.True(System.IO.Directory.GetFiles(Directory.File("backup"), "*", SearchOption.AllDirectories).Length > 3);
+        Assert.True((await Target.ListAsync(pool.Database + "/", Ct)).Count > 3, "several segments");
 
         foreach (var k in new[] { 0, 1, 6, 17, 39 })
         {
@@ -55,9 +62,12 @@ public sealed class ContinuousBackupTests : PoolTestBase
         await AssertLatestEqualsAsync(pool, "latest.db");
     }
 
-    [Fact]
-    public async Task A_schema_change_a_vacuum_and_a_truncate_checkpoint_while_shipping_keep_the_chain_whole()
+    [Theory]
+    [InlineData("directory")]
+    [InlineData("azure")]
+    public async Task A_schema_change_a_vacuum_and_a_truncate_checkpoint_while_shipping_keep_the_chain_whole(string target)
     {
+        Use(target);
         var pool = await OpenAsync(Backup());
         await pool.ExecuteAsync(new Statement("CREATE TABLE t(id INTEGER PRIMARY KEY, v)"), Ct);
         await pool.ExecuteAsync(new Statement("INSERT INTO t(v) WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200) SELECT randomblob(2000) FROM n"), Ct);
@@ -76,9 +86,12 @@ public sealed class ContinuousBackupTests : PoolTestBase
         Assert.Single(snapshots); // one chain from the first snapshot: nothing broke it
     }
 
-    [Fact]
-    public async Task A_database_that_opens_again_goes_on_with_its_chain()
+    [Theory]
+    [InlineData("directory")]
+    [InlineData("azure")]
+    public async Task A_database_that_opens_again_goes_on_with_its_chain(string target)
     {
+        Use(target);
         var pool = await OpenAsync(Backup());
         await pool.ExecuteAsync(new Statement("CREATE TABLE t(id INTEGER PRIMARY KEY, v)"), Ct);
         await pool.ExecuteAsync(new Statement("INSERT INTO t(v) VALUES (1)"), Ct);
