@@ -20,16 +20,22 @@ public sealed class AzuriteFixture : IAsyncLifetime
         }
     }
 
-    /// <summary>A target in a new container; the test is skipped when Azurite is not installed.</summary>
-    public IBackupTarget NewTarget()
+    /// <summary>The connection string of the running Azurite; the test is skipped when Azurite is not installed.</summary>
+    public string ConnectionString
     {
-        if (_azurite is null)
+        get
         {
-            Assert.Skip("Azurite is not installed; tests/run.sh installs it into tests/azurite.");
-        }
+            if (_azurite is null)
+            {
+                Assert.Skip("Azurite is not installed; tests/run.sh installs it into tests/azurite.");
+            }
 
-        return new AzureBlobBackupTarget(ServerProcess.AzuriteConnectionString(_port), $"c{Guid.NewGuid():N}");
+            return ServerProcess.AzuriteConnectionString(_port);
+        }
     }
+
+    /// <summary>A target in a new container; the test is skipped when Azurite is not installed.</summary>
+    public IBackupTarget NewTarget() => new AzureBlobBackupTarget(ConnectionString, $"c{Guid.NewGuid():N}");
 
     public async ValueTask DisposeAsync()
     {

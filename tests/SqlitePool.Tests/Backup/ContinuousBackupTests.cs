@@ -145,7 +145,7 @@ public sealed class ContinuousBackupTests(AzuriteFixture azurite) : PoolTestBase
         return command.ExecuteScalar();
     }
 
-    private static List<long> Ids(string path)
+    internal static List<long> Ids(string path)
     {
         using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
         connection.Open();

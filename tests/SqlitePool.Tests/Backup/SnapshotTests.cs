@@ -83,19 +83,5 @@ public sealed class SnapshotTests : PoolTestBase
 
     private const string Fingerprint = "SELECT count(*) || ':' || group_concat(id || '=' || hex(v), ',') || ':' || (SELECT group_concat(name, ',') FROM sqlite_schema) FROM t";
 
-    private static List<long> Ids(string path)
-    {
-        using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
-        connection.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = "SELECT id FROM t ORDER BY id";
-        using var reader = command.ExecuteReader();
-        var ids = new List<long>();
-        while (reader.Read())
-        {
-            ids.Add(reader.GetInt64(0));
-        }
-
-        return ids;
-    }
+    private static List<long> Ids(string path) => ContinuousBackupTests.Ids(path);
 }

@@ -10,23 +10,11 @@ namespace SqlitePool.Tests.Process;
 /// Storage (Azurite). With <c>--ack-after-backup</c> every acknowledged write is there; without it, every write
 /// acknowledged more than the backup interval and a second before the kill.
 /// </summary>
-public sealed class ContinuousBackupProcessTests : IAsyncLifetime
+public sealed class ContinuousBackupProcessTests(Backup.AzuriteFixture azurite) : IClassFixture<Backup.AzuriteFixture>, IDisposable
 {
     private const int Callers = 64;
     private static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(500);
     private readonly TempDirectory _directory = new();
-    private ServerProcess? _azurite;
-    private int _azuritePort;
-
-    public async ValueTask InitializeAsync()
-    {
-        if (ServerProcess.AzuriteInstalled)
-        {
-            _azuritePort = ServerProcess.FreePort();
-            System.IO.Directory.CreateDirectory(_directory.File("azurite"));
-            _azurite = await ServerProcess.StartAzuriteAsync(_directory.File("azurite"), _azuritePort);
-        }
-    }
 
     [Theory]
     [InlineData("directory", false)]
@@ -35,11 +23,7 @@ public sealed class ContinuousBackupProcessTests : IAsyncLifetime
     [InlineData("azure", true)]
     public async Task A_fresh_silo_restores_the_lost_database_with_every_write_the_guarantee_covers(string target, bool ackAfterBackup)
     {
-        if (target == "azure" && _azurite is null)
-        {
-            Assert.Skip("Azurite is not installed; tests/run.sh installs it into tests/azurite.");
-        }
-
+        var azure = target == "azure" ? azurite.ConnectionString : null;
         var (siloPort, gatewayPort) = (ServerProcess.FreePort(), ServerProcess.FreePort());
         var clusterId = "disk-" + Guid.NewGuid().ToString("N")[..8];
         List<string> args =
@@ -47,7 +31,7 @@ public sealed class ContinuousBackupProcessTests : IAsyncLifetime
             "--gateway-port", gatewayPort.ToString(), "--silo-port", siloPort.ToString(), "--cluster-id", clusterId, "--data-root", "data",
             .. target == "directory"
                 ? new[] { "--backup-dir", _directory.File("backup") }
-                : ["--backup-azure", ServerProcess.AzuriteConnectionString(_azuritePort), "--backup-container", clusterId],
+                : ["--backup-azure", azure!, "--backup-container", clusterId],
             "--backup-interval", Interval.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture), "--auto-restore",
             .. ackAfterBackup ? new[] { "--ack-after-backup" } : [],
         ];
@@ -148,13 +132,5 @@ public sealed class ContinuousBackupProcessTests : IAsyncLifetime
         return await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        if (_azurite is not null)
-        {
-            await _azurite.DisposeAsync();
-        }
-
-        _directory.Dispose();
-    }
+    public void Dispose() => _directory.Dispose();
 }
