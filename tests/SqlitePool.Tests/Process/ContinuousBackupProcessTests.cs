@@ -126,6 +126,56 @@ public sealed class ContinuousBackupProcessTests(Backup.AzuriteFixture azurite) 
         Assert.Contains(silo.Log.Split('\n'), line => line.Contains("resumed after failing", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task The_cli_restores_a_backup_to_a_transaction_and_to_a_time_into_a_new_database_served_at_once()
+    {
+        var (siloPort, gatewayPort) = (ServerProcess.FreePort(), ServerProcess.FreePort());
+        var clusterId = "cli-" + Guid.NewGuid().ToString("N")[..8];
+        await using var silo = await ServerProcess.StartSiloAsync(_directory.Path,
+            ["--gateway-port", gatewayPort.ToString(), "--silo-port", siloPort.ToString(), "--cluster-id", clusterId,
+             "--data-root", "cli-data", "--backup-dir", _directory.File("cli-backup"), "--backup-interval", "0.2"]);
+        string[] cluster = ["--gateway", $"127.0.0.1:{gatewayPort}", "--cluster-id", clusterId];
+        async Task<string> Cli(params string[] args)
+        {
+            var result = await ProcessRunner.RunCliAsync([.. cluster, .. args]);
+            Assert.True(result.ExitCode == 0, $"sqlitepool {string.Join(' ', args)}: exit {result.ExitCode}\n{result.Stderr}");
+            return result.Stdout.Trim();
+        }
+
+        static long Txid(string json) => System.Text.Json.JsonDocument.Parse(json).RootElement.GetProperty("txid").GetInt64();
+
+        await Cli("exec", "shop.db", "CREATE TABLE t(v)");
+        var first = Txid(await Cli("exec", "shop.db", "INSERT INTO t VALUES ('first')"));
+        await Task.Delay(50, TestContext.Current.CancellationToken);
+        var between = DateTimeOffset.UtcNow;
+        await Task.Delay(50, TestContext.Current.CancellationToken);
+        var second = Txid(await Cli("exec", "shop.db", "INSERT INTO t VALUES ('second')"));
+        Assert.Equal(first + 1, second);
+        using (var client = await GatewayClient.ConnectAsync(gatewayPort, clusterId))
+        {
+            var db = client.Client.GetDatabase("local", "shop.db");
+            await ClusterWaits.UntilAsync(async () => (await db.GetStatisticsAsync()).Backup?.TransactionId >= second, seconds: 30);
+        }
+
+        Assert.Contains("\"txid\": " + second, await Cli("stats", "shop.db"), StringComparison.Ordinal);
+
+        var byId = System.Text.Json.JsonDocument.Parse(await Cli("restore", "--from-backup", "shop.db", "--txid", first.ToString(), "shop-at-first.db")).RootElement;
+        Assert.Equal(first, byId.GetProperty("txid").GetInt64());
+        Assert.Equal("local/shop-at-first.db", byId.GetProperty("destination").GetString());
+        Assert.Equal("first", (await Cli("query", "shop-at-first.db", "SELECT group_concat(v) FROM t", "--format", "csv")).Split('\n')[^1].Trim());
+
+        await Cli("restore", "--from-backup", "shop.db", "--at", between.ToString("O"), "shop-between.db");
+        Assert.Equal("first", (await Cli("query", "shop-between.db", "SELECT group_concat(v) FROM t", "--format", "csv")).Split('\n')[^1].Trim());
+        await Cli("restore", "--from-backup", "shop.db", "shop-latest.db");
+        Assert.Equal("first,second", (await Cli("query", "shop-latest.db", "SELECT group_concat(v) FROM t", "--format", "csv")).Split('\n')[^1].Trim().Trim('"'));
+
+        // A name that exists is refused, and so is a point with no snapshot before it.
+        var exists = await ProcessRunner.RunCliAsync([.. cluster, "restore", "--from-backup", "shop.db", "shop-latest.db"]);
+        Assert.Equal(1, exists.ExitCode);
+        var usage = await ProcessRunner.RunCliAsync([.. cluster, "restore", "--from-backup", "shop.db", "--txid", "1", "--at", between.ToString("O"), "x.db"]);
+        Assert.Equal(2, usage.ExitCode);
+    }
+
     private static async Task<string> HealthAsync(HttpClient http)
     {
         using var response = await http.GetAsync("/health", TestContext.Current.CancellationToken);
