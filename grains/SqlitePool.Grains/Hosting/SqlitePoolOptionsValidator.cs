@@ -46,6 +46,17 @@ internal sealed class SqlitePoolOptionsValidator(IOptions<SqlitePoolOptions> opt
         }
 
         Validate(o, "");
+        if (o.Backup is { } backup)
+        {
+            ValidateBackup(backup, "Backup:", needsTarget: false);
+        }
+
+        for (var i = 0; i < o.Backups.Count; i++)
+        {
+            Require(!string.IsNullOrWhiteSpace(o.Backups[i].Pattern), $"Backups[{i}]:Pattern", o.Backups[i].Pattern, "a glob over database paths such as 'tenants/**'");
+            ValidateBackup(o.Backups[i].Options, $"Backups[{i}]:", needsTarget: true);
+        }
+
         for (var i = 0; i < o.Databases.Count; i++)
         {
             var entry = o.Databases[i];
@@ -55,6 +66,17 @@ internal sealed class SqlitePoolOptionsValidator(IOptions<SqlitePoolOptions> opt
             entry.ApplyTo(resolved);
             Validate(resolved, prefix);
         }
+    }
+
+    private static void ValidateBackup(SqlitePool.Engine.Backup.BackupOptions b, string prefix, bool needsTarget)
+    {
+        Require(!needsTarget || b.Target is not null, prefix + "Target", b.Target, "a target: UseDirectory(path) or UseAzureBlobs(connectionString, container)");
+        Require(b.Target is not null || !(b.AckAfterBackup || b.AutoRestore), prefix + "Target", b.Target, "a target (Directory or AzureConnectionString) for AckAfterBackup and AutoRestore");
+        Require(b.Interval > TimeSpan.Zero && b.Interval.TotalMilliseconds <= int.MaxValue, prefix + "Interval", b.Interval, "more than zero, under 24 days");
+        Require(b.SnapshotInterval > TimeSpan.Zero, prefix + "SnapshotInterval", b.SnapshotInterval, "more than zero");
+        Require(b.Retention > TimeSpan.Zero, prefix + "Retention", b.Retention, "more than zero");
+        Require(b.AckTimeout > TimeSpan.Zero && b.AckTimeout.TotalMilliseconds <= int.MaxValue, prefix + "AckTimeout", b.AckTimeout, "more than zero, under 24 days");
+        Require(b.MaxPendingBytes > 0, prefix + "MaxPendingBytes", b.MaxPendingBytes, "more than zero");
     }
 
     private string NodeName(SqlitePoolOptions o) => string.IsNullOrEmpty(o.NodeName) ? silo.Value.SiloName : o.NodeName;

@@ -1,4 +1,5 @@
 using Orleans.TestingHost;
+using SqlitePool.Engine.Backup;
 using SqlitePool.Hosting;
 
 namespace SqlitePool.Tests.Cluster;
@@ -18,6 +19,8 @@ public sealed class OptionsValidationTests
         { "Pattern", "SqlitePool:Databases[0]:Pattern is ''" },
         { "HealthCheckTimeout", "SqlitePool:HealthCheckTimeout is '00:00:00'" },
         { "MigrationVersion", "SqlitePool:Migrations[0]:Version is '2'" },
+        { "BackupInterval", "SqlitePool:Backups[0]:Interval is '00:00:00'" },
+        { "BackupTarget", "SqlitePool:Backups[0]:Target is ''" },
     };
 
     [Theory]
@@ -46,6 +49,8 @@ public sealed class OptionsValidationTests
             case "Override": o.Databases.Add(new DatabaseOverride { Pattern = "x/**", WriterQueueCapacity = 0 }); break;
             case "HealthCheckTimeout": o.HealthCheckTimeout = TimeSpan.Zero; break;
             case "MigrationVersion": o.AddMigrations("x/**", new Migration(2, "CREATE TABLE a(x)"), new Migration(2, "CREATE TABLE b(x)")); break;
+            case "BackupInterval": o.AddContinuousBackup("x/**", b => b.UseDirectory("backup").Interval = TimeSpan.Zero); break;
+            case "BackupTarget": o.AddContinuousBackup("x/**", _ => { }); break;
             default: o.Databases.Add(new DatabaseOverride()); break;
         }
     }
