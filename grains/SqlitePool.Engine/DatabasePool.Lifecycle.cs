@@ -427,7 +427,7 @@ public sealed partial class DatabasePool
                 wal.Skip(TransactionMark.UncertainJump);
                 skipped = true;
             }
-            else if (!trusted && (floor >= count.Transactions && floor > 0 || wal.Foreign))
+            else if (floor > count.Transactions || !trusted && (floor == count.Transactions && floor > 0 || wal.Foreign))
             {
                 // Content the chain did not ship starts at an id no stored object and no earlier caller was given.
                 wal.Skip(Math.Max(floor, count.Transactions) + 1 - count.Transactions);

@@ -18,6 +18,26 @@ internal static class BackupChain
     public static string SegmentKey(string database, BackupRecord first, BackupRecord last, int level = 0) =>
         $"{database}/segments/{first.FirstTransaction:D20}-{last.LastTransaction:D20}-{last.CommittedAt.UtcTicks:D19}-{level:D2}";
 
+    /// <summary>A gap marker: the chain lost the commits from <paramref name="firstLost"/> on, the first of them made at
+    /// <paramref name="at"/>, until a snapshot restarted it (an empty object).</summary>
+    public static string GapKey(string database, long firstLost, DateTimeOffset at) =>
+        $"{database}/gaps/{firstLost:D20}-{at.UtcTicks:D19}";
+
+    /// <summary>The gap markers of <paramref name="database"/> in <paramref name="keys"/>: first lost transaction, and when it was made.</summary>
+    public static Dictionary<long, DateTimeOffset> ParseGaps(string database, IEnumerable<string> keys)
+    {
+        var gaps = new Dictionary<long, DateTimeOffset>();
+        foreach (var key in keys)
+        {
+            if (key.StartsWith($"{database}/gaps/", StringComparison.Ordinal) && Numbers(key[(database.Length + 6)..]) is [var first, var ticks])
+            {
+                gaps[first] = new DateTimeOffset(ticks, TimeSpan.Zero);
+            }
+        }
+
+        return gaps;
+    }
+
     /// <summary>The highest transaction any object of <paramref name="database"/> in <paramref name="keys"/> names (0: none).</summary>
     public static long HighestTransaction(string database, IEnumerable<string> keys)
     {

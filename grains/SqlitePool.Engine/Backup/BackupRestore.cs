@@ -44,7 +44,8 @@ public static class BackupRestore
             throw new SqlitePoolException($"Cannot restore '{database}' into '{path}': the file, or a log or index of that name, exists.");
         }
 
-        var (snapshots, segments) = BackupChain.Parse(database, await target.ListAsync(database + "/", cancellationToken).ConfigureAwait(false));
+        var keys = await target.ListAsync(database + "/", cancellationToken).ConfigureAwait(false);
+        var (snapshots, segments) = BackupChain.Parse(database, keys);
         var snapshot = snapshots.LastOrDefault(s => point.Admits(s.LastTransaction, s.LastCommittedAt))
             ?? throw new SqlitePoolException($"The backup of '{database}' has no snapshot at or before {point} ({snapshots.Count} snapshots stored).");
 
@@ -52,10 +53,18 @@ public static class BackupRestore
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         try
         {
-            var restored = await WriteAsync(target, database, ObjectsToRead(snapshot, segments, point), point, temporary, cancellationToken).ConfigureAwait(false);
+            var (restored, stoppedAtPoint) = await WriteAsync(target, database, ObjectsToRead(snapshot, segments, point), point, temporary, cancellationToken).ConfigureAwait(false);
             if (point.Transaction is { } wanted && restored.Transaction != wanted)
             {
                 throw new SqlitePoolException($"Transaction {wanted} of '{database}' is not a kept restore point: the nearest before it is {restored.Transaction}.");
+            }
+
+            if (point.Time is { } time && !stoppedAtPoint && snapshots.Concat(segments).Any(o => o.LastTransaction > restored.Transaction)
+                && !(BackupChain.ParseGaps(database, keys).TryGetValue(restored.Transaction + 1, out var lostFrom) && time < lostFrom))
+            {
+                // The chain stops at a gap (commits that were never stored, then a snapshot restarted it): whether
+                // the point falls before the first lost commit or after it cannot be known.
+                throw new SqlitePoolException($"{time:O} of '{database}' falls in a gap of its backup: transactions after {restored.Transaction} (committed {restored.CommittedAt:O}) were not stored before the chain restarted.");
             }
 
             CheckIntegrity(temporary, database);
@@ -73,7 +82,8 @@ public static class BackupRestore
     }
 
     /// <summary>Applies the records of <paramref name="objects"/> that the point admits to a new file.</summary>
-    private static async Task<RestoredDatabase> WriteAsync(IBackupTarget target, string database, IEnumerable<StoredObject> objects, RestorePoint point, string path, CancellationToken cancellationToken)
+    /// <returns>What was restored, and whether a record past the point ended it (rather than the chain's end).</returns>
+    private static async Task<(RestoredDatabase Restored, bool StoppedAtPoint)> WriteAsync(IBackupTarget target, string database, IEnumerable<StoredObject> objects, RestorePoint point, string path, CancellationToken cancellationToken)
     {
         using var file = new FileStream(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None);
         var pageSize = 0;
@@ -96,7 +106,7 @@ public static class BackupRestore
                 {
                     // The first record past the point ends the restore (commit times need not rise with ids).
                     file.Flush(flushToDisk: true);
-                    return reached;
+                    return (reached, true);
                 }
 
                 if (reached.ObjectsRead > 1 && record.FirstTransaction != reached.Transaction + 1)
@@ -110,7 +120,7 @@ public static class BackupRestore
         }
 
         file.Flush(flushToDisk: true);
-        return reached;
+        return (reached, false);
     }
 
     /// <summary>The snapshot, then at each step the coarsest segment that continues the chain without passing the

@@ -26,6 +26,7 @@ internal sealed partial class BackupShipper
     private SnapshotImage? _owedSnapshot; // a snapshot the chain restarted from, not stored yet: nothing ships before it
     private IReadOnlyList<string>? _listedAtOpen; // the target's keys as the open listed them
     private volatile bool _closing;
+    private bool _shippingStopped; // under _gate: the uploader has ended; no caller may wait for it
 
     /// <summary>The highest transaction any stored object names (a snapshot that restarts the chain goes past it, so
     /// that no id means two states).</summary>
@@ -71,9 +72,10 @@ internal sealed partial class BackupShipper
         _closing = true;
         try
         {
-            // Not while the target fails or the chain must restart (no writer is left to take its snapshot): the next
-            // open ships it.
-            if (!_paused && _owedSnapshot is null && Volatile.Read(ref _failure) is null && Interlocked.Read(ref _stored) >= 0)
+            // Not while the target fails or the chain must restart from a snapshot not taken yet (no writer is left to
+            // take it; one already taken is stored first): the next open ships it. A loop that ends meanwhile fails
+            // the flush at once.
+            if (!_paused && Volatile.Read(ref _failure) is null && !_loop.IsCompleted)
             {
                 await FlushAsync(limit).ConfigureAwait(false);
             }
@@ -92,8 +94,15 @@ internal sealed partial class BackupShipper
         {
         }
 
+        FailWaiters();
+    }
+
+    // Once shipping has stopped: every caller still waiting, and any that starts to, is told its commit is not stored.
+    private void FailWaiters()
+    {
         lock (_gate)
         {
+            _shippingStopped = true;
             while (_waiters.TryDequeue(out var waiter, out var transaction))
             {
                 waiter.TrySetException(new BackupNotStoredException(Name, transaction, TimeSpan.Zero, "the database closed before it was stored"));
@@ -110,6 +119,18 @@ internal sealed partial class BackupShipper
     }
 
     private async Task RunAsync()
+    {
+        try
+        {
+            await ShipUntilStoppedAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            FailWaiters();
+        }
+    }
+
+    private async Task ShipUntilStoppedAsync()
     {
         var token = _stop.Token;
         var backoff = FirstBackoff;
@@ -128,8 +149,15 @@ internal sealed partial class BackupShipper
             }
             catch (DatabaseClosedException)
             {
-                // A snapshot the closed pool cannot take: what waits for it cannot be stored; the next open snapshots.
-                break;
+                // A snapshot the closed pool cannot take: no more are tried (MaintainAsync stops once closing). Only a
+                // chain that needs one to go on stops here; otherwise what is captured still ships (StopAsync's flush).
+                _closing = true;
+                if (_paused || _owedSnapshot is not null || Interlocked.Read(ref _stored) < 0)
+                {
+                    break;
+                }
+
+                continue;
             }
             catch (Exception ex)
             {
@@ -235,7 +263,8 @@ internal sealed partial class BackupShipper
             Interlocked.Exchange(ref _stored, 0);
             if (_gap is null)
             {
-                Gap(end is null ? "nothing is stored yet" : $"the stored chain ends at transaction {end}, the database opened at {_openedWith}{(Trusted ? "" : " from content the chain did not ship")}");
+                Gap(end is null ? "nothing is stored yet" : $"the stored chain ends at transaction {end}, the database opened at {_openedWith}{(Trusted ? "" : " from content the chain did not ship")}",
+                    lost: end is not null);
             }
         }
     }
@@ -267,6 +296,19 @@ internal sealed partial class BackupShipper
         }
 
         var key = BackupChain.SnapshotKey(Name, image!.Transaction, image.CommittedAt);
+        List<(long First, DateTimeOffset? At)> lost;
+        lock (_gate)
+        {
+            lost = restart ? [.. _lost.Where(l => l.Key <= image.Transaction).Select(l => (l.Key, l.Value))] : [];
+        }
+
+        foreach (var (first, at) in lost.Where(l => l.At is not null))
+        {
+            // Before the snapshot: a restore to a time between the last stored commit and this snapshot learns from it
+            // when the commits it cannot have began (without a marker, such a restore refuses).
+            await _target.PutAsync(BackupChain.GapKey(Name, first, at!.Value), ReadOnlyMemory<byte>.Empty, token).ConfigureAwait(false);
+        }
+
         await _target.PutAsync(key, image.Encoded, token).ConfigureAwait(false);
         _catalog.Add(new StoredObject(key, 1, image.Transaction, image.CommittedAt));
         lock (_gate)
@@ -275,7 +317,13 @@ internal sealed partial class BackupShipper
             if (restart)
             {
                 _owedSnapshot = null;
-                _unstoredSince = null;
+                foreach (var (first, _) in lost)
+                {
+                    _lost.Remove(first);
+                }
+
+                // The lag runs on while a newer gap waits for its own restart.
+                _unstoredSince = _paused ? _unstoredSince : null;
                 ChainConfirmed?.Invoke();
                 Interlocked.Exchange(ref _stored, Math.Max(image.Transaction, Interlocked.Read(ref _stored)));
             }

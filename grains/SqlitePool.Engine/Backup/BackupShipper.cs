@@ -43,6 +43,8 @@ internal sealed partial class BackupShipper
     private DateTimeOffset? _failingSince;
     private DateTimeOffset? _unstoredSince; // the oldest commit dropped from memory that no stored snapshot holds yet
     private readonly long _openedWith; // the transactions committed when the database opened
+    private readonly SortedList<long, DateTimeOffset?> _lost = []; // per gap: the first commit lost and when (if known), until a restart stores its marker
+    private bool _gapOpen; // a gap since the last restart's capture: its first lost commit is noted
 
     /// <param name="name">The database's name in the target (its pool's key).</param>
     /// <param name="options">The settings; <see cref="BackupOptions.Target"/> is set.</param>
@@ -95,7 +97,7 @@ internal sealed partial class BackupShipper
         {
             lock (_gate)
             {
-                Gap($"the log could not be read back ({ex.GetType().Name}: {ex.Message})");
+                Gap($"the log could not be read back ({ex.GetType().Name}: {ex.Message})", committedAt);
             }
         }
     }
@@ -112,13 +114,13 @@ internal sealed partial class BackupShipper
             var expected = transaction - _captured;
             if (read.Header is not { } header || read.Transactions.Count != expected || !read.PositionFound)
             {
-                Gap($"the log held {read.Transactions.Count} new commit(s) where {expected} were counted");
+                Gap($"the log held {read.Transactions.Count} new commit(s) where {expected} were counted", committedAt);
                 return;
             }
 
             if (_pending.Count > 0 && header.PageSize != _pageSize)
             {
-                Gap("the page size changed");
+                Gap("the page size changed", committedAt);
                 return;
             }
 
@@ -157,6 +159,7 @@ internal sealed partial class BackupShipper
             _position = logEnd;
             _pageSize = pageSize;
             _gap = null;
+            _gapOpen = false;
             _paused = false;
         }
     }
@@ -173,6 +176,11 @@ internal sealed partial class BackupShipper
             if (Interlocked.Read(ref _stored) >= transaction)
             {
                 return;
+            }
+
+            if (_shippingStopped)
+            {
+                throw new BackupNotStoredException(Name, transaction, TimeSpan.Zero, "the database closed before it was stored");
             }
 
             waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -208,9 +216,18 @@ internal sealed partial class BackupShipper
     // The memory a pending record holds: its frames, headers and pages.
     private long Bytes(BackupRecord record) => record.Pages.Count * (long)(WalFormat.FrameHeaderSize + _pageSize);
 
-    // Under _gate: capture stops until a snapshot restarts the chain.
-    private void Gap(string reason)
+    // Under _gate: capture stops until a snapshot restarts the chain. The first commit lost to the chain, and when it
+    // was made where that is known (the commit being captured, or the oldest pending), are kept for a gap marker.
+    private void Gap(string reason, DateTimeOffset? committedAt = null, bool lost = true)
     {
+        if (lost && !_gapOpen)
+        {
+            var (first, at) = _pending.Count > 0 ? (_pending[0].Record.FirstTransaction, _pending[0].Since) : (_captured + 1, committedAt);
+            _lost.TryAdd(first, at);
+        }
+
+        _gapOpen = true;
+
         if (_gap is null)
         {
             try
