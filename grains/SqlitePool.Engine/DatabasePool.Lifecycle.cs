@@ -421,9 +421,10 @@ public sealed partial class DatabasePool
             // Ids go past every id stored under the name, unless the chain goes on from this very file: no id may
             // name two states in the backup. Then capture starts, before the first commit (the open hook's included).
             var floor = stored is null ? 0 : BackupChain.HighestTransaction(database, stored);
-            if (stored is null && !trusted)
+            if (stored is null)
             {
-                // The target could not be listed: ids it may hold cannot be known, so they jump rather than repeat.
+                // The target could not be listed: ids it may hold cannot be known (even a file of its own chain may be
+                // behind it, after a volume rollback), so they jump rather than repeat.
                 wal.Skip(TransactionMark.UncertainJump);
                 skipped = true;
             }

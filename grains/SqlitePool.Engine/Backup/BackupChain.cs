@@ -38,11 +38,13 @@ internal static class BackupChain
         return gaps;
     }
 
-    /// <summary>The highest transaction any object of <paramref name="database"/> in <paramref name="keys"/> names (0: none).</summary>
+    /// <summary>The highest transaction any object of <paramref name="database"/> in <paramref name="keys"/> names, gap
+    /// markers included (0: none).</summary>
     public static long HighestTransaction(string database, IEnumerable<string> keys)
     {
-        var (snapshots, segments) = Parse(database, keys);
-        return snapshots.Concat(segments).Select(o => o.LastTransaction).DefaultIfEmpty(0).Max();
+        var list = keys as IReadOnlyCollection<string> ?? [.. keys];
+        var (snapshots, segments) = Parse(database, list);
+        return snapshots.Concat(segments).Select(o => o.LastTransaction).Concat(ParseGaps(database, list).Keys).DefaultIfEmpty(0).Max();
     }
 
     /// <summary>The snapshots and segments of <paramref name="database"/> found in <paramref name="keys"/>, each in

@@ -300,6 +300,10 @@ internal sealed partial class BackupShipper
         lock (_gate)
         {
             lost = restart ? [.. _lost.Where(l => l.Key <= image.Transaction).Select(l => (l.Key, l.Value))] : [];
+
+            // A first lost commit that was stored after all (its batch was in flight) makes no marker: a restore by
+            // time across the gap then refuses rather than trust a wrong start.
+            lost = [.. lost.Select(l => l.First <= Interlocked.Read(ref _stored) ? (l.First, null) : l)];
         }
 
         foreach (var (first, at) in lost.Where(l => l.At is not null))

@@ -97,7 +97,8 @@ internal sealed partial class BackupShipper
         {
             lock (_gate)
             {
-                Gap($"the log could not be read back ({ex.GetType().Name}: {ex.Message})", committedAt);
+                // The commit's time is the first lost one's only when no commit before it went uncaptured.
+                Gap($"the log could not be read back ({ex.GetType().Name}: {ex.Message})", transaction == _captured + 1 ? committedAt : null);
             }
         }
     }
@@ -114,7 +115,7 @@ internal sealed partial class BackupShipper
             var expected = transaction - _captured;
             if (read.Header is not { } header || read.Transactions.Count != expected || !read.PositionFound)
             {
-                Gap($"the log held {read.Transactions.Count} new commit(s) where {expected} were counted", committedAt);
+                Gap($"the log held {read.Transactions.Count} new commit(s) where {expected} were counted", expected == 1 ? committedAt : null);
                 return;
             }
 

@@ -175,4 +175,84 @@ public sealed class BackupOpenFaultTests : PoolTestBase
         TestContext.Current.SendDiagnosticMessage($"restore to {lost.TransactionId} (restored {restored.Transaction}): {error?.Message ?? content}");
         Assert.True(error is SqlitePoolException || (content as string)?.Contains('b') == true, $"restore to {lost.TransactionId} gave '{content}'");
     }
+
+    [Fact]
+    public async Task R5_a_gap_marker_after_uncounted_commits_must_not_let_a_restore_skip_them()
+    {
+        var options = new SqlitePool.Hosting.DatabaseOptions { CloseTimeout = TimeSpan.FromSeconds(5), Backup = new BackupOptions { Target = Dir, Interval = TimeSpan.FromMilliseconds(50) } };
+        var path = Directory.File("test.db");
+        var pool = await DatabasePool.OpenAsync("test.db", path, options);
+        await pool.ExecuteAsync(new Statement("CREATE TABLE t(id INTEGER PRIMARY KEY, v)"), Ct);
+        await pool.ExecuteAsync(new Statement("INSERT INTO t(v) VALUES ('a')"), Ct);
+        await pool.FlushBackupAsync(TimeSpan.FromSeconds(30));
+        await pool.CloseAsync();
+        await Task.Delay(30, Ct);
+
+        // The open hook's pragma replaces the WAL hook: its insert is neither counted nor captured.
+        pool = await DatabasePool.OpenAsync("test.db", path, options, onOpened: c =>
+        {
+            using var command = c.Connection.CreateCommand();
+            command.CommandText = "PRAGMA wal_autocheckpoint = 1000; INSERT INTO t(v) VALUES ('migrated');";
+            command.ExecuteNonQuery();
+        });
+        try
+        {
+            var afterMigration = DateTimeOffset.UtcNow;
+            await Task.Delay(50, Ct);
+            await pool.ExecuteAsync(new Statement("INSERT INTO t(v) VALUES ('b')"), Ct);
+            await pool.FlushBackupAsync(TimeSpan.FromSeconds(30));
+            await Task.Delay(50, Ct);
+            var refused = await Record.ExceptionAsync(() => BackupRestore.RestoreAsync(Dir, "test.db", new RestorePoint(Time: afterMigration), Directory.File("mid.db"), Ct));
+            if (refused is null)
+            {
+                Assert.Equal("a,migrated", ContinuousBackupTests.Scalar(Directory.File("mid.db"), "SELECT group_concat(v) FROM t"));
+            }
+        }
+        finally
+        {
+            await pool.CloseAsync();
+        }
+    }
+
+    [Fact]
+    public async Task R6_a_trusted_file_behind_the_chain_must_not_reuse_ids_when_the_open_cannot_list()
+    {
+        var target = new ListFaultTarget(Dir);
+        var options = (Action<SqlitePool.Hosting.DatabaseOptions>)(o =>
+        {
+            o.CloseTimeout = TimeSpan.FromSeconds(2);
+            o.Backup = new BackupOptions { Target = target, Interval = TimeSpan.FromMilliseconds(50), AckAfterBackup = true, AckTimeout = TimeSpan.FromSeconds(10) };
+        });
+        var (db, saved) = (Directory.File("test.db"), Directory.File("saved.db"));
+        var pool = await OpenAsync(options);
+        await pool.ExecuteAsync(new Statement("CREATE TABLE t(id INTEGER PRIMARY KEY, v)"), Ct);
+        await pool.ExecuteAsync(new Statement("INSERT INTO t(v) VALUES ('a')"), Ct);
+        await pool.CloseAsync();
+        Copy(db, saved);
+        pool = await OpenAsync(options);
+        long last = 0;
+        for (var i = 0; i < 3; i++)
+        {
+            last = (await pool.ExecuteAsync(new Statement("INSERT INTO t(v) VALUES ('gone')"), Ct)).TransactionId;
+        }
+
+        await pool.CloseAsync();
+        Copy(saved, db); // the disk goes back
+        target.FailLists = 1;
+        pool = await OpenAsync(options);
+        var again = await pool.ExecuteAsync(new Statement("INSERT INTO t(v) VALUES ('new')"), Ct);
+        Assert.True(again.TransactionId > last, $"id {again.TransactionId} was already answered and stored (up to {last})");
+    }
+
+    private static void Copy(string from, string to)
+    {
+        foreach (var suffix in new[] { "", "-wal", "-shm", ".lock" })
+        {
+            File.Delete(to + suffix);
+            if (File.Exists(from + suffix))
+            {
+                File.Copy(from + suffix, to + suffix);
+            }
+        }
+    }
 }
