@@ -20,7 +20,7 @@ public sealed partial class DatabasePool
     public async Task<StoredSnapshot> SnapshotToAsync(IBackupTarget target, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(target);
-        var image = await TakeSnapshotAsync(onWriter: null, cancellationToken).ConfigureAwait(false);
+        var image = (await TakeSnapshotAsync(onWriter: null, cancellationToken).ConfigureAwait(false))!;
         var key = BackupChain.SnapshotKey(Database, image.Transaction, image.CommittedAt);
         await target.PutAsync(key, image.Encoded, cancellationToken).ConfigureAwait(false);
         return new StoredSnapshot(key, image.Transaction, image.CommittedAt, image.Encoded.Length);
@@ -29,7 +29,7 @@ public sealed partial class DatabasePool
     /// <summary>A snapshot at the latest transaction, encoded as it is stored. <paramref name="onWriter"/> runs on the
     /// writer first (nothing commits until the capture is done), then gets the capture: its transaction, the log's end
     /// and page size.</summary>
-    private async Task<SnapshotImage> TakeSnapshotAsync(Func<SQLitePCL.sqlite3, Action<long, WalPosition?, int>>? onWriter, CancellationToken cancellationToken)
+    private async Task<SnapshotImage?> TakeSnapshotAsync(Func<SQLitePCL.sqlite3, Action<long, WalPosition?, int>>? onWriter, CancellationToken cancellationToken)
     {
         var writer = await AcquireConnectionAsync(LeaseKind.Writer, cancellationToken).ConfigureAwait(false);
         Captured captured;

@@ -43,7 +43,7 @@ public sealed partial class DatabasePool
 
     // The shipper's snapshots: on the writer, a chain that restarts goes past every id stored (none may name two
     // states), and the shipper learns the capture's place in the log before anything else commits.
-    private Task<SnapshotImage> TakeBackupSnapshotAsync(bool restart, CancellationToken cancellationToken) =>
+    private Task<SnapshotImage?> TakeBackupSnapshotAsync(bool restart, CancellationToken cancellationToken) =>
         TakeSnapshotAsync(db =>
         {
             if (restart && _backup!.StoredFloor > 0 && _wal.Transactions <= _backup.StoredFloor)

@@ -6,6 +6,7 @@ internal sealed partial class BackupShipper
 {
     private static readonly TimeSpan RetentionLookEvery = TimeSpan.FromMinutes(1);
     private DateTimeOffset _retentionLookedAt = DateTimeOffset.MinValue;
+    private Task<SnapshotImage?>? _periodic; // a periodic snapshot being taken (in a turn: _turn)
 
     /// <summary>Runs what maintenance is due now (a snapshot, a merge, retention) at once; for tests and operators.</summary>
     public async Task MaintainNowAsync(CancellationToken cancellationToken = default)
@@ -14,8 +15,19 @@ internal sealed partial class BackupShipper
         try
         {
             _retentionLookedAt = DateTimeOffset.MinValue;
-            while (await MaintainAsync(cancellationToken).ConfigureAwait(false))
+            while (true)
             {
+                if (await MaintainAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    continue;
+                }
+
+                if (_periodic is not { } taking)
+                {
+                    break;
+                }
+
+                await ((Task)taking).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing); // stored (or its error thrown) next round
             }
         }
         finally
@@ -47,11 +59,22 @@ internal sealed partial class BackupShipper
         merge = _catalog.NextMerge();
 
         var now = _time.GetUtcNow();
-        if (latest is null || (captured > latest.LastTransaction
-            && (now - latest.LastCommittedAt >= _options.SnapshotInterval || shipped >= BackupCatalog.MaxShippedPerEpoch)))
+        if (_periodic is { IsCompleted: true } taken)
         {
-            await SnapshotAsync(restart: false, token).ConfigureAwait(false);
-            return true;
+            // Taken beside the shipping (it waited for the writer, which a lease may hold), stored in turn now.
+            _periodic = null;
+            if (await taken.ConfigureAwait(false) is { } image)
+            {
+                await SnapshotAsync(restart: false, token, image).ConfigureAwait(false);
+                return true;
+            }
+        }
+
+        if (_periodic is null && (latest is null || (captured > latest.LastTransaction
+            && (now - latest.LastCommittedAt >= _options.SnapshotInterval || shipped >= BackupCatalog.MaxShippedPerEpoch))))
+        {
+            _periodic = _takeSnapshot(restart: false, token);
+            _ = _periodic.ContinueWith(static (_, self) => ((BackupShipper)self!).Wake(), this, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
 
         if (merge is not null)

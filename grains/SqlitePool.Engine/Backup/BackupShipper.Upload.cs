@@ -6,8 +6,9 @@ namespace SqlitePool.Engine.Backup;
 /// that committed.</summary>
 internal sealed record SnapshotImage(byte[] Encoded, long Transaction, DateTimeOffset CommittedAt);
 
-/// <summary>Takes a snapshot on the writer; <c>restart</c>: the chain goes on from it (<see cref="BackupShipper.Rebase"/>).</summary>
-internal delegate Task<SnapshotImage> SnapshotTaker(bool restart, CancellationToken cancellationToken);
+/// <summary>Takes a snapshot on the writer, waiting its turn; <c>restart</c>: the chain goes on from it
+/// (<see cref="BackupShipper.Rebase"/>).</summary>
+internal delegate Task<SnapshotImage?> SnapshotTaker(bool restart, CancellationToken cancellationToken);
 
 internal sealed partial class BackupShipper
 {
@@ -231,12 +232,18 @@ internal sealed partial class BackupShipper
         return await MaintainAsync(token).ConfigureAwait(false);
     }
 
-    // How long to wait for a wake-up: until the oldest pending commit is due, at most an interval.
+    // How long to wait for a wake-up: until the oldest pending commit is due; with nothing pending, until the next
+    // look at retention (a commit, a waiter or a flush wakes it sooner).
     private TimeSpan NextLook()
     {
         lock (_gate)
         {
-            var wait = _pending.Count > 0 ? _options.Interval - (_time.GetUtcNow() - _pending[0].Since) : _options.Interval;
+            if (_pending.Count == 0)
+            {
+                return RetentionLookEvery;
+            }
+
+            var wait = _options.Interval - (_time.GetUtcNow() - _pending[0].Since);
             return wait < TimeSpan.FromMilliseconds(1) ? TimeSpan.FromMilliseconds(1) : wait > _options.Interval ? _options.Interval : wait;
         }
     }
@@ -286,14 +293,13 @@ internal sealed partial class BackupShipper
         return end;
     }
 
-    private async Task SnapshotAsync(bool restart, CancellationToken token)
+    /// <summary>Stores a restart's snapshot (taken once, kept until stored: capture goes on from it), or the periodic
+    /// snapshot <paramref name="periodic"/> taken meanwhile.</summary>
+    private async Task SnapshotAsync(bool restart, CancellationToken token, SnapshotImage? periodic = null)
     {
-        // A restart's snapshot is the chain's new start: taken once, stored until it is (capture goes on from it).
-        var image = restart ? null : await _takeSnapshot(restart: false, token).ConfigureAwait(false);
-        if (restart)
-        {
-            image = _owedSnapshot = _owedSnapshot ?? await _takeSnapshot(restart: true, token).ConfigureAwait(false);
-        }
+        var image = restart
+            ? _owedSnapshot = _owedSnapshot ?? await _takeSnapshot(restart: true, token).ConfigureAwait(false) ?? throw new InvalidOperationException("No snapshot was taken.")
+            : periodic!;
 
         var key = BackupChain.SnapshotKey(Name, image!.Transaction, image.CommittedAt);
         List<(long First, DateTimeOffset? At)> lost;

@@ -126,6 +126,12 @@ internal sealed partial class BackupShipper
             }
 
             _pageSize = header.PageSize;
+            if (_pending.Count == 0)
+            {
+                // The uploader of an idle database sleeps long: the first commit to ship wakes it.
+                Wake();
+            }
+
             for (var i = 0; i < read.Transactions.Count; i++)
             {
                 var record = BackupRecord.Of(_captured + 1 + i, committedAt, read.Transactions[i]);

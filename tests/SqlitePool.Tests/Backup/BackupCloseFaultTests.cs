@@ -93,4 +93,24 @@ public sealed class BackupCloseFaultTests : PoolTestBase
         Assert.True(watch.ElapsedMilliseconds < 2500, $"the close took {watch.ElapsedMilliseconds} ms");
         Assert.Equal(lastCommit.TransactionId, restored.Transaction);
     }
+
+    // A periodic snapshot waits for the writer in turn; a writer lease holds it, and with AckAfterBackup the lease's own
+    // commit waits to be stored: the snapshot must not hold the shipping up meanwhile.
+    [Fact]
+    public async Task T3_a_periodic_snapshot_waiting_for_a_leased_writer_holds_no_commit_of_the_lease_up()
+    {
+        var pool = await OpenAsync(o =>
+        {
+            o.Backup = new BackupOptions { Target = Dir, Interval = TimeSpan.FromMilliseconds(50), SnapshotInterval = TimeSpan.Zero, AckAfterBackup = true, AckTimeout = TimeSpan.FromSeconds(3) };
+        });
+        await pool.ExecuteAsync(new Statement("CREATE TABLE t(id INTEGER PRIMARY KEY, v)"), Ct);
+        await using var lease = await pool.AcquireAsync(LeaseKind.Writer, Ct);
+        for (var i = 0; i < 5; i++)
+        {
+            // Each commit makes a snapshot due; the uploader's waits for the writer this lease holds.
+            var written = await lease.ExecuteAsync(new Statement("INSERT INTO t(v) VALUES (?)", i), Ct);
+            Assert.True(pool.GetStatistics().Backup!.TransactionId >= written.TransactionId);
+            await Task.Delay(100, Ct);
+        }
+    }
 }
