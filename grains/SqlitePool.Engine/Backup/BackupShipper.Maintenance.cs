@@ -8,31 +8,42 @@ internal sealed partial class BackupShipper
     private DateTimeOffset _retentionLookedAt = DateTimeOffset.MinValue;
     private Task<SnapshotImage?>? _periodic; // a periodic snapshot being taken (in a turn: _turn)
 
-    /// <summary>Runs what maintenance is due now (a snapshot, a merge, retention) at once; for tests and operators.</summary>
+    /// <summary>Runs what maintenance is due now (a snapshot, a merge, retention) at once; for tests and operators.
+    /// Nothing while the chain is not known or must restart first (the uploader does that). A snapshot that waits for
+    /// the writer is waited for outside the uploader's turn, so shipping goes on meanwhile.</summary>
     public async Task MaintainNowAsync(CancellationToken cancellationToken = default)
     {
-        await _turn.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
+        _retentionLookedAt = DateTimeOffset.MinValue;
+        while (true)
         {
-            _retentionLookedAt = DateTimeOffset.MinValue;
-            while (true)
+            Task<SnapshotImage?>? taking;
+            await _turn.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
             {
+                if (_closing || Interlocked.Read(ref _stored) < 0 || _paused || _owedSnapshot is not null)
+                {
+                    return;
+                }
+
                 if (await MaintainAsync(cancellationToken).ConfigureAwait(false))
                 {
                     continue;
                 }
 
-                if (_periodic is not { } taking)
-                {
-                    break;
-                }
-
-                await ((Task)taking).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing); // stored (or its error thrown) next round
+                taking = _periodic;
             }
-        }
-        finally
-        {
-            _turn.Release();
+            finally
+            {
+                _turn.Release();
+            }
+
+            if (taking is null)
+            {
+                return;
+            }
+
+            await ((Task)taking).WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing); // stored next round
+            cancellationToken.ThrowIfCancellationRequested();
         }
     }
 
@@ -56,25 +67,41 @@ internal sealed partial class BackupShipper
 
         latest = _catalog.Snapshots.LastOrDefault();
         shipped = _catalog.ShippedSinceSnapshot;
-        merge = _catalog.NextMerge();
+        merge = _periodic is null ? _catalog.NextMerge() : null; // none across a snapshot captured but not yet stored
 
         var now = _time.GetUtcNow();
         if (_periodic is { IsCompleted: true } taken)
         {
-            // Taken beside the shipping (it waited for the writer, which a lease may hold), stored in turn now.
+            // Taken beside the shipping (it waited for the writer, which a lease may hold), stored in turn now. Its
+            // failure is the snapshot's, not the target's: logged, and tried again later.
             _periodic = null;
-            if (await taken.ConfigureAwait(false) is { } image)
+            if (taken.IsCompletedSuccessfully && taken.Result is { } image)
             {
                 await SnapshotAsync(restart: false, token, image).ConfigureAwait(false);
                 return true;
+            }
+
+            if (taken.Exception?.InnerException is DatabaseClosedException)
+            {
+                _closing = true;
+                return false;
+            }
+
+            if (taken.Exception?.InnerException is { } failure)
+            {
+                BackupLog.SnapshotFailed(Logger, failure, Name);
             }
         }
 
         if (_periodic is null && (latest is null || (captured > latest.LastTransaction
             && (now - latest.LastCommittedAt >= _options.SnapshotInterval || shipped >= BackupCatalog.MaxShippedPerEpoch))))
         {
-            _periodic = _takeSnapshot(restart: false, token);
-            _ = _periodic.ContinueWith(static (_, self) => ((BackupShipper)self!).Wake(), this, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            _periodic = _takeSnapshot(restart: false, _stop.Token);
+            _ = _periodic.ContinueWith(static (taken, self) =>
+            {
+                _ = taken.Exception; // observed here; handled when the loop picks it up
+                ((BackupShipper)self!).Wake();
+            }, this, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
 
         if (merge is not null)

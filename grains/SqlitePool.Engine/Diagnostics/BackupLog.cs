@@ -11,6 +11,9 @@ internal static partial class BackupLog
     [LoggerMessage(EventId = SqlitePoolEventIds.BackupFailed, Level = LogLevel.Warning, Message = "Continuous backup of {Database} failed to store ({Pending} bytes waiting); retrying")]
     public static partial void Failed(ILogger logger, Exception exception, string database, long pending);
 
+    [LoggerMessage(EventId = SqlitePoolEventIds.BackupFailed, Level = LogLevel.Warning, Message = "Continuous backup of {Database} could not take its periodic snapshot; it tries again later")]
+    public static partial void SnapshotFailed(ILogger logger, Exception exception, string database);
+
     [LoggerMessage(EventId = SqlitePoolEventIds.BackupResumed, Level = LogLevel.Information, Message = "Continuous backup of {Database} resumed after failing for {Duration}")]
     public static partial void Resumed(ILogger logger, string database, TimeSpan duration);
 

@@ -113,4 +113,26 @@ public sealed class BackupCloseFaultTests : PoolTestBase
             await Task.Delay(100, Ct);
         }
     }
+
+    // Maintenance asked for by hand waits for its snapshot outside the uploader's turn: the lease's commits still ship.
+    [Fact]
+    public async Task T4_maintenance_asked_for_while_a_lease_holds_the_writer_holds_no_commit_of_the_lease_up()
+    {
+        var pool = await OpenAsync(o =>
+        {
+            o.Backup = new BackupOptions { Target = Dir, Interval = TimeSpan.FromMilliseconds(50), SnapshotInterval = TimeSpan.Zero, AckAfterBackup = true, AckTimeout = TimeSpan.FromSeconds(3) };
+        });
+        await pool.ExecuteAsync(new Statement("CREATE TABLE t(id INTEGER PRIMARY KEY, v)"), Ct);
+        Task maintaining;
+        await using (var lease = await pool.AcquireAsync(LeaseKind.Writer, Ct))
+        {
+            await lease.ExecuteAsync(new Statement("INSERT INTO t(v) VALUES ('a')"), Ct);
+            maintaining = pool.MaintainBackupAsync();
+            await Task.Delay(200, Ct);
+            var written = await lease.ExecuteAsync(new Statement("INSERT INTO t(v) VALUES ('b')"), Ct);
+            Assert.True(pool.GetStatistics().Backup!.TransactionId >= written.TransactionId);
+        }
+
+        await maintaining.WaitAsync(TimeSpan.FromSeconds(30), Ct);
+    }
 }
