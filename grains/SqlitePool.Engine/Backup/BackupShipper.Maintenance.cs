@@ -6,14 +6,16 @@ internal sealed partial class BackupShipper
 {
     private static readonly TimeSpan RetentionLookEvery = TimeSpan.FromMinutes(1);
     private DateTimeOffset _retentionLookedAt = DateTimeOffset.MinValue;
-    private Task<SnapshotImage?>? _periodic; // a periodic snapshot being taken (in a turn: _turn)
+    private Task<SnapshotImage?>? _periodic; // a periodic snapshot being taken, or taken and not stored (in a turn: _turn)
+    private TimeSpan _periodicBackoff; // after a periodic snapshot failed: how long until the next try
+    private DateTimeOffset _periodicRetryAt = DateTimeOffset.MinValue;
 
     /// <summary>Runs what maintenance is due now (a snapshot, a merge, retention) at once; for tests and operators.
     /// Nothing while the chain is not known or must restart first (the uploader does that). A snapshot that waits for
     /// the writer is waited for outside the uploader's turn, so shipping goes on meanwhile.</summary>
     public async Task MaintainNowAsync(CancellationToken cancellationToken = default)
     {
-        _retentionLookedAt = DateTimeOffset.MinValue;
+        var (first, waited) = (true, false);
         while (true)
         {
             Task<SnapshotImage?>? taking;
@@ -23,6 +25,12 @@ internal sealed partial class BackupShipper
                 if (_closing || Interlocked.Read(ref _stored) < 0 || _paused || _owedSnapshot is not null)
                 {
                     return;
+                }
+
+                if (first)
+                {
+                    _retentionLookedAt = DateTimeOffset.MinValue;
+                    first = false;
                 }
 
                 if (await MaintainAsync(cancellationToken).ConfigureAwait(false))
@@ -37,11 +45,13 @@ internal sealed partial class BackupShipper
                 _turn.Release();
             }
 
-            if (taking is null)
+            if (taking is null || (waited && !taking.IsCompleted))
             {
+                // At most one snapshot is waited for (under steady writes another may always be due).
                 return;
             }
 
+            waited = true;
             await ((Task)taking).WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing); // stored next round
             cancellationToken.ThrowIfCancellationRequested();
         }
@@ -51,49 +61,54 @@ internal sealed partial class BackupShipper
     // when something committed since the last), a merge of segments, or (once a minute) retention.
     private async Task<bool> MaintainAsync(CancellationToken token)
     {
-        StoredObject? latest;
-        int shipped;
-        long captured;
-        List<StoredObject>? merge;
         if (_closing)
         {
             return false;
         }
 
-        lock (_gate)
-        {
-            captured = _captured;
-        }
-
-        latest = _catalog.Snapshots.LastOrDefault();
-        shipped = _catalog.ShippedSinceSnapshot;
-        merge = _periodic is null ? _catalog.NextMerge() : null; // none across a snapshot captured but not yet stored
-
         var now = _time.GetUtcNow();
         if (_periodic is { IsCompleted: true } taken)
         {
-            // Taken beside the shipping (it waited for the writer, which a lease may hold), stored in turn now. Its
-            // failure is the snapshot's, not the target's: logged, and tried again later.
-            _periodic = null;
+            // Taken beside the shipping (it waited for the writer, which a lease may hold), stored in turn now (and
+            // kept until it is). Its failure is the snapshot's, not the target's: logged once a streak, tried again
+            // after a backoff.
             if (taken.IsCompletedSuccessfully && taken.Result is { } image)
             {
                 await SnapshotAsync(restart: false, token, image).ConfigureAwait(false);
+                _periodic = null;
+                _periodicBackoff = TimeSpan.Zero;
                 return true;
             }
 
+            _periodic = null;
             if (taken.Exception?.InnerException is DatabaseClosedException)
             {
                 _closing = true;
                 return false;
             }
 
-            if (taken.Exception?.InnerException is { } failure)
+            if (taken.Exception?.InnerException is { } failure && _periodicBackoff == TimeSpan.Zero)
             {
                 BackupLog.SnapshotFailed(Logger, failure, Name);
             }
+
+            var longest = _options.SnapshotInterval < RetentionLookEvery ? RetentionLookEvery : _options.SnapshotInterval;
+            _periodicBackoff = _periodicBackoff == TimeSpan.Zero ? FirstBackoff : _periodicBackoff * 2 > longest ? longest : _periodicBackoff * 2;
+            _periodicRetryAt = now + _periodicBackoff;
         }
 
-        if (_periodic is null && (latest is null || (captured > latest.LastTransaction
+        long captured;
+        lock (_gate)
+        {
+            captured = _captured;
+        }
+
+        var latest = _catalog.Snapshots.LastOrDefault();
+        var shipped = _catalog.ShippedSinceSnapshot;
+
+        // None across a snapshot captured but not stored yet (a merge chosen before one starts lies below its capture).
+        var merge = _periodic is null ? _catalog.NextMerge() : null;
+        if (_periodic is null && now >= _periodicRetryAt && (latest is null || (captured > latest.LastTransaction
             && (now - latest.LastCommittedAt >= _options.SnapshotInterval || shipped >= BackupCatalog.MaxShippedPerEpoch))))
         {
             _periodic = _takeSnapshot(restart: false, _stop.Token);

@@ -96,6 +96,7 @@ internal sealed partial class BackupShipper
         }
 
         FailWaiters();
+        _periodic = null;
     }
 
     // Once shipping has stopped: every caller still waiting, and any that starts to, is told its commit is not stored.

@@ -2,7 +2,7 @@ using Microsoft.Extensions.Logging;
 
 namespace SqlitePool.Diagnostics;
 
-/// <summary>The continuous backup's log messages (event ids 5000-5005 in <see cref="SqlitePoolEventIds"/>).</summary>
+/// <summary>The continuous backup's log messages (event ids 5000-5006 in <see cref="SqlitePoolEventIds"/>).</summary>
 internal static partial class BackupLog
 {
     [LoggerMessage(EventId = SqlitePoolEventIds.BackupStarted, Level = LogLevel.Information, Message = "Continuous backup of {Database}: {How}")]
@@ -11,7 +11,7 @@ internal static partial class BackupLog
     [LoggerMessage(EventId = SqlitePoolEventIds.BackupFailed, Level = LogLevel.Warning, Message = "Continuous backup of {Database} failed to store ({Pending} bytes waiting); retrying")]
     public static partial void Failed(ILogger logger, Exception exception, string database, long pending);
 
-    [LoggerMessage(EventId = SqlitePoolEventIds.BackupFailed, Level = LogLevel.Warning, Message = "Continuous backup of {Database} could not take its periodic snapshot; it tries again later")]
+    [LoggerMessage(EventId = SqlitePoolEventIds.BackupSnapshotFailed, Level = LogLevel.Warning, Message = "Continuous backup of {Database} could not take its periodic snapshot; it tries again later")]
     public static partial void SnapshotFailed(ILogger logger, Exception exception, string database);
 
     [LoggerMessage(EventId = SqlitePoolEventIds.BackupResumed, Level = LogLevel.Information, Message = "Continuous backup of {Database} resumed after failing for {Duration}")]

@@ -86,4 +86,8 @@ public static class SqlitePoolEventIds
 
     /// <summary>A snapshot was stored, segments were merged, or objects past the retention were deleted.</summary>
     public const int BackupMaintained = 5005;
+
+    /// <summary>A periodic snapshot could not be taken (the writer busy past AcquireTimeout, a file over 2 GiB...); it is
+    /// tried again after a backoff. Logged once per streak of failures.</summary>
+    public const int BackupSnapshotFailed = 5006;
 }
