@@ -35,7 +35,10 @@ public sealed partial class DatabasePool
             BusyTimeoutMs = (int)Math.Min(int.MaxValue, (long)options.BusyTimeout.TotalMilliseconds),
         };
         FileStream? fence = null;
-        var (restored, stored) = options.Backup is { Target: not null } backup ? await OpenBackupAsync(database, path, backup).ConfigureAwait(false) : (null, null);
+        // Off the caller's thread (a grain's turn): listing, and a restore's downloads, file writes and integrity check.
+        var (restored, stored) = options.Backup is { Target: not null } backup
+            ? await Task.Run(() => OpenBackupAsync(database, path, backup)).ConfigureAwait(false)
+            : (null, null);
         try
         {
             // One hand-off: the lock file, the transactions counted from its mark through the log (which no connection
@@ -50,7 +53,7 @@ public sealed partial class DatabasePool
                 // The backup's chain goes on from this file only when the file is what it shipped: counted exactly, and
                 // not copied or restored in place (but for a restore of the chain's own end, just made).
                 var trusted = count.Certain && exists && (mark is not { Foreign: true } || restored?.Transaction == count.Transactions);
-                var (version, wal, counted) = OpenWriter(worker, database, path, options, onOpened, count, fence, timeProvider, trusted, stored);
+                var (version, wal, counted) = OpenWriter(worker, database, path, options, onOpened, count, fence, timeProvider, trusted, mark is { Foreign: true }, stored);
                 return (version, wal, count.Certain && counted);
             }).ConfigureAwait(false);
             return new DatabasePool(database, path, options, timeProvider, scheduler, new PooledConnection(worker, isWriter: true), version, wal, fence!, onClosed)
@@ -396,7 +399,7 @@ public sealed partial class DatabasePool
     /// <returns>The version, the writer's progress, and false when commits of the open hook went uncounted.</returns>
     private static (string Version, WalProgress Wal, bool Counted) OpenWriter(
         ConnectionWorker worker, string database, string path, DatabaseOptions options, Action<DatabaseOpenContext>? onOpened, OpenCount count, FileStream lockFile,
-        TimeProvider time, bool trusted, IReadOnlyList<string>? stored)
+        TimeProvider time, bool trusted, bool foreign, IReadOnlyList<string>? stored)
     {
         var connection = Connect(path, SqliteOpenMode.ReadWriteCreate);
         worker.SetConnection(connection);
@@ -414,7 +417,7 @@ public sealed partial class DatabasePool
 
         // Before the open hook, so that its commits (migrations) are counted too.
         var wal = WalProgress.Install(connection.Handle!, count.Transactions, count.LogFrames, lockFile, time);
-        wal.Foreign = TransactionMark.Read(lockFile) is { Foreign: true } && !trusted;
+        wal.Foreign = foreign && !trusted;
         var skipped = false;
         if (options.Backup is { Target: not null } backup)
         {

@@ -258,7 +258,7 @@ internal sealed partial class BackupShipper
         _catalog.Load(snapshots, segments);
         lock (_gate)
         {
-            StoredFloor = snapshots.Concat(segments).Select(o => o.LastTransaction).DefaultIfEmpty(0).Max();
+            StoredFloor = BackupChain.HighestTransaction(Name, keys);
             if (end is { } stored && Trusted && stored == _openedWith && StoredFloor == stored)
             {
                 Interlocked.Exchange(ref _stored, stored);
@@ -381,20 +381,21 @@ internal sealed partial class BackupShipper
                 records.Add(record);
             }
 
-            var encoded = BackupSegment.Encode(_pageSize, records);
-            _inFlight = new Batch(records, _generation, _pageSize, BackupChain.SegmentKey(Name, records[0], records[^1]), encoded);
+            _inFlight = new Batch(records, _pageSize, BackupChain.SegmentKey(Name, records[0], records[^1]));
             return _inFlight;
         }
     }
 
     private async Task ShipAsync(Batch batch, CancellationToken token)
     {
-        await _target.PutAsync(batch.Key, batch.Encoded, token).ConfigureAwait(false);
+        // Encoded outside the lock the WAL hook takes on every commit (a segment is up to 16 MiB to hash), once.
+        var encoded = batch.Encoded ??= BackupSegment.Encode(batch.PageSize, batch.Records);
+        await _target.PutAsync(batch.Key, encoded, token).ConfigureAwait(false);
         var (first, last) = (batch.Records[0], batch.Records[^1]);
         _catalog.Add(new StoredObject(batch.Key, first.FirstTransaction, last.LastTransaction, last.CommittedAt));
         lock (_gate)
         {
-            Interlocked.Add(ref _storedBytes, batch.Encoded.Length);
+            Interlocked.Add(ref _storedBytes, encoded.Length);
             if (ReferenceEquals(_inFlight, batch))
             {
                 _pending.RemoveRange(0, batch.Records.Count);

@@ -31,7 +31,6 @@ internal sealed partial class BackupShipper
     private readonly SortedSet<long> _boundaries = []; // snapshots' transactions no segment may span (a segment starts after each)
     private long _pendingBytes;
     private Batch? _inFlight; // the pending records at the head being stored: kept as they are until stored
-    private int _generation; // bumped when pending records are dropped, so a batch in flight removes none of the new
     private long _captured; // the last transaction captured (pending or stored)
     private WalPosition? _position; // the log's position after it (writer only)
     private int _pageSize;
@@ -253,7 +252,7 @@ internal sealed partial class BackupShipper
         Wake();
     }
 
-    // Under _gate: what is pending (but a batch in flight, which then removes nothing) is dropped; the lag counts on
+    // Under _gate: what is pending is dropped (a batch in flight, no longer the one in flight, then removes nothing); the lag counts on
     // from its oldest commit until a snapshot holds it.
     private void DropPending()
     {
@@ -265,7 +264,6 @@ internal sealed partial class BackupShipper
         _pending.Clear();
         _pendingBytes = 0;
         _inFlight = null;
-        _generation++;
     }
 
     // Under _gate, past MaxPendingBytes: the records not in flight become one per stretch between snapshots, the latest
@@ -309,8 +307,17 @@ internal sealed partial class BackupShipper
     /// <summary>A pending record, and when the oldest commit it holds was made (a merged record's first).</summary>
     private sealed record Pending(BackupRecord Record, DateTimeOffset Since);
 
-    /// <summary>Pending records being stored as one segment, under one key, until they are.</summary>
-    private sealed record Batch(List<BackupRecord> Records, int Generation, int PageSize, string Key, byte[] Encoded);
+    /// <summary>Pending records being stored as one segment, under one key, until they are (encoded once, outside the lock).</summary>
+    private sealed class Batch(List<BackupRecord> records, int pageSize, string key)
+    {
+        public List<BackupRecord> Records { get; } = records;
+
+        public int PageSize { get; } = pageSize;
+
+        public string Key { get; } = key;
+
+        public byte[]? Encoded { get; set; }
+    }
 }
 
 /// <summary>A database's continuous backup: the last transaction a restore can reach (null until known), the last
